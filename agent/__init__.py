@@ -1,0 +1,1 @@
+"""ike-agent: a NETCONF/YANG configuration agent for IKE policy."""

@@ -1,0 +1,42 @@
+"""Seams through which other parts of the daemon (the negotiator) plug into the NETCONF agent.
+
+The agent knows nothing of IKE: at start-up it is given a list of :class:`AgentExtension`
+objects. Each may subscribe to commits, contribute operational state to ``<get>`` and handle
+RPCs of its own YANG module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from lxml import etree
+
+from agent.datastore.subscriber import CommitSubscriber
+
+
+@dataclass(frozen=True, slots=True)
+class RpcContext:
+    """Who is asking: the NETCONF session id and the authenticated user name."""
+
+    session_id: int
+    username: str
+
+
+# Handles one RPC. Gets the ``<rpc>``'s operation element (e.g. ``<clear-ike-security-
+# associations>``); returns the reply's content elements (an empty list means ``<ok/>``).
+# Raises agent.errors.NetconfError to answer with rpc-errors.
+RpcHandler = Callable[[RpcContext, etree._Element], Awaitable[Sequence[etree._Element]]]
+
+
+class AgentExtension(Protocol):
+    def commit_subscriber(self) -> CommitSubscriber | None:
+        """The subscriber to register with the commit pipeline, if any."""
+
+    def operational_state(self) -> Sequence[etree._Element]:
+        """Top-level state elements to merge into ``<get>`` replies, e.g. a ``<security>``
+        element in the ike-security namespace holding ``ike/security-associations``."""
+
+    def rpc_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
+        """RPC handlers keyed by (namespace, local name)."""

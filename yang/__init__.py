@@ -1,0 +1,1 @@
+"""The project's YANG modules, shipped as package data (importable as ``ike_yang``)."""
