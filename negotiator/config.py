@@ -1,0 +1,93 @@
+"""The negotiator's frozen view of the committed configuration.
+
+A :class:`NegotiatorConfig` is built from a committed :class:`agent.datastore.subscriber.
+ConfigSnapshot` and never changes afterwards: an IKE SA keeps a reference to the snapshot it
+was negotiated with, so a commit (which swaps the engine's current snapshot) never touches
+existing SAs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Mapping
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class AuthMethod(StrEnum):
+    PRE_SHARED_KEYS = "pre-shared-keys"
+    RSA_SIGNATURES = "rsa-signatures"
+
+
+class HashAlgorithm(StrEnum):
+    MD5 = "md5"
+    SHA1 = "sha1"
+    SHA_256 = "sha-256"
+    SHA_384 = "sha-384"
+    SHA_512 = "sha-512"
+
+
+class EncryptionAlgorithm(StrEnum):
+    DES_CBC = "des-cbc"
+    TRIPLE_DES_CBC = "3des-cbc"
+    AES_128_CBC = "aes-128-cbc"
+    AES_192_CBC = "aes-192-cbc"
+    AES_256_CBC = "aes-256-cbc"
+
+
+class ExchangeMode(StrEnum):
+    MAIN = "main"
+    AGGRESSIVE = "aggressive"
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """One ``security/ike/proposal`` entry. ``dh_group`` is the IKE group number (2, 14, 19...)."""
+
+    name: str
+    auth_method: AuthMethod
+    dh_group: int
+    hash: HashAlgorithm
+    encryption: EncryptionAlgorithm
+    lifetime_seconds: int = 3600
+
+    def same_attributes(self, other: Proposal) -> bool:
+        """The seed's match rule: same method, group, hash and cipher (lifetime may differ)."""
+        return (
+            self.auth_method == other.auth_method
+            and self.dh_group == other.dh_group
+            and self.hash == other.hash
+            and self.encryption == other.encryption
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """One ``security/ike/policy`` entry, keyed by the peer address."""
+
+    peer: IpAddress
+    mode: ExchangeMode
+    proposals: tuple[Proposal, ...]
+    psk: bytes | None = field(default=None, repr=False)  # a secret: never in repr or logs
+    local_certificate: str | None = None
+    description: str | None = None
+    local_identity: str | None = None
+    remote_identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiatorConfig:
+    """Everything the negotiator needs from one committed configuration."""
+
+    generation: int
+    policies: Mapping[IpAddress, Policy] = field(default_factory=lambda: MappingProxyType({}))
+
+    def policy_for(self, peer: str | IpAddress) -> Policy | None:
+        try:
+            address = ipaddress.ip_address(peer) if isinstance(peer, str) else peer
+        except ValueError:
+            return None
+        return self.policies.get(address)
