@@ -9,10 +9,10 @@ existing SAs.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
