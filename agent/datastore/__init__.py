@@ -1,0 +1,1 @@
+"""Datastores, edit semantics, validation and the commit pipeline."""

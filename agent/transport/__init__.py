@@ -1,0 +1,1 @@
+"""Transports carrying NETCONF (SSH, RFC 6242)."""

@@ -1,0 +1,1 @@
+"""The sans-IO IKEv1 exchange engine: SA table, main and aggressive mode, informational."""
