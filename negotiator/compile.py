@@ -1,0 +1,176 @@
+"""Committed configuration (ike-security XML) -> :class:`NegotiatorConfig`, and the commit veto.
+
+The datastore has already validated the snapshot against the YANG model (mandatory leaves,
+leafrefs, the credential ``must`` rules), so :func:`compile_config` only translates; it still
+fails loudly (``ValueError``) on a snapshot that breaks the model instead of guessing.
+
+:func:`check_supported` is the negotiator's ``prepare`` veto: a proposal may be valid YANG yet
+name something this negotiator cannot do (DH group 1 or 24, DES, RSA signatures). Such a
+commit is refused with one ``<rpc-error>`` per offending leaf, before it becomes running.
+
+Error tag choice: ``invalid-value`` (RFC 6241 Appendix A: "the request specifies an
+unacceptable value for one or more parameters"). The value is schema-valid but unacceptable to
+this implementation, and ``invalid-value`` with an ``error-path`` to the leaf tells the client
+exactly which value to change; ``operation-failed`` would suggest a transient failure of the
+commit itself. The app-tag ``unsupported-algorithm`` distinguishes it from schema errors.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from types import MappingProxyType
+
+from lxml import etree
+
+from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
+from agent.errors import ErrorTag, ErrorType, RpcError
+from negotiator.config import (
+    AuthMethod,
+    EncryptionAlgorithm,
+    ExchangeMode,
+    HashAlgorithm,
+    IpAddress,
+    NegotiatorConfig,
+    Policy,
+    Proposal,
+)
+from negotiator.crypto.cipher import SUPPORTED_CIPHERS
+from negotiator.crypto.dh import SUPPORTED_DH_GROUPS
+
+UNSUPPORTED_APP_TAG = "unsupported-algorithm"
+DEFAULT_LIFETIME_SECONDS = 3600
+# Certificate (RSA signature) authentication is not implemented by the engine yet.
+SUPPORTED_AUTH_METHODS = frozenset({AuthMethod.PRE_SHARED_KEYS})
+
+def _q(name: str) -> str:
+    return f"{{{IKE_NS}}}{name}"
+
+
+def _text(parent: etree._Element, name: str) -> str | None:
+    node = parent.find(_q(name))
+    if node is None or node.text is None:
+        return None
+    return node.text.strip()
+
+
+def _required(parent: etree._Element, name: str, where: str) -> str:
+    value = _text(parent, name)
+    if value is None:
+        raise ValueError(f"{where}: missing {name}")
+    return value
+
+
+def dh_group_number(name: str) -> int:
+    """YANG enum name ``group14`` -> IKE group number 14."""
+    if not name.startswith("group") or not name[5:].isdigit():
+        raise ValueError(f"not a dh-group: {name!r}")
+    return int(name[5:])
+
+
+def _ike(snapshot: ConfigSnapshot) -> etree._Element | None:
+    security = snapshot.data.find(_q("security"))
+    return security.find(_q("ike")) if security is not None else None
+
+
+def _proposal_elements(snapshot: ConfigSnapshot) -> Iterator[etree._Element]:
+    ike = _ike(snapshot)
+    if ike is not None:
+        yield from ike.iterfind(_q("proposal"))
+
+
+def _compile_proposal(node: etree._Element) -> Proposal:
+    name = _required(node, "name", "proposal")
+    where = f"proposal {name}"
+    lifetime = _text(node, "lifetime-seconds")
+    return Proposal(
+        name=name,
+        auth_method=AuthMethod(_required(node, "authentication-method", where)),
+        dh_group=dh_group_number(_required(node, "dh-group", where)),
+        hash=HashAlgorithm(_required(node, "authentication-algorithm", where)),
+        encryption=EncryptionAlgorithm(_required(node, "encryption-algorithm", where)),
+        lifetime_seconds=int(lifetime) if lifetime is not None else DEFAULT_LIFETIME_SECONDS,
+    )
+
+
+def _psk(policy: etree._Element) -> bytes | None:
+    container = policy.find(_q("pre-shared-key"))
+    if container is None:
+        return None
+    ascii_text = container.find(_q("ascii-text"))
+    if ascii_text is not None:
+        return (ascii_text.text or "").encode("utf-8")
+    hexadecimal = _text(container, "hexadecimal")
+    if hexadecimal is not None:
+        return bytes.fromhex(hexadecimal)
+    raise ValueError("pre-shared-key without ascii-text or hexadecimal")
+
+
+def _compile_policy(node: etree._Element, proposals: dict[str, Proposal]) -> Policy:
+    peer = ipaddress.ip_address(_required(node, "name", "policy"))
+    names = [p.text.strip() for p in node.iterfind(_q("proposals")) if p.text]
+    missing = [n for n in names if n not in proposals]
+    if missing:
+        raise ValueError(f"policy {peer}: unknown proposals {missing}")
+    certificate = node.find(_q("certificate"))
+    return Policy(
+        peer=peer,
+        mode=ExchangeMode(_text(node, "mode") or ExchangeMode.MAIN.value),
+        proposals=tuple(proposals[n] for n in names),
+        psk=_psk(node),
+        local_certificate=(
+            _text(certificate, "local-certificate") if certificate is not None else None
+        ),
+        description=_text(node, "description"),
+        local_identity=_text(node, "local-identity"),
+        remote_identity=_text(node, "remote-identity"),
+    )
+
+
+def compile_config(snapshot: ConfigSnapshot) -> NegotiatorConfig:
+    """Translate a validated snapshot; raises ValueError if it breaks the model."""
+    proposals = {p.name: p for p in map(_compile_proposal, _proposal_elements(snapshot))}
+    policies: dict[IpAddress, Policy] = {}
+    ike = _ike(snapshot)
+    if ike is not None:
+        for node in ike.iterfind(_q("policy")):
+            policy = _compile_policy(node, proposals)
+            policies[policy.peer] = policy
+    return NegotiatorConfig(
+        generation=snapshot.generation, policies=MappingProxyType(policies)
+    )
+
+
+def _unsupported(proposal: str, leaf: str, value: str, why: str) -> RpcError:
+    return RpcError(
+        type=ErrorType.APPLICATION,
+        tag=ErrorTag.INVALID_VALUE,
+        message=f"proposal {proposal}: {leaf} {value} is not supported by the negotiator ({why})",
+        app_tag=UNSUPPORTED_APP_TAG,
+        path=f"/ike:security/ike:ike/ike:proposal[ike:name='{proposal}']/ike:{leaf}",
+        path_namespaces=(("ike", IKE_NS),),
+    )
+
+
+def check_supported(snapshot: ConfigSnapshot) -> list[RpcError]:
+    """One rpc-error per proposal leaf naming something the negotiator cannot do."""
+    errors: list[RpcError] = []
+    for node in _proposal_elements(snapshot):
+        name = _text(node, "name") or "?"
+        method = _text(node, "authentication-method")
+        if method is not None and method not in SUPPORTED_AUTH_METHODS:
+            errors.append(
+                _unsupported(name, "authentication-method", method,
+                             "certificate authentication is not implemented")
+            )
+        group = _text(node, "dh-group")
+        if group is not None and dh_group_number(group) not in SUPPORTED_DH_GROUPS:
+            supported = ", ".join(f"group{g}" for g in sorted(SUPPORTED_DH_GROUPS))
+            errors.append(_unsupported(name, "dh-group", group, f"supported: {supported}"))
+        cipher = _text(node, "encryption-algorithm")
+        if cipher is not None and EncryptionAlgorithm(cipher) not in SUPPORTED_CIPHERS:
+            supported = ", ".join(sorted(c.value for c in SUPPORTED_CIPHERS))
+            errors.append(
+                _unsupported(name, "encryption-algorithm", cipher, f"supported: {supported}")
+            )
+    return errors

@@ -1,0 +1,331 @@
+"""The negotiator as an agent extension: commit subscriber, operational state and RPCs.
+
+Theory of operation: the service owns one engine (built when :meth:`NegotiatorService.start`
+binds the UDP socket) and the :class:`~negotiator.shell.Shell` driving it. Commits reach it
+through a two-phase subscriber: ``prepare`` compiles the snapshot and vetoes it with
+``<rpc-error>``s if the negotiator cannot do what it asks; ``commit`` hands the compiled
+config to the engine, which uses it for new SAs only. ``<get>`` reads the engine's SA table;
+the two RPCs call the engine through the shell so their datagrams go out at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from lxml import etree
+
+from agent.datastore.subscriber import IKE_NS, CommitSubscriber, ConfigSnapshot
+from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
+from agent.extensions import RpcContext, RpcHandler
+from negotiator.compile import check_supported, compile_config
+from negotiator.config import NegotiatorConfig
+from negotiator.shell import Address, EngineLike, Shell, open_shell
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[NegotiatorConfig, Address], EngineLike]
+DEFAULT_INITIATE_TIMEOUT = 30.0
+
+# (YANG leaf of security-association, SaInfo attribute), in YANG order.
+_SA_LEAVES: tuple[tuple[str, str], ...] = (
+    ("index", "index"),
+    ("remote-address", "remote_address"),
+    ("remote-port", "remote_port"),
+    ("local-address", "local_address"),
+    ("local-port", "local_port"),
+    ("role", "role"),
+    ("exchange-mode", "exchange_mode"),
+    ("state", "state"),
+    ("initiator-cookie", "initiator_cookie"),
+    ("responder-cookie", "responder_cookie"),
+    ("policy", "policy"),
+    ("proposal", "proposal"),
+    ("encryption-algorithm", "encryption_algorithm"),
+    ("authentication-algorithm", "authentication_algorithm"),
+    ("dh-group", "dh_group"),
+    ("authentication-method", "authentication_method"),
+    ("lifetime-seconds", "lifetime_seconds"),
+    ("established-at", "established_at"),
+    ("remaining-seconds", "remaining_seconds"),
+    ("config-generation", "config_generation"),
+    ("config-current", "config_current"),
+)
+
+
+def _default_engine_factory(config: NegotiatorConfig, local: Address) -> EngineLike:
+    from negotiator.engine.engine import Engine
+
+    engine: EngineLike = Engine(config, local_address=local)
+    return engine
+
+
+_NSMAP: Any = {None: IKE_NS}  # lxml accepts None for the default namespace
+
+
+def _q(name: str) -> str:
+    return f"{{{IKE_NS}}}{name}"
+
+
+def rfc3339(timestamp: float) -> str:
+    """YANG date-and-time (RFC 3339) in UTC, whole seconds."""
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _leaf_text(name: str, value: Any, sa: Any, now: float) -> str | None:
+    if name == "remaining-seconds":
+        established, lifetime = sa.established_at, sa.lifetime_seconds
+        if established is not None and lifetime is not None:
+            return str(max(0, int(established + lifetime - now)))
+    if value is None:
+        return None
+    if name == "established-at":
+        return rfc3339(float(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if name.endswith("-cookie"):
+        return str(value).lower().rjust(16, "0")
+    return str(value)
+
+
+def security_association_element(sa: Any, now: float) -> etree._Element:
+    """One ``security-association`` list entry from an engine SaInfo."""
+    entry = etree.Element(_q("security-association"))
+    for leaf, attribute in _SA_LEAVES:
+        text = _leaf_text(leaf, getattr(sa, attribute, None), sa, now)
+        if text is not None:
+            etree.SubElement(entry, _q(leaf)).text = text
+    return entry
+
+
+def _outcome(event: object) -> tuple[int, str | None] | None:
+    """(index, failure reason or None) for SaEstablished / SaFailed events, else None."""
+    kind = type(event).__name__
+    if kind == "SaEstablished":
+        return int(getattr(event, "index")), None  # noqa: B009
+    if kind == "SaFailed":
+        return int(getattr(event, "index")), str(getattr(event, "reason"))  # noqa: B009
+    return None
+
+
+def _peer_address(operation: etree._Element, *, required: bool) -> str | None:
+    node = operation.find(_q("peer-address"))
+    if node is None or not (node.text or "").strip():
+        if required:
+            raise NetconfError(
+                RpcError(ErrorType.PROTOCOL, ErrorTag.MISSING_ELEMENT,
+                         "peer-address is required", info=(("bad-element", "peer-address"),))
+            )
+        return None
+    text = (node.text or "").strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise NetconfError(
+            RpcError(ErrorType.PROTOCOL, ErrorTag.INVALID_VALUE,
+                     f"peer-address {text!r} is not an IP address",
+                     info=(("bad-element", "peer-address"),))
+        ) from None
+
+
+class _Subscriber:
+    """Two-phase commit participant (prepare / commit / abort)."""
+
+    def __init__(self, service: NegotiatorService) -> None:
+        self._service = service
+        self._prepared: dict[int, NegotiatorConfig] = {}
+
+    def prepare(self, snapshot: ConfigSnapshot) -> None:
+        errors = check_supported(snapshot)
+        if errors:
+            raise NetconfError(*errors)
+        try:
+            self._prepared[snapshot.generation] = compile_config(snapshot)
+        except ValueError as exc:
+            raise NetconfError(
+                RpcError(ErrorType.APPLICATION, ErrorTag.OPERATION_FAILED,
+                         f"the negotiator cannot use this configuration: {exc}")
+            ) from None
+
+    def commit(self, snapshot: ConfigSnapshot) -> None:
+        config = self._prepared.pop(snapshot.generation, None)
+        if config is None:  # committed without prepare (should not happen): compile now
+            config = compile_config(snapshot)
+        self._service.apply_config(config)
+
+    def abort(self, snapshot: ConfigSnapshot) -> None:
+        self._prepared.pop(snapshot.generation, None)
+
+
+class NegotiatorService:
+    """AgentExtension running the IKE negotiator."""
+
+    def __init__(
+        self,
+        config: NegotiatorConfig,
+        *,
+        engine_factory: EngineFactory = _default_engine_factory,
+        clock: Callable[[], float] = time.time,
+        initiate_timeout: float = DEFAULT_INITIATE_TIMEOUT,
+    ) -> None:
+        self._config = config
+        self._engine_factory = engine_factory
+        self._clock = clock
+        self._initiate_timeout = initiate_timeout
+        self._shell: Shell | None = None
+        self._waiters: dict[int, list[asyncio.Future[str | None]]] = {}
+        self._subscriber = _Subscriber(self)
+        self.event_listeners: list[Callable[[object], None]] = []
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self, listen: Address) -> Address:
+        """Bind ``listen`` (OSError if it cannot) and start negotiating; returns the bound
+        address."""
+        if self._shell is not None:
+            raise RuntimeError("negotiator already started")
+        self._shell = await open_shell(
+            lambda local: self._engine_factory(self._config, local),
+            listen, self._dispatch, clock=self._clock,
+        )
+        bound = self._shell.local_address
+        assert bound is not None
+        log.info("IKE negotiator listening on %s port %d", *bound)
+        return bound
+
+    async def stop(self) -> None:
+        """Delete every SA (ISAKMP DELETE to each peer), then close the socket."""
+        shell, self._shell = self._shell, None
+        if shell is None:
+            return
+        shell.call(lambda now: shell.engine.clear(None, now))
+        shell.close()
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result("negotiator stopped")
+        self._waiters.clear()
+
+    @property
+    def config(self) -> NegotiatorConfig:
+        return self._config
+
+    @property
+    def engine(self) -> EngineLike | None:
+        return self._shell.engine if self._shell is not None else None
+
+    def apply_config(self, config: NegotiatorConfig) -> None:
+        self._config = config
+        if self._shell is not None:
+            shell = self._shell
+            shell.call(lambda _now: shell.engine.update_config(config))
+
+    # -- AgentExtension -----------------------------------------------------------------
+    def commit_subscriber(self) -> CommitSubscriber | None:
+        return self._subscriber
+
+    def operational_state(self) -> Sequence[etree._Element]:
+        security = etree.Element(_q("security"), nsmap=_NSMAP)
+        table = etree.SubElement(etree.SubElement(security, _q("ike")),
+                                 _q("security-associations"))
+        if self._shell is not None:
+            now = self._clock()
+            sas = sorted(self._shell.engine.security_associations(),
+                         key=lambda sa: int(getattr(sa, "index", 0)))
+            for sa in sas:
+                table.append(security_association_element(sa, now))
+        return [security]
+
+    def rpc_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
+        return {
+            (IKE_NS, "clear-ike-security-associations"): self._clear,
+            (IKE_NS, "initiate-ike-security-association"): self._initiate,
+        }
+
+    # -- RPCs ---------------------------------------------------------------------------
+    def _running_shell(self) -> Shell:
+        if self._shell is None:
+            raise NetconfError(
+                RpcError(ErrorType.APPLICATION, ErrorTag.OPERATION_FAILED,
+                         "the IKE negotiator is not running")
+            )
+        return self._shell
+
+    async def _clear(
+        self, context: RpcContext, operation: etree._Element
+    ) -> Sequence[etree._Element]:
+        peer = _peer_address(operation, required=False)
+        shell = self._running_shell()
+        count = shell.call(lambda now: shell.engine.clear(peer, now))
+        log.info("session %d (%s) cleared %d IKE SA(s)%s", context.session_id,
+                 context.username, count, f" with {peer}" if peer else "")
+        reply = etree.Element(_q("cleared-count"), nsmap=_NSMAP)
+        reply.text = str(count)
+        return [reply]
+
+    async def _initiate(
+        self, context: RpcContext, operation: etree._Element
+    ) -> Sequence[etree._Element]:
+        peer = _peer_address(operation, required=True)
+        assert peer is not None
+        shell = self._running_shell()
+        waiter: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+
+        def initiate(now: float) -> int:
+            index = shell.engine.initiate(peer, now)
+            # Registered before the shell dispatches this call's events.
+            self._waiters.setdefault(index, []).append(waiter)
+            return index
+
+        try:
+            index = shell.call(initiate)
+        except LookupError:
+            raise NetconfError(
+                RpcError(ErrorType.APPLICATION, ErrorTag.INVALID_VALUE,
+                         f"no IKE policy is configured for peer {peer}",
+                         app_tag="no-policy",
+                         path="/ike:initiate-ike-security-association/ike:peer-address",
+                         path_namespaces=(("ike", IKE_NS),))
+            ) from None
+        log.info("session %d (%s) initiated IKE SA %d with %s", context.session_id,
+                 context.username, index, peer)
+        try:
+            async with asyncio.timeout(self._initiate_timeout):
+                reason = await waiter
+        except TimeoutError:
+            reason = f"no result within {self._initiate_timeout:g} s"
+        finally:
+            waiters = self._waiters.get(index, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._waiters.pop(index, None)
+        return self._initiate_reply(index, reason)
+
+    @staticmethod
+    def _initiate_reply(index: int, reason: str | None) -> list[etree._Element]:
+        def leaf(name: str, text: str) -> etree._Element:
+            node = etree.Element(_q(name), nsmap=_NSMAP)
+            node.text = text
+            return node
+
+        if reason is None:
+            return [leaf("index", str(index)), leaf("state", "established")]
+        return [leaf("index", str(index)), leaf("state", "failed"),
+                leaf("failure-reason", reason)]
+
+    # -- events -------------------------------------------------------------------------
+    def _dispatch(self, event: object) -> None:
+        log.debug("engine event %r", event)
+        outcome = _outcome(event)
+        if outcome is not None:
+            index, reason = outcome
+            for waiter in self._waiters.pop(index, []):
+                if not waiter.done():
+                    waiter.set_result(reason)
+        for listener in self.event_listeners:
+            listener(event)

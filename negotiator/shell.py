@@ -1,0 +1,167 @@
+"""The thin asyncio shell around the sans-IO engine: one UDP socket and one timer.
+
+Theory of operation: every input to the engine (a datagram, a timer expiry, or a call made by
+the service such as ``initiate``) goes through :meth:`Shell.call`, which passes the wall-clock
+``now`` and afterwards (1) sends every queued datagram, (2) hands every queued event to the
+``on_event`` callback, (3) re-arms the single timer from ``engine.next_timer()``. The shell
+holds no protocol state: forgetting it and building a new one around the same engine is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, cast
+
+from negotiator.config import NegotiatorConfig
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+T = TypeVar("T")
+
+# An ISAKMP message travels in one UDP datagram (RFC 2408 section 3.1). Nothing legitimate in
+# phase 1 comes near this bound (strongSwan fragments IKEv1 messages above 1280 bytes; a
+# MODP-8192 KE payload is 1 KiB): larger datagrams are dropped before the engine sees them.
+MAX_ACCEPTED_DATAGRAM = 16384
+
+
+class EngineLike(Protocol):
+    """The part of negotiator.engine.Engine the shell and the service use."""
+
+    def update_config(self, config: NegotiatorConfig) -> None: ...
+    def datagram_received(self, data: bytes, remote: Address, now: float) -> None: ...
+    def initiate(self, peer: str, now: float, *, remote_port: int = 500) -> int: ...
+    def clear(self, peer: str | None, now: float) -> int: ...
+    def handle_timers(self, now: float) -> None: ...
+    def next_timer(self) -> float | None: ...
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]: ...
+    def next_event(self) -> object | None: ...
+    def security_associations(self) -> list[object]: ...
+
+
+class Shell(asyncio.DatagramProtocol):
+    """Drives one engine from one datagram endpoint."""
+
+    def __init__(
+        self,
+        engine: EngineLike,
+        on_event: Callable[[object], None],
+        *,
+        clock: Callable[[], float] = time.time,
+        max_datagram: int = MAX_ACCEPTED_DATAGRAM,
+    ) -> None:
+        self.engine = engine
+        self._on_event = on_event
+        self._clock = clock
+        self._max_datagram = max_datagram
+        self._transport: asyncio.DatagramTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.dropped_oversized = 0
+
+    # -- asyncio.DatagramProtocol -------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.DatagramTransport, transport)
+        self._rearm()
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        if len(data) > self._max_datagram:
+            self.dropped_oversized += 1
+            log.warning("dropped a %d-byte datagram from %s", len(data), addr[0])
+            return
+        remote = (str(addr[0]), int(addr[1]))  # IPv6 adds flowinfo and scope id
+        self.call(lambda now: self.engine.datagram_received(data, remote, now))
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors (port unreachable...) are not fatal: retransmits handle loss.
+        log.info("socket error: %s", exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        self._transport = None
+
+    # -- driving the engine -------------------------------------------------------------
+    def call(self, operation: Callable[[float], T]) -> T:
+        """Run ``operation(now)`` on the engine, then flush its outputs."""
+        try:
+            return operation(self._clock())
+        finally:
+            self._flush()
+
+    def close(self) -> None:
+        """Send what is queued, stop the timer and close the socket."""
+        self._flush()
+        self._cancel_timer()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    @property
+    def local_address(self) -> Address | None:
+        if self._transport is None:
+            return None
+        sockname = self._transport.get_extra_info("sockname")
+        return (str(sockname[0]), int(sockname[1]))
+
+    def _flush(self) -> None:
+        for data, remote in self.engine.datagrams_to_send():
+            if self._transport is not None:
+                self._transport.sendto(data, remote)
+        while (event := self.engine.next_event()) is not None:
+            try:
+                self._on_event(event)
+            except Exception:  # a broken listener must not stall the engine
+                log.exception("event handler failed for %r", event)
+        self._rearm()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.call(self.engine.handle_timers)
+
+    def _rearm(self) -> None:
+        self._cancel_timer()
+        if self._transport is None:
+            return
+        deadline = self.engine.next_timer()
+        if deadline is None:
+            return
+        # Engine deadlines are wall-clock; the loop's clock is monotonic: convert the delay.
+        delay = max(0.0, deadline - self._clock())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+async def open_shell(
+    engine_factory: Callable[[Address], EngineLike],
+    listen: Address,
+    on_event: Callable[[object], None],
+    *,
+    clock: Callable[[], float] = time.time,
+) -> Shell:
+    """Bind ``listen`` (OSError if that fails), build the engine for the bound address (port 0
+    becomes the real port) and start the shell on that socket."""
+    host, port = listen
+    family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+        sock.setblocking(False)
+        sockname = sock.getsockname()
+        shell = Shell(engine_factory((str(sockname[0]), int(sockname[1]))), on_event, clock=clock)
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: shell, sock=sock
+        )
+        if shell.local_address is None:  # connection_made is scheduled, not yet run
+            shell.connection_made(transport)
+    except BaseException:
+        sock.close()
+        raise
+    return shell

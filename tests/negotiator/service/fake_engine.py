@@ -1,0 +1,128 @@
+"""A scripted engine following the Engine API of NEGOTIATOR_API.md (for shell/service tests).
+
+Protocol of the fake: ``initiate`` queues b"HELLO" to the peer and arms a retransmit deadline
+one second later; the peer answers b"OK" (-> SaEstablished) or b"NO" (-> SaFailed); a
+deadline passing fails the SA; ``clear`` queues b"DELETE" per SA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from negotiator.config import NegotiatorConfig
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class SaEstablished:
+    index: int
+
+
+@dataclass(frozen=True)
+class SaFailed:
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class SaDeleted:
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class SaInfo:
+    index: int
+    remote_address: str
+    remote_port: int = 500
+    local_address: str = "127.0.0.1"
+    local_port: int = 500
+    role: str = "initiator"
+    exchange_mode: str = "main"
+    state: str = "negotiating"
+    initiator_cookie: str = "0123456789abcdef"
+    responder_cookie: str = "0000000000000000"
+    policy: str | None = None
+    proposal: str | None = None
+    encryption_algorithm: str | None = None
+    authentication_algorithm: str | None = None
+    dh_group: str | None = None
+    authentication_method: str | None = None
+    lifetime_seconds: int | None = None
+    established_at: float | None = None
+    remaining_seconds: int | None = None
+    config_generation: int = 0
+    config_current: bool = True
+
+
+@dataclass
+class FakeEngine:
+    config: NegotiatorConfig
+    local_address: Address
+    received: list[tuple[bytes, Address, float]] = field(default_factory=list)
+    configs: list[NegotiatorConfig] = field(default_factory=list)
+    timer_calls: list[float] = field(default_factory=list)
+    sas: dict[int, SaInfo] = field(default_factory=dict)
+    deadlines: dict[int, float] = field(default_factory=dict)
+    outgoing: list[tuple[bytes, Address]] = field(default_factory=list)
+    events: list[object] = field(default_factory=list)
+    retransmit_after: float = 1.0
+
+    def update_config(self, config: NegotiatorConfig) -> None:
+        self.configs.append(config)
+        self.config = config
+        self.sas = {i: replace(sa, config_current=False) for i, sa in self.sas.items()}
+
+    def datagram_received(self, data: bytes, remote: Address, now: float) -> None:
+        self.received.append((data, remote, now))
+        for index, sa in self.sas.items():
+            if sa.remote_address == remote[0] and sa.state == "negotiating":
+                self.deadlines.pop(index, None)
+                if data == b"OK":
+                    self.sas[index] = replace(sa, state="established", established_at=now,
+                                              lifetime_seconds=600)
+                    self.events.append(SaEstablished(index))
+                elif data == b"NO":
+                    del self.sas[index]
+                    self.events.append(SaFailed(index, "NO_PROPOSAL_CHOSEN from peer"))
+                return
+
+    def initiate(self, peer: str, now: float, *, remote_port: int = 500) -> int:
+        if self.config.policy_for(peer) is None:
+            raise LookupError(f"no policy for {peer}")
+        index = max(self.sas, default=0) + 1
+        self.sas[index] = SaInfo(index, peer, remote_port, config_generation=self.config.generation)
+        self.deadlines[index] = now + self.retransmit_after
+        self.outgoing.append((b"HELLO", (peer, remote_port)))
+        return index
+
+    def clear(self, peer: str | None, now: float) -> int:
+        doomed = [i for i, sa in self.sas.items() if peer in (None, sa.remote_address)]
+        for index in doomed:
+            sa = self.sas.pop(index)
+            self.deadlines.pop(index, None)
+            self.outgoing.append((b"DELETE", (sa.remote_address, sa.remote_port)))
+            self.events.append(SaDeleted(index, "cleared"))
+        return len(doomed)
+
+    def handle_timers(self, now: float) -> None:
+        self.timer_calls.append(now)
+        for index, deadline in list(self.deadlines.items()):
+            if deadline <= now:
+                del self.deadlines[index]
+                del self.sas[index]
+                self.events.append(SaFailed(index, "timed out"))
+
+    def next_timer(self) -> float | None:
+        return min(self.deadlines.values(), default=None)
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        out, self.outgoing = self.outgoing, []
+        return out
+
+    def next_event(self) -> object | None:
+        return self.events.pop(0) if self.events else None
+
+    def security_associations(self) -> list[object]:
+        return list(self.sas.values())

@@ -1,0 +1,142 @@
+"""The asyncio shell over real loopback UDP, with the scripted fake engine."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from negotiator.config import NegotiatorConfig
+from negotiator.shell import MAX_ACCEPTED_DATAGRAM, Shell, open_shell
+
+from .fake_engine import FakeEngine, SaEstablished, SaFailed
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _peer() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+
+async def _recv(sock: socket.socket) -> tuple[bytes, tuple[str, int]]:
+    async with asyncio.timeout(2):
+        while True:
+            try:
+                return sock.recvfrom(65535)
+            except BlockingIOError:
+                await asyncio.sleep(0.005)
+
+
+async def _until(condition: object) -> None:
+    async with asyncio.timeout(2):
+        while not condition():  # type: ignore[operator]
+            await asyncio.sleep(0.005)
+
+
+def test_datagrams_events_and_addresses_flow_through() -> None:
+    async def run() -> None:
+        clock = Clock()
+        events: list[object] = []
+        engines: list[FakeEngine] = []
+
+        def factory(local: tuple[str, int]) -> FakeEngine:
+            engines.append(FakeEngine(NegotiatorConfig(generation=1), local))
+            return engines[0]
+
+        shell = await open_shell(factory, ("127.0.0.1", 0), events.append, clock=clock)
+        engine = engines[0]
+        assert engine.local_address == shell.local_address
+        assert engine.local_address[1] != 0
+        peer = _peer()
+        engine.config = _config_for("127.0.0.1")
+        index = shell.call(lambda now: engine.initiate("127.0.0.1", now,
+                                                       remote_port=peer.getsockname()[1]))
+        data, source = await _recv(peer)
+        assert data == b"HELLO" and source == engine.local_address
+        clock.now += 0.25
+        peer.sendto(b"OK", source)
+        await _until(lambda: events)
+        assert events == [SaEstablished(index)]
+        assert engine.received == [(b"OK", peer.getsockname(), clock.now)]
+        shell.close()
+        peer.close()
+
+    asyncio.run(run())
+
+
+def test_oversized_datagram_is_dropped_before_the_engine() -> None:
+    async def run() -> None:
+        engine = FakeEngine(NegotiatorConfig(generation=1), ("127.0.0.1", 0))
+        shell = await open_shell(lambda _l: engine, ("127.0.0.1", 0), lambda _e: None)
+        peer = _peer()
+        assert shell.local_address is not None
+        peer.sendto(b"x" * (MAX_ACCEPTED_DATAGRAM + 1), shell.local_address)
+        peer.sendto(b"small", shell.local_address)
+        await _until(lambda: engine.received)
+        assert [d for d, _a, _n in engine.received] == [b"small"]
+        assert shell.dropped_oversized == 1
+        shell.close()
+        peer.close()
+
+    asyncio.run(run())
+
+
+def test_timer_is_armed_from_next_timer_and_fires_handle_timers() -> None:
+    async def run() -> None:
+        events: list[object] = []
+        engine = FakeEngine(_config_for("127.0.0.1"), ("127.0.0.1", 0), retransmit_after=0.05)
+        shell = await open_shell(lambda _l: engine, ("127.0.0.1", 0), events.append)
+        index = shell.call(lambda now: engine.initiate("127.0.0.1", now, remote_port=9))
+        await _until(lambda: events)
+        assert events == [SaFailed(index, "timed out")]
+        assert len(engine.timer_calls) >= 1
+        assert engine.next_timer() is None
+        shell.close()
+
+    asyncio.run(run())
+
+
+def test_event_handler_exception_does_not_stall_the_shell() -> None:
+    def boom(_event: object) -> None:
+        raise RuntimeError("listener bug")
+
+    async def run() -> None:
+        engine = FakeEngine(_config_for("127.0.0.1"), ("127.0.0.1", 0))
+        shell = Shell(engine, boom)
+        engine.events.extend([SaEstablished(1), SaEstablished(2)])
+        shell.call(lambda _now: None)
+        assert engine.events == []
+
+    asyncio.run(run())
+
+
+def test_binding_a_used_port_raises_oserror() -> None:
+    async def run() -> None:
+        holder = _peer()
+        try:
+            await open_shell(lambda local: FakeEngine(NegotiatorConfig(generation=0), local),
+                             holder.getsockname(), lambda _e: None)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("bind of a used port succeeded")
+        finally:
+            holder.close()
+
+    asyncio.run(run())
+
+
+def _config_for(peer: str) -> NegotiatorConfig:
+    from negotiator.compile import compile_config
+
+    from .snapshots import P, policy_xml, snapshot
+
+    return compile_config(snapshot([P("a")], [policy_xml(peer, ["a"])]))
