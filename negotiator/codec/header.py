@@ -1,0 +1,91 @@
+"""The ISAKMP header (RFC 2408 section 3.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from negotiator.codec.buffer import Buffer
+from negotiator.codec.constants import (
+    HEADER_LENGTH,
+    ISAKMP_VERSION,
+    MAX_PACKET_SIZE,
+    ExchangeType,
+    Flags,
+    NotifyType,
+)
+from negotiator.codec.errors import MalformedPacket
+
+#                      1                   2                   3
+#  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# !                          Initiator                            !
+# !                            Cookie                             !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# !                          Responder                            !
+# !                            Cookie                             !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# !  Next Payload ! MjVer ! MnVer ! Exchange Type !     Flags     !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# !                          Message ID                           !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# !                            Length                             !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+
+@dataclass(frozen=True, slots=True)
+class IsakmpHeader:
+    initiator_cookie: bytes
+    responder_cookie: bytes
+    next_payload: int
+    exchange_type: int
+    flags: Flags
+    message_id: int
+    length: int
+    version: int = ISAKMP_VERSION
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.flags & Flags.ENCRYPTION)
+
+    @classmethod
+    def pull(cls, buf: Buffer) -> IsakmpHeader:
+        """Read and check the header; ``buf`` must hold the whole datagram."""
+        total = buf.remaining()
+        if total < HEADER_LENGTH:
+            raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, f"{total} bytes: short header")
+        if total > MAX_PACKET_SIZE:
+            raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, f"{total} bytes: too large")
+        icookie = buf.pull_bytes(8)
+        rcookie = buf.pull_bytes(8)
+        next_payload = buf.pull_uint8()
+        version = buf.pull_uint8()
+        exchange_type = buf.pull_uint8()
+        flags = Flags(buf.pull_uint8())
+        message_id = buf.pull_uint32()
+        length = buf.pull_uint32()
+        if version >> 4 != ISAKMP_VERSION >> 4:
+            raise MalformedPacket(NotifyType.INVALID_MAJOR_VERSION, f"version {version:#04x}")
+        if length != total:
+            raise MalformedPacket(
+                NotifyType.UNEQUAL_PAYLOAD_LENGTHS, f"header length {length}, datagram {total}"
+            )
+        return cls(
+            icookie, rcookie, next_payload, exchange_type, flags, message_id, length, version
+        )
+
+    def push(self, buf: Buffer) -> None:
+        buf.push_bytes(self.initiator_cookie)
+        buf.push_bytes(self.responder_cookie)
+        buf.push_uint8(self.next_payload)
+        buf.push_uint8(self.version)
+        buf.push_uint8(self.exchange_type)
+        buf.push_uint8(int(self.flags))
+        buf.push_uint32(self.message_id)
+        buf.push_uint32(self.length)
+
+    def describe(self) -> str:
+        try:
+            name = ExchangeType(self.exchange_type).name
+        except ValueError:
+            name = str(self.exchange_type)
+        return f"{name} mid={self.message_id:08x} flags={int(self.flags):#04x}"

@@ -1,0 +1,204 @@
+"""Payload chains and whole messages (RFC 2408 sections 3.1-3.2, 5.1).
+
+A chain is walked through the Next Payload field of each generic header; every length is checked
+against what remains. Unknown payload types are kept as :class:`UnknownPayload` and skipped by
+the engine (IKEv1 has no critical bit; RFC 2408 section 5.1 only requires the types it knows).
+After decryption the chain may be followed by padding (RFC 2409 Appendix B); in a plaintext
+message nothing may follow the last payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from negotiator.codec.buffer import Buffer
+from negotiator.codec.constants import (
+    GENERIC_HEADER_LENGTH,
+    HEADER_LENGTH,
+    ISAKMP_VERSION,
+    MAX_PAYLOADS,
+    Flags,
+    NotifyType,
+    PayloadType,
+)
+from negotiator.codec.errors import MalformedPacket
+from negotiator.codec.header import IsakmpHeader
+from negotiator.codec.payloads import (
+    DeletePayload,
+    HashPayload,
+    IdPayload,
+    KePayload,
+    NatDDraftPayload,
+    NatDPayload,
+    NoncePayload,
+    NotifyPayload,
+    UnknownPayload,
+    VendorIdPayload,
+)
+from negotiator.codec.sa import SaPayload
+
+KnownPayload = (
+    SaPayload
+    | KePayload
+    | IdPayload
+    | HashPayload
+    | NoncePayload
+    | NotifyPayload
+    | DeletePayload
+    | VendorIdPayload
+    | NatDPayload
+    | NatDDraftPayload
+)
+Payload = KnownPayload | UnknownPayload
+
+_PAYLOAD_CLASSES: dict[int, type[KnownPayload]] = {
+    cls.payload_type: cls
+    for cls in (
+        SaPayload,
+        KePayload,
+        IdPayload,
+        HashPayload,
+        NoncePayload,
+        NotifyPayload,
+        DeletePayload,
+        VendorIdPayload,
+        NatDPayload,
+        NatDDraftPayload,
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadChain:
+    """Parsed payloads and, in parallel, each one's raw body (for SA_i_b, ID_ii_b in hashes)."""
+
+    payloads: tuple[Payload, ...]
+    bodies: tuple[bytes, ...]
+
+    def first(self, cls: type[Payload]) -> Payload | None:
+        for payload in self.payloads:
+            if isinstance(payload, cls):
+                return payload
+        return None
+
+    def body_of(self, cls: type[Payload]) -> bytes | None:
+        for payload, body in zip(self.payloads, self.bodies, strict=True):
+            if isinstance(payload, cls):
+                return body
+        return None
+
+    @property
+    def types(self) -> tuple[int, ...]:
+        return tuple(p.payload_type for p in self.payloads)
+
+
+def pull_payload_chain(first: int, data: bytes, *, allow_padding: bool = False) -> PayloadChain:
+    """Parse the chain starting with payload type ``first``; raise MalformedPacket."""
+    buf = Buffer(data)
+    payloads: list[Payload] = []
+    bodies: list[bytes] = []
+    next_payload = first
+    while next_payload != PayloadType.NONE:
+        if len(payloads) == MAX_PAYLOADS:
+            raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, "too many payloads")
+        if next_payload in (PayloadType.PROPOSAL, PayloadType.TRANSFORM):
+            raise MalformedPacket(
+                NotifyType.INVALID_PAYLOAD_TYPE, f"{next_payload} outside an SA payload"
+            )
+        this_type = next_payload
+        next_payload = buf.pull_uint8()
+        buf.pull_uint8()  # RESERVED
+        length = buf.pull_uint16()
+        if length < GENERIC_HEADER_LENGTH or length - GENERIC_HEADER_LENGTH > buf.remaining():
+            raise MalformedPacket(
+                NotifyType.PAYLOAD_MALFORMED, f"payload {this_type} length {length}"
+            )
+        body = buf.pull_bytes(length - GENERIC_HEADER_LENGTH)
+        cls = _PAYLOAD_CLASSES.get(this_type)
+        payload: Payload = (
+            UnknownPayload(this_type, body) if cls is None else cls.pull(Buffer(body))
+        )
+        payloads.append(payload)
+        bodies.append(body)
+    if not allow_padding and not buf.eof():
+        raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, "bytes after the last payload")
+    return PayloadChain(tuple(payloads), tuple(bodies))
+
+
+def push_payload_chain(payloads: Sequence[Payload]) -> tuple[int, bytes]:
+    """Encode payloads; return (type of the first, bytes) for the ISAKMP header."""
+    buf = Buffer()
+    for i, payload in enumerate(payloads):
+        body = Buffer()
+        payload.push(body)
+        next_type = payloads[i + 1].payload_type if i + 1 < len(payloads) else PayloadType.NONE
+        buf.push_uint8(next_type)
+        buf.push_uint8(0)
+        buf.push_uint16(GENERIC_HEADER_LENGTH + len(body.data()))
+        buf.push_bytes(body.data())
+    first = payloads[0].payload_type if payloads else PayloadType.NONE
+    return first, buf.data()
+
+
+def payload_body(payload: Payload) -> bytes:
+    """The body of one payload as sent (what RFC 2409 calls e.g. SA_b / IDii_b)."""
+    buf = Buffer()
+    payload.push(buf)
+    return buf.data()
+
+
+def pull_header(data: bytes) -> IsakmpHeader:
+    """Parse and check the header of a whole datagram."""
+    return IsakmpHeader.pull(Buffer(data))
+
+
+def push_message(
+    initiator_cookie: bytes,
+    responder_cookie: bytes,
+    exchange_type: int,
+    message_id: int,
+    first_payload: int,
+    body: bytes,
+    flags: Flags = Flags.NONE,
+) -> bytes:
+    """Header + already encoded (possibly encrypted) body."""
+    header = IsakmpHeader(
+        initiator_cookie,
+        responder_cookie,
+        first_payload,
+        exchange_type,
+        flags,
+        message_id,
+        HEADER_LENGTH + len(body),
+        ISAKMP_VERSION,
+    )
+    buf = Buffer()
+    header.push(buf)
+    buf.push_bytes(body)
+    return buf.data()
+
+
+def encode_plain_message(
+    initiator_cookie: bytes,
+    responder_cookie: bytes,
+    exchange_type: int,
+    message_id: int,
+    payloads: Sequence[Payload],
+) -> bytes:
+    first, body = push_payload_chain(payloads)
+    return push_message(initiator_cookie, responder_cookie, exchange_type, message_id, first, body)
+
+
+@dataclass(frozen=True, slots=True)
+class PlainMessage:
+    header: IsakmpHeader
+    chain: PayloadChain
+
+
+def pull_plain_message(data: bytes) -> PlainMessage:
+    """Parse an unencrypted message (raises MalformedPacket, also when it is encrypted)."""
+    header = pull_header(data)
+    if header.encrypted:
+        raise MalformedPacket(NotifyType.INVALID_FLAGS, "encrypted message")
+    return PlainMessage(header, pull_payload_chain(header.next_payload, data[HEADER_LENGTH:]))

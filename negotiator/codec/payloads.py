@@ -1,0 +1,202 @@
+"""The phase-1 payloads other than SA (RFC 2408 sections 3.7-3.16, RFC 2407 4.6.2, RFC 3947).
+
+Every payload starts with the generic header (RFC 2408 section 3.2), read by
+:mod:`negotiator.codec.message`; the classes here pull/push only the body after it:
+
+ +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ ! Next Payload  !   RESERVED    !         Payload Length        !
+ +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Self
+
+from negotiator.codec.buffer import Buffer
+from negotiator.codec.constants import MAX_SPIS, Doi, NotifyType, PayloadType
+from negotiator.codec.errors import MalformedPacket
+
+
+@dataclass(frozen=True, slots=True)
+class _OpaquePayload:
+    """A payload whose whole body is one opaque value."""
+
+    data: bytes
+
+    @classmethod
+    def pull(cls, buf: Buffer) -> Self:
+        return cls(buf.pull_rest())
+
+    def push(self, buf: Buffer) -> None:
+        buf.push_bytes(self.data)
+
+
+# Key Exchange payload (RFC 2408 section 3.7)
+# ! Next Payload  !   RESERVED    !         Payload Length        !
+# ~                       Key Exchange Data                       ~
+@dataclass(frozen=True, slots=True)
+class KePayload(_OpaquePayload):
+    payload_type: ClassVar[PayloadType] = PayloadType.KE
+
+
+# Hash payload (RFC 2408 section 3.11)
+# ! Next Payload  !   RESERVED    !         Payload Length        !
+# ~                           Hash Data                           ~
+@dataclass(frozen=True, slots=True)
+class HashPayload(_OpaquePayload):
+    payload_type: ClassVar[PayloadType] = PayloadType.HASH
+
+
+# Nonce payload (RFC 2408 section 3.13)
+# ! Next Payload  !   RESERVED    !         Payload Length        !
+# ~                            Nonce Data                         ~
+@dataclass(frozen=True, slots=True)
+class NoncePayload(_OpaquePayload):
+    payload_type: ClassVar[PayloadType] = PayloadType.NONCE
+
+
+# Vendor ID payload (RFC 2408 section 3.16)
+# ! Next Payload  !   RESERVED    !         Payload Length        !
+# ~                        Vendor ID (VID)                        ~
+@dataclass(frozen=True, slots=True)
+class VendorIdPayload(_OpaquePayload):
+    payload_type: ClassVar[PayloadType] = PayloadType.VENDOR_ID
+
+
+# NAT-D payload (RFC 3947 section 3.2)
+# ! Next Payload  !   RESERVED    !         Payload Length        !
+# ~                 HASH of the address and port                  ~
+@dataclass(frozen=True, slots=True)
+class NatDPayload(_OpaquePayload):
+    payload_type: ClassVar[PayloadType] = PayloadType.NAT_D
+
+
+# NAT-D payload, pre-RFC draft numbering (draft-ietf-ipsec-nat-t-ike-02/03: 130)
+@dataclass(frozen=True, slots=True)
+class NatDDraftPayload(_OpaquePayload):
+    payload_type: ClassVar[PayloadType] = PayloadType.NAT_D_DRAFT
+
+
+# Identification payload (RFC 2408 section 3.8, IPSEC DOI fields per RFC 2407 section 4.6.2)
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# ! Next Payload  !   RESERVED    !        Payload Length         !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# !   ID Type     !  Protocol ID  !             Port              !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# ~                     Identification Data                       ~
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+@dataclass(frozen=True, slots=True)
+class IdPayload:
+    payload_type: ClassVar[PayloadType] = PayloadType.ID
+    id_type: int
+    data: bytes
+    protocol_id: int = 0
+    port: int = 0
+
+    @classmethod
+    def pull(cls, buf: Buffer) -> IdPayload:
+        id_type = buf.pull_uint8()
+        protocol_id = buf.pull_uint8()
+        port = buf.pull_uint16()
+        return cls(id_type, buf.pull_rest(), protocol_id, port)
+
+    def push(self, buf: Buffer) -> None:
+        buf.push_uint8(self.id_type)
+        buf.push_uint8(self.protocol_id)
+        buf.push_uint16(self.port)
+        buf.push_bytes(self.data)
+
+
+# Notification payload (RFC 2408 section 3.14)
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# ! Next Payload  !   RESERVED    !         Payload Length        !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# !              Domain of Interpretation  (DOI)                  !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# !  Protocol-ID  !   SPI Size    !      Notify Message Type      !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# ~                Security Parameter Index (SPI)                 ~
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# ~                       Notification Data                       ~
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+@dataclass(frozen=True, slots=True)
+class NotifyPayload:
+    payload_type: ClassVar[PayloadType] = PayloadType.NOTIFY
+    notify_type: int
+    spi: bytes = b""
+    data: bytes = b""
+    protocol_id: int = 1  # PROTO_ISAKMP
+    doi: int = Doi.IPSEC
+
+    @classmethod
+    def pull(cls, buf: Buffer) -> NotifyPayload:
+        doi = buf.pull_uint32()
+        protocol_id = buf.pull_uint8()
+        spi_size = buf.pull_uint8()
+        notify_type = buf.pull_uint16()
+        spi = buf.pull_bytes(spi_size)
+        return cls(notify_type, spi, buf.pull_rest(), protocol_id, doi)
+
+    def push(self, buf: Buffer) -> None:
+        buf.push_uint32(self.doi)
+        buf.push_uint8(self.protocol_id)
+        buf.push_uint8(len(self.spi))
+        buf.push_uint16(self.notify_type)
+        buf.push_bytes(self.spi)
+        buf.push_bytes(self.data)
+
+
+# Delete payload (RFC 2408 section 3.15)
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# ! Next Payload  !   RESERVED    !         Payload Length        !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# !              Domain of Interpretation  (DOI)                  !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# !  Protocol-Id  !   SPI Size    !           # of SPIs           !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# ~               Security Parameter Index(es) (SPI)              ~
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+@dataclass(frozen=True, slots=True)
+class DeletePayload:
+    payload_type: ClassVar[PayloadType] = PayloadType.DELETE
+    spi_size: int
+    spis: tuple[bytes, ...]
+    protocol_id: int = 1  # PROTO_ISAKMP
+    doi: int = Doi.IPSEC
+
+    @classmethod
+    def pull(cls, buf: Buffer) -> DeletePayload:
+        doi = buf.pull_uint32()
+        protocol_id = buf.pull_uint8()
+        spi_size = buf.pull_uint8()
+        count = buf.pull_uint16()
+        if count > MAX_SPIS:
+            raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, f"{count} SPIs")
+        spis = tuple(buf.pull_bytes(spi_size) for _ in range(count))
+        if not buf.eof():
+            raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, "bytes after the last SPI")
+        return cls(spi_size, spis, protocol_id, doi)
+
+    def push(self, buf: Buffer) -> None:
+        buf.push_uint32(self.doi)
+        buf.push_uint8(self.protocol_id)
+        buf.push_uint8(self.spi_size)
+        buf.push_uint16(len(self.spis))
+        for spi in self.spis:
+            buf.push_bytes(spi)
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownPayload:
+    """Any other payload type (CERT, SIG, FRAGMENT, ...), kept opaque so it can be skipped."""
+
+    type_code: int
+    data: bytes
+
+    @property
+    def payload_type(self) -> int:
+        return self.type_code
+
+    def push(self, buf: Buffer) -> None:
+        buf.push_bytes(self.data)
