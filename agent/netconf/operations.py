@@ -1,0 +1,174 @@
+"""The configuration operations of RFC 6241 section 7 and 8.3 (candidate) and 8.6 (validate).
+
+Only the candidate is writable (no ``:writable-running``): edit-config and copy-config target
+the candidate, commit copies it to running. Before any change the lock table is asked whether
+another session holds a lock on a datastore the change touches (``in-use``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from lxml import etree
+
+from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
+from agent.extensions import RpcContext, RpcHandler
+from agent.netconf.filters import apply_filter
+from agent.netconf.locks import LOCKABLE, LockTable
+from agent.netconf.ports import DatastoreLike
+from agent.netconf.xmlutil import BASE_NS, child, element_children, qname
+
+Reply = Sequence[etree._Element]
+
+DEFAULT_OPERATIONS = ("merge", "replace", "none")
+TEST_OPTIONS = ("test-then-set", "set", "test-only")
+ERROR_OPTIONS = ("stop-on-error", "continue-on-error", "rollback-on-error")
+
+
+def missing(element: str, parent: str) -> NetconfError:
+    return NetconfError(
+        RpcError(
+            ErrorType.PROTOCOL,
+            ErrorTag.MISSING_ELEMENT,
+            f"<{parent}> needs a <{element}> element",
+            info=(("bad-element", element),),
+        )
+    )
+
+
+def bad_value(element: str, message: str) -> NetconfError:
+    return NetconfError(
+        RpcError(
+            ErrorType.PROTOCOL,
+            ErrorTag.INVALID_VALUE,
+            message,
+            info=(("bad-element", element),),
+        )
+    )
+
+
+def not_supported(element: str, message: str) -> NetconfError:
+    return NetconfError(
+        RpcError(
+            ErrorType.PROTOCOL,
+            ErrorTag.OPERATION_NOT_SUPPORTED,
+            message,
+            info=(("bad-element", element),),
+        )
+    )
+
+
+def datastore_or_config(
+    operation: etree._Element, role: str, *, allow_config: bool, allowed: Sequence[str]
+) -> str | etree._Element:
+    """Read ``<source>``/``<target>``: a datastore name, or an inline ``<config>``."""
+    holder = child(operation, role)
+    if holder is None:
+        raise missing(role, etree.QName(operation).localname)
+    choices = element_children(holder)
+    if len(choices) != 1:
+        raise bad_value(role, f"<{role}> must name exactly one datastore")
+    namespace, name = qname(choices[0])
+    if namespace not in (BASE_NS, ""):
+        raise bad_value(role, f"unknown datastore {name!r}")
+    if name == "config":
+        if not allow_config:
+            raise bad_value(role, f"<config> is not allowed as <{role}> here")
+        return choices[0]
+    if name == "url":
+        raise not_supported(role, "the :url capability is not supported")
+    if name not in allowed:
+        raise not_supported(role, f"datastore {name!r} is not supported as <{role}> here")
+    return name
+
+
+def _option(operation: etree._Element, name: str, allowed: Sequence[str]) -> str:
+    element = child(operation, name)
+    if element is None:
+        return allowed[0]
+    value = (element.text or "").strip()
+    if value not in allowed:
+        raise bad_value(name, f"<{name}> must be one of {', '.join(allowed)}")
+    return value
+
+
+class ConfigOperations:
+    def __init__(self, datastore: DatastoreLike, locks: LockTable) -> None:
+        self.datastore = datastore
+        self.locks = locks
+
+    def handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
+        return {
+            (BASE_NS, "get-config"): self.get_config,
+            (BASE_NS, "edit-config"): self.edit_config,
+            (BASE_NS, "copy-config"): self.copy_config,
+            (BASE_NS, "validate"): self.validate,
+            (BASE_NS, "commit"): self.commit,
+            (BASE_NS, "discard-changes"): self.discard_changes,
+            (BASE_NS, "lock"): self.lock,
+            (BASE_NS, "unlock"): self.unlock,
+        }
+
+    async def get_config(self, context: RpcContext, operation: etree._Element) -> Reply:
+        source = datastore_or_config(operation, "source", allow_config=False, allowed=LOCKABLE)
+        assert isinstance(source, str)
+        data = self.datastore.get_config(source)
+        return [apply_filter(data, child(operation, "filter"))]
+
+    async def edit_config(self, context: RpcContext, operation: etree._Element) -> Reply:
+        target = datastore_or_config(
+            operation, "target", allow_config=False, allowed=("candidate",)
+        )
+        config = child(operation, "config")
+        if config is None:
+            if child(operation, "url") is not None:
+                raise not_supported("url", "the :url capability is not supported")
+            raise missing("config", "edit-config")
+        options = {
+            "default_operation": _option(operation, "default-operation", DEFAULT_OPERATIONS),
+            "test_option": _option(operation, "test-option", TEST_OPTIONS),
+            "error_option": _option(operation, "error-option", ERROR_OPTIONS),
+        }
+        self.locks.check_writable(context.session_id, "candidate")
+        self.datastore.edit_config(config, target=str(target), **options)
+        return []
+
+    async def copy_config(self, context: RpcContext, operation: etree._Element) -> Reply:
+        target = datastore_or_config(
+            operation, "target", allow_config=False, allowed=("candidate",)
+        )
+        source = datastore_or_config(operation, "source", allow_config=True, allowed=LOCKABLE)
+        self.locks.check_writable(context.session_id, str(target))
+        self.datastore.copy_config(source, str(target))
+        return []
+
+    async def validate(self, context: RpcContext, operation: etree._Element) -> Reply:
+        source = datastore_or_config(operation, "source", allow_config=True, allowed=LOCKABLE)
+        self.datastore.validate(source)
+        return []
+
+    async def commit(self, context: RpcContext, operation: etree._Element) -> Reply:
+        for unsupported in ("confirmed", "persist", "persist-id"):
+            if child(operation, unsupported) is not None:
+                raise not_supported(unsupported, "confirmed commit is not supported")
+        # RFC 6241 section 8.3.4.1: in-use when another session holds the running lock; the
+        # candidate lock guards the changes being committed just as much.
+        self.locks.check_writable(context.session_id, "running", "candidate")
+        self.datastore.commit()
+        return []
+
+    async def discard_changes(self, context: RpcContext, operation: etree._Element) -> Reply:
+        self.locks.check_writable(context.session_id, "candidate")
+        self.datastore.discard_changes()
+        return []
+
+    async def lock(self, context: RpcContext, operation: etree._Element) -> Reply:
+        target = str(datastore_or_config(operation, "target", allow_config=False, allowed=LOCKABLE))
+        modified = target == "candidate" and self.datastore.candidate_modified()
+        self.locks.lock(target, context.session_id, candidate_modified=modified)
+        return []
+
+    async def unlock(self, context: RpcContext, operation: etree._Element) -> Reply:
+        target = str(datastore_or_config(operation, "target", allow_config=False, allowed=LOCKABLE))
+        self.locks.unlock(target, context.session_id)
+        return []

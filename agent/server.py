@@ -1,0 +1,252 @@
+"""The NETCONF server: sessions, locks, operations and extensions around one datastore.
+
+Theory of operation: a transport (SSH, or a test) calls :meth:`NetconfServer.open_session`
+with two callbacks, ``write(bytes)`` and ``close()``, then feeds received bytes to
+:meth:`ServerSession.data_received`. Each session runs its RPCs one at a time, in order, in
+its own task; replies are written as soon as each completes. When a session ends (close-
+session, kill-session, transport loss, framing error), its locks are released and, if it held
+the candidate lock, the candidate is discarded (RFC 6241 section 8.3.5.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import itertools
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from lxml import etree
+
+from agent.errors import ErrorTag, ErrorType, NetconfError
+from agent.extensions import AgentExtension, RpcContext, RpcHandler
+from agent.netconf.dispatch import Dispatcher
+from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
+from agent.netconf.library import DATASTORES, ModuleLibrary
+from agent.netconf.locks import LockTable
+from agent.netconf.operations import ConfigOperations, Reply, bad_value, missing
+from agent.netconf.operations_state import StateOperations
+from agent.netconf.ports import DatastoreLike
+from agent.netconf.session import (
+    HelloReceived,
+    NetconfSession,
+    RpcReceived,
+    SessionFailed,
+)
+from agent.netconf.xmlutil import BASE_NS, MONITORING_NS, child, new_element, sub_text
+
+log = logging.getLogger("agent.netconf")
+
+MAX_QUEUED_RPCS = 256
+Clock = Callable[[], datetime.datetime]
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class ServerSession:
+    def __init__(
+        self,
+        server: NetconfServer,
+        session_id: int,
+        username: str,
+        source_host: str,
+        write: Callable[[bytes], None],
+        close_transport: Callable[[], None],
+    ) -> None:
+        self.server = server
+        self.session_id = session_id
+        self.username = username
+        self.source_host = source_host
+        self.login_time = server.clock()
+        self.core = NetconfSession(
+            session_id, server.library.capabilities(), max_message_size=server.max_message_size
+        )
+        self.closed = False
+        self._close_after_reply = False
+        self._write = write
+        self._close_transport = close_transport
+        self._queue: asyncio.Queue[RpcReceived] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+
+    def log(self, level: int, message: str, *args: object) -> None:
+        log.log(level, f"[session {self.session_id}] {message}", *args)
+
+    def start(self) -> None:
+        self.core.start()
+        self._flush()
+        self._worker = asyncio.get_running_loop().create_task(self._run())
+
+    def data_received(self, data: bytes) -> None:
+        for event in self.core.receive_data(data):
+            if isinstance(event, SessionFailed):
+                self.log(logging.WARNING, "closing: %s", event.reason)
+                self.close()
+            elif isinstance(event, HelloReceived):
+                self.log(
+                    logging.INFO,
+                    "hello from %s@%s, framing %s",
+                    self.username,
+                    self.source_host,
+                    "base:1.1 chunked" if event.base_1_1 else "base:1.0 end-of-message",
+                )
+            elif self._queue.qsize() >= MAX_QUEUED_RPCS:
+                self.log(logging.WARNING, "closing: more than %d RPCs queued", MAX_QUEUED_RPCS)
+                self.close()
+            else:
+                self._queue.put_nowait(event)
+
+    async def _run(self) -> None:
+        context = RpcContext(self.session_id, self.username)
+        while not self.closed:
+            rpc = await self._queue.get()
+            if rpc.error is not None or rpc.operation is None:
+                result: Reply | NetconfError = rpc.error or NetconfError.single(
+                    ErrorType.RPC, ErrorTag.MALFORMED_MESSAGE, "no operation"
+                )
+            else:
+                result = await self.server.dispatcher.dispatch(context, rpc.operation)
+            if isinstance(result, NetconfError):
+                self.log(logging.INFO, "rpc-error: %s", result)
+            if self.closed:
+                return
+            self.core.send_reply(rpc, result)
+            self._flush()
+            if self._close_after_reply:
+                self.close()
+
+    def _flush(self) -> None:
+        data = self.core.data_to_send()
+        if data and not self.closed:
+            self._write(data)
+
+    def close_after_reply(self) -> None:
+        self._close_after_reply = True
+
+    def close(self) -> None:
+        """End the session: drop its transport, locks and (if locked by it) candidate changes."""
+        if self.closed:
+            return
+        self.closed = True
+        self.core.close()
+        if self._worker is not None and self._worker is not asyncio.current_task():
+            self._worker.cancel()
+        try:
+            self._close_transport()
+        finally:
+            self.server.session_ended(self)
+
+    def connection_lost(self) -> None:
+        self.close()
+
+
+class NetconfServer:
+    def __init__(
+        self,
+        datastore: DatastoreLike,
+        library: ModuleLibrary,
+        extensions: Sequence[AgentExtension] = (),
+        *,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self.datastore = datastore
+        self.library = library
+        self.max_message_size = max_message_size
+        self.clock = clock
+        self.locks = LockTable()
+        self.sessions: dict[int, ServerSession] = {}
+        self._session_ids = itertools.count(1)
+        self.dispatcher = Dispatcher()
+        state_sources = [e.operational_state for e in extensions]
+        state_sources.append(self.monitoring_state)
+        state_sources.append(lambda: [library.yang_library()])
+        self.dispatcher.register_all(ConfigOperations(datastore, self.locks).handlers())
+        self.dispatcher.register_all(StateOperations(datastore, library, state_sources).handlers())
+        self.dispatcher.register_all(self._session_handlers())
+        for extension in extensions:
+            subscriber = extension.commit_subscriber()
+            if subscriber is not None:
+                datastore.add_subscriber(subscriber)
+            self.dispatcher.register_all(extension.rpc_handlers())
+
+    def open_session(
+        self,
+        username: str,
+        source_host: str,
+        write: Callable[[bytes], None],
+        close: Callable[[], None],
+    ) -> ServerSession:
+        session = ServerSession(self, next(self._session_ids), username, source_host, write, close)
+        self.sessions[session.session_id] = session
+        session.log(logging.INFO, "opened for %s from %s", username, source_host)
+        session.start()
+        return session
+
+    def session_ended(self, session: ServerSession) -> None:
+        self.sessions.pop(session.session_id, None)
+        released = self.locks.release_all(session.session_id)
+        if "candidate" in released:
+            self.datastore.discard_changes()
+            session.log(logging.INFO, "candidate lock released: uncommitted changes discarded")
+        session.log(logging.INFO, "closed")
+
+    def close_all(self) -> None:
+        for session in list(self.sessions.values()):
+            session.close()
+
+    def _session_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
+        return {
+            (BASE_NS, "close-session"): self._close_session,
+            (BASE_NS, "kill-session"): self._kill_session,
+        }
+
+    async def _close_session(self, context: RpcContext, operation: etree._Element) -> Reply:
+        # RFC 6241 section 7.8: reply <ok/>, then release locks and close the session.
+        self.sessions[context.session_id].close_after_reply()
+        return []
+
+    async def _kill_session(self, context: RpcContext, operation: etree._Element) -> Reply:
+        element = child(operation, "session-id")
+        if element is None:
+            raise missing("session-id", "kill-session")
+        text = (element.text or "").strip()
+        if not text.isdigit() or len(text) > 10:
+            raise bad_value("session-id", "session-id must be a number")
+        target = int(text)
+        if target == context.session_id:
+            # RFC 6241 section 7.9: a session cannot kill itself.
+            raise bad_value("session-id", "use close-session to end the current session")
+        victim = self.sessions.get(target)
+        if victim is None:
+            raise bad_value("session-id", f"no session {target}")
+        victim.log(logging.INFO, "killed by session %d", context.session_id)
+        victim.close()
+        return []
+
+    def monitoring_state(self) -> list[etree._Element]:
+        """RFC 6022 ``/netconf-state``: capabilities, datastores, schemas and sessions."""
+        m = f"{{{MONITORING_NS}}}"
+        state = new_element(f"{m}netconf-state", nsmap={None: MONITORING_NS, "ncm": MONITORING_NS})
+        capabilities = etree.SubElement(state, f"{m}capabilities")
+        for uri in self.library.capabilities():
+            sub_text(capabilities, f"{m}capability", uri)
+        datastores = etree.SubElement(state, f"{m}datastores")
+        for name in DATASTORES:
+            datastore = etree.SubElement(datastores, f"{m}datastore")
+            sub_text(datastore, f"{m}name", name)
+        state.append(self.library.schemas())
+        sessions = etree.SubElement(state, f"{m}sessions")
+        for session in self.sessions.values():
+            entry = etree.SubElement(sessions, f"{m}session")
+            sub_text(entry, f"{m}session-id", str(session.session_id))
+            sub_text(entry, f"{m}transport", "ncm:netconf-ssh")  # an identityref
+            sub_text(entry, f"{m}username", session.username)
+            sub_text(entry, f"{m}source-host", session.source_host)
+            sub_text(entry, f"{m}login-time", session.login_time.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            sub_text(entry, f"{m}in-rpcs", str(session.core.in_rpcs))
+            sub_text(entry, f"{m}in-bad-rpcs", str(session.core.in_bad_rpcs))
+            sub_text(entry, f"{m}out-rpc-errors", str(session.core.out_rpc_errors))
+            sub_text(entry, f"{m}out-notifications", "0")
+        return [state]
