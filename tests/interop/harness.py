@@ -1,0 +1,382 @@
+"""Interop harness: two network namespaces joined by a veth pair, and strongSwan charon as a
+real IKEv1 peer inside one of them (see the strongSwan notes in the project's history).
+
+Namespace A holds 198.51.100.1, namespace B 198.51.100.2; every IKE endpoint uses UDP 500, so
+charon never adds the RFC 3948 non-ESP marker. Each charon instance gets a private /run (its
+pid file path is compiled in) through ``unshare -m`` and a bind mount, a VICI socket and a log
+file in its own temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from agent.datastore.subscriber import IKE_NS
+
+PROJECT = Path(__file__).resolve().parents[2]
+CHARON = Path("/usr/lib/ipsec/charon")
+ADDRESS_A = "198.51.100.1"
+ADDRESS_B = "198.51.100.2"
+
+PLUGINS = (
+    "random nonce aes sha1 sha2 md5 hmac gmp pem pkcs1 pkcs8 x509 pubkey revocation "
+    "constraints kdf socket-default vici openssl kernel-netlink"
+)
+
+
+def missing_prerequisite() -> str | None:
+    """Why the interop tests cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "interop tests need root (network namespaces, charon needs CAP_NET_ADMIN)"
+    for tool in ("ip", "unshare", "swanctl"):
+        if shutil.which(tool) is None:
+            return f"interop tests need {tool!r} on PATH (iproute2 / util-linux / strongswan)"
+    if not CHARON.exists():
+        return f"interop tests need strongSwan charon at {CHARON} (strongswan-charon package)"
+    return None
+
+
+def run(*command: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, check=check, capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class NetnsPair:
+    """Two namespaces ``a`` and ``b`` with one veth link (198.51.100.1/24 <-> .2/24)."""
+
+    a: str
+    b: str
+
+    @classmethod
+    def create(cls, tag: str) -> NetnsPair:
+        pair = cls(a=f"ikeagent-a-{tag}", b=f"ikeagent-b-{tag}")
+        try:
+            run("ip", "netns", "add", pair.a)
+            run("ip", "netns", "add", pair.b)
+            veth_a, veth_b = f"ika{tag}"[:15], f"ikb{tag}"[:15]
+            run("ip", "link", "add", veth_a, "netns", pair.a, "type", "veth",
+                "peer", "name", veth_b, "netns", pair.b)
+            for ns, veth, address in ((pair.a, veth_a, ADDRESS_A), (pair.b, veth_b, ADDRESS_B)):
+                run("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", veth)
+                run("ip", "-n", ns, "link", "set", veth, "up")
+                run("ip", "-n", ns, "link", "set", "lo", "up")
+        except BaseException:
+            pair.delete()
+            raise
+        return pair
+
+    def delete(self) -> None:
+        for ns in (self.a, self.b):  # deleting a namespace removes its end of the veth pair
+            run("ip", "netns", "delete", ns, check=False)
+
+    def exec_prefix(self, ns: str) -> list[str]:
+        return ["ip", "netns", "exec", ns]
+
+
+def charon_conf(directory: Path, log_level: int = 2) -> str:
+    return f"""charon {{
+    load_modular = no
+    load = {PLUGINS}
+    port = 500
+    port_nat_t = 4500
+    install_routes = no
+    routing_table = 0
+    i_dont_care_about_security_and_use_aggressive_mode_psk = yes
+    retransmit_tries = 2
+    retransmit_timeout = 1.0
+    retransmit_base = 1.4
+    plugins {{
+        vici {{
+            socket = unix://{directory}/charon.vici
+        }}
+    }}
+    filelog {{
+        log {{
+            path = {directory}/charon.log
+            time_format = %H:%M:%S
+            default = 1
+            ike = {log_level}
+            cfg = {log_level}
+            net = 1
+            enc = 1
+            flush_line = yes
+        }}
+    }}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One charon IKEv1 phase-1-only connection (no children: no Quick Mode)."""
+
+    name: str
+    local: str
+    remote: str
+    psk: str
+    proposals: str = "aes128-sha1-modp2048"
+    aggressive: bool = False
+    lifetime: int = 3600
+
+    def swanctl(self) -> str:
+        return f"""    {self.name} {{
+        version = 1
+        aggressive = {"yes" if self.aggressive else "no"}
+        local_addrs = {self.local}
+        remote_addrs = {self.remote}
+        local_port = 500
+        remote_port = 500
+        proposals = {self.proposals}
+        rekey_time = 0
+        reauth_time = {self.lifetime}s
+        over_time = 0s
+        rand_time = 0s
+        local {{
+            auth = psk
+            id = {self.local}
+        }}
+        remote {{
+            auth = psk
+            id = {self.remote}
+        }}
+    }}
+"""
+
+
+def swanctl_conf(connections: list[Connection]) -> str:
+    conns = "".join(c.swanctl() for c in connections)
+    secrets = "".join(
+        f"""    ike-{c.name} {{
+        secret = {c.psk}
+        id-1 = {c.local}
+        id-2 = {c.remote}
+    }}
+"""
+        for c in connections
+    )
+    return f"connections {{\n{conns}}}\nsecrets {{\n{secrets}}}\n"
+
+
+class Charon:
+    """One charon daemon inside a namespace, driven with swanctl over its VICI socket."""
+
+    def __init__(self, netns: str, directory: Path) -> None:
+        self.netns = netns
+        self.directory = directory
+        (directory / "run").mkdir(parents=True, exist_ok=True)
+        self.conf = directory / "strongswan.conf"
+        self.conf.write_text(charon_conf(directory))
+        self.uri = f"unix://{directory}/charon.vici"
+        self.log_path = directory / "charon.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        env = {**os.environ, "STRONGSWAN_CONF": str(self.conf)}
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", self.netns, "unshare", "-m", "sh", "-c",
+             f"mount --bind {self.directory}/run /run && exec {CHARON}"],
+            env=env, stdout=subprocess.DEVNULL,
+            stderr=open(self.directory / "charon.stderr", "wb"),  # noqa: SIM115
+        )
+        socket_path = self.directory / "charon.vici"
+        deadline = time.monotonic() + timeout
+        while not socket_path.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"charon exited {self.process.returncode}: {self.stderr()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"charon's VICI socket did not appear: {self.stderr()}")
+            time.sleep(0.02)
+
+    def stderr(self) -> str:
+        path = self.directory / "charon.stderr"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)  # charon sends its DELETEs first (~1.5 s)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+    def swanctl(self, *args: str, check: bool = True, timeout: float = 30
+                ) -> subprocess.CompletedProcess[str]:
+        # The command word must come before --uri.
+        return run("swanctl", *args, "--uri", self.uri, check=check, timeout=timeout)
+
+    def load(self, connections: list[Connection]) -> None:
+        """Replace charon's connections and secrets (unloads what is not in the file)."""
+        path = self.directory / "swanctl.conf"
+        path.write_text(swanctl_conf(connections))
+        self.swanctl("--load-all", "--file", str(path))
+
+    def initiate(self, name: str, timeout: float = 15) -> subprocess.CompletedProcess[str]:
+        return self.swanctl("--initiate", "--ike", name, "--timeout", str(int(timeout)),
+                            check=False, timeout=timeout + 5)
+
+    def terminate_all(self) -> None:
+        for sa in self.list_sas():
+            self.swanctl("--terminate", "--ike-id", str(sa["uniqueid"]), "--timeout", "3",
+                         check=False)
+
+    def list_sas(self) -> list[dict[str, Any]]:
+        """Every IKE SA as a dict (keys as in ``swanctl --list-sas --raw``) plus ``name``."""
+        output = self.swanctl("--list-sas", "--raw").stdout
+        sas: list[dict[str, Any]] = []
+        for line in output.splitlines():
+            if not line.startswith("list-sa event"):
+                continue
+            event = parse_vici_raw(line[len("list-sa event"):])
+            for name, sa in event.items():
+                if isinstance(sa, dict):
+                    sas.append({"name": name, **sa})
+        return sas
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for_log(self, pattern: str, timeout: float = 10, start: int = 0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern, self.log()[start:])
+            if match:
+                return match
+            if time.monotonic() > deadline:
+                raise AssertionError(f"charon never logged {pattern!r}; log tail:\n"
+                                     f"{self.log()[-3000:]}")
+            time.sleep(0.05)
+
+
+# A brace, a bracket, key=value (the value runs to a space or closing brace) or a bare word.
+_TOKEN = re.compile(r"[{}\[\]]|[^\s={}\[\]]+=[^\s}\]]*|[^\s={}\[\]]+")
+
+
+def parse_vici_raw(text: str) -> dict[str, Any]:
+    """Parse swanctl's ``--raw`` form: ``{key=value key {..} key [a b]}``."""
+    tokens = iter(_TOKEN.findall(text))
+    if next(tokens, None) != "{":
+        raise ValueError("raw VICI text must start with {")
+    return _parse_section(tokens)
+
+
+def _parse_section(tokens: Iterator[str]) -> dict[str, Any]:
+    section: dict[str, Any] = {}
+    for token in tokens:
+        if token == "}":
+            return section
+        key, equals, text = token.partition("=")
+        if equals:
+            section[key] = text
+            continue
+        opener = next(tokens)
+        if opener == "{":
+            section[key] = _parse_section(tokens)
+        elif opener == "[":
+            section[key] = list(iter(tokens.__next__, "]"))
+        else:
+            raise ValueError(f"unexpected {opener!r} after {key!r}")
+    return section
+
+
+class AgentProcess:
+    """tests/interop/agent_runner.py inside a namespace, spoken to in JSON lines."""
+
+    def __init__(self, netns: str, listen: str, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", netns, sys.executable, "-m", "tests.interop.agent_runner",
+             "--listen", listen],
+            cwd=PROJECT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=open(log_path, "wb"), text=True,  # noqa: SIM115
+        )
+        hello = self._read(timeout=20)
+        if "listening" not in hello:
+            self.close()
+            raise RuntimeError(f"agent runner did not start: {hello} {self.log()[-2000:]}")
+
+    def _read(self, timeout: float) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            raise TimeoutError(f"agent runner silent for {timeout} s; log:\n{self.log()[-3000:]}")
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"agent runner exited; log:\n{self.log()[-3000:]}")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def request(self, timeout: float = 40, **request: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._read(timeout)
+
+    def commit(self, security_xml: str, generation: int) -> dict[str, Any]:
+        return self.request(op="commit", xml=security_xml, generation=generation)
+
+    def rpc(self, xml: str) -> dict[str, Any]:
+        return self.request(op="rpc", xml=xml)
+
+    def initiate(self, peer: str) -> dict[str, str]:
+        """The initiate RPC's reply leaves (index, state, failure-reason) or {"error": ...}."""
+        reply = self.rpc(f'<initiate-ike-security-association xmlns="{IKE_NS}">'
+                         f"<peer-address>{peer}</peer-address>"
+                         "</initiate-ike-security-association>")
+        if "errors" in reply:
+            return {"error": "; ".join(reply["errors"])}
+        leaves = (etree.fromstring(x) for x in reply["reply"])
+        return {etree.QName(e).localname: e.text or "" for e in leaves}
+
+    def clear(self, peer: str | None = None) -> int:
+        body = f"<peer-address>{peer}</peer-address>" if peer else ""
+        reply = self.rpc(f'<clear-ike-security-associations xmlns="{IKE_NS}">{body}'
+                         "</clear-ike-security-associations>")
+        [count] = reply["reply"]
+        return int(etree.fromstring(count).text or "0")
+
+    def security_associations(self) -> list[dict[str, str]]:
+        """Every SA in the <get> contribution, as leaf name -> text."""
+        state = etree.fromstring(self.request(op="state")["xml"])
+        entries = state.iterfind(f"{{{IKE_NS}}}ike/{{{IKE_NS}}}security-associations/"
+                                 f"{{{IKE_NS}}}security-association")
+        return [{etree.QName(c).localname: c.text or "" for c in e} for e in entries]
+
+    def events(self) -> list[str]:
+        events: list[str] = self.request(op="events")["events"]
+        return events
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.request(op="stop", timeout=5)
+            except (OSError, TimeoutError, RuntimeError, ValueError):
+                pass
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
