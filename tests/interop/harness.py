@@ -9,6 +9,7 @@ file in its own temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -368,10 +369,8 @@ class AgentProcess:
 
     def close(self) -> None:
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(OSError, TimeoutError, RuntimeError, ValueError):
                 self.request(op="stop", timeout=5)
-            except (OSError, TimeoutError, RuntimeError, ValueError):
-                pass
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
