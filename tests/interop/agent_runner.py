@@ -26,7 +26,8 @@ from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import NetconfError
 from agent.extensions import RpcContext
 from negotiator.config import NegotiatorConfig
-from negotiator.service import NegotiatorService
+from negotiator.service import EngineFactory, NegotiatorService
+from negotiator.shell import Address, EngineLike
 
 CONTEXT = RpcContext(session_id=1, username="interop")
 
@@ -61,8 +62,21 @@ async def handle(service: NegotiatorService, events: list[str], request: dict[st
     return {"errors": [f"unknown op {op!r}"]}
 
 
-async def main(listen: tuple[str, int]) -> None:
-    service = NegotiatorService(NegotiatorConfig(generation=0))
+def engine_factory(base: float, tries: int) -> EngineFactory:
+    """The real engine, with retransmits short enough for tests (like charon's here)."""
+
+    def build(config: NegotiatorConfig, local: Address) -> EngineLike:
+        from negotiator.engine.engine import Engine
+
+        engine: EngineLike = Engine(config, local_address=local, retransmit_base=base,
+                                    retransmit_tries=tries)
+        return engine
+
+    return build
+
+
+async def main(listen: tuple[str, int], factory: EngineFactory) -> None:
+    service = NegotiatorService(NegotiatorConfig(generation=0), engine_factory=factory)
     events: list[str] = []
     service.event_listeners.append(lambda event: events.append(repr(event)))
     try:
@@ -86,8 +100,11 @@ async def main(listen: tuple[str, int]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--listen", default="0.0.0.0:500")
+    parser.add_argument("--retransmit-base", type=float, default=0.5)
+    parser.add_argument("--retransmit-tries", type=int, default=2)
     args = parser.parse_args()
     host, _, port = args.listen.rpartition(":")
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(main((host.strip("[]"), int(port))))
+    factory = engine_factory(args.retransmit_base, args.retransmit_tries)
+    asyncio.run(main((host.strip("[]"), int(port)), factory))

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,14 @@ PLUGINS = (
     "random nonce aes sha1 sha2 md5 hmac gmp pem pkcs1 pkcs8 x509 pubkey revocation "
     "constraints kdf socket-default vici openssl kernel-netlink"
 )
+
+
+def wait_until(condition: Callable[[], bool], failure: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(failure)
+        time.sleep(0.05)
 
 
 def missing_prerequisite() -> str | None:
@@ -379,3 +387,51 @@ class AgentProcess:
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
                 pipe.close()
+
+
+# -- the agent's configuration, written with charon's proposal keywords -----------------------
+_CIPHERS = {"3des": "3des-cbc", "aes128": "aes-128-cbc", "aes192": "aes-192-cbc",
+            "aes256": "aes-256-cbc"}
+_HASHES = {"md5": "md5", "sha1": "sha1", "sha256": "sha-256", "sha384": "sha-384",
+           "sha512": "sha-512"}
+_GROUPS = {"modp1024": "group2", "modp1536": "group5", "modp2048": "group14",
+           "modp3072": "group15", "modp4096": "group16", "ecp256": "group19",
+           "ecp384": "group20"}
+
+
+def proposal_xml(keywords: str, lifetime: int = 3600) -> str:
+    """``aes128-sha1-modp2048`` -> an ike-security proposal named after the keywords."""
+    cipher, hash_name, group = keywords.split("-")
+    return (
+        f"<proposal><name>{keywords}</name>"
+        "<authentication-method>pre-shared-keys</authentication-method>"
+        f"<dh-group>{_GROUPS[group]}</dh-group>"
+        f"<authentication-algorithm>{_HASHES[hash_name]}</authentication-algorithm>"
+        f"<encryption-algorithm>{_CIPHERS[cipher]}</encryption-algorithm>"
+        f"<lifetime-seconds>{lifetime}</lifetime-seconds></proposal>"
+    )
+
+
+@dataclass(frozen=True)
+class AgentPolicy:
+    """One policy of the agent; ``proposals`` are charon-style keywords, in order."""
+
+    peer: str
+    psk: str
+    proposals: tuple[str, ...] = ("aes128-sha1-modp2048",)
+    aggressive: bool = False
+    lifetime: int = 3600
+
+    def xml(self) -> str:
+        refs = "".join(f"<proposals>{p}</proposals>" for p in self.proposals)
+        mode = "aggressive" if self.aggressive else "main"
+        return (f"<policy><name>{self.peer}</name><mode>{mode}</mode>"
+                f"<pre-shared-key><ascii-text>{self.psk}</ascii-text></pre-shared-key>"
+                f"{refs}</policy>")
+
+
+def agent_security_xml(*policies: AgentPolicy) -> str:
+    proposals = {p: policy.lifetime for policy in policies for p in policy.proposals}
+    body = "".join(proposal_xml(k, lifetime) for k, lifetime in proposals.items())
+    body += "".join(policy.xml() for policy in policies)
+    return f'<security xmlns="{IKE_NS}"><ike>{body}</ike></security>'
