@@ -32,6 +32,9 @@ PROJECT = Path(__file__).resolve().parents[2]
 CHARON = Path("/usr/lib/ipsec/charon")
 ADDRESS_A = "198.51.100.1"
 ADDRESS_B = "198.51.100.2"
+# A second link joins the test process's namespace to namespace A (for NETCONF clients).
+MANAGEMENT_HOST = "203.0.113.1"
+MANAGEMENT_A = "203.0.113.2"
 
 PLUGINS = (
     "random nonce aes sha1 sha2 md5 hmac gmp pem pkcs1 pkcs8 x509 pubkey revocation "
@@ -65,7 +68,8 @@ def run(*command: str, check: bool = True, timeout: float = 30) -> subprocess.Co
 
 @dataclass
 class NetnsPair:
-    """Two namespaces ``a`` and ``b`` with one veth link (198.51.100.1/24 <-> .2/24)."""
+    """Two namespaces ``a`` and ``b`` with one veth link (198.51.100.1/24 <-> .2/24), and a
+    management link from the caller's namespace (203.0.113.1/30) to ``a`` (203.0.113.2)."""
 
     a: str
     b: str
@@ -83,6 +87,13 @@ class NetnsPair:
                 run("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", veth)
                 run("ip", "-n", ns, "link", "set", veth, "up")
                 run("ip", "-n", ns, "link", "set", "lo", "up")
+            mgmt_host, mgmt_a = f"ikm{tag}"[:15], f"ikn{tag}"[:15]
+            run("ip", "link", "add", mgmt_host, "type", "veth", "peer", "name", mgmt_a,
+                "netns", pair.a)
+            run("ip", "addr", "add", f"{MANAGEMENT_HOST}/30", "dev", mgmt_host)
+            run("ip", "link", "set", mgmt_host, "up")
+            run("ip", "-n", pair.a, "addr", "add", f"{MANAGEMENT_A}/30", "dev", mgmt_a)
+            run("ip", "-n", pair.a, "link", "set", mgmt_a, "up")
         except BaseException:
             pair.delete()
             raise
