@@ -160,13 +160,16 @@ def _unsupported(group: int) -> UnsupportedAlgorithm:
     return UnsupportedAlgorithm(f"Diffie-Hellman group {group} is not supported")
 
 
+def private_exponent(group: ModpGroup) -> int:
+    """A random exponent exactly exponent_bits long (top bit set), sized as strongSwan does."""
+    return secrets.randbits(group.exponent_bits) | (1 << (group.exponent_bits - 1))
+
+
 def generate_dh(group: int) -> DhKeyPair:
     """A fresh key pair for an IKE group number; raises UnsupportedAlgorithm."""
     if group in MODP_GROUPS:
         modp = MODP_GROUPS[group]
-        # Exactly exponent_bits long (top bit set), as strongSwan sizes its exponents.
-        x = secrets.randbits(modp.exponent_bits) | (1 << (modp.exponent_bits - 1))
-        return _modp_pair(modp, x)
+        return _modp_pair(modp, private_exponent(modp))
     if group in ECP_GROUPS:
         ecp = ECP_GROUPS[group]
         return EcpKeyPair(ecp, ec.generate_private_key(_curve(ecp)))

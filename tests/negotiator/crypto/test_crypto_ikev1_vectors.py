@@ -197,10 +197,12 @@ def test_hash_i_and_hash_r_match_charon_and_the_packets(name: str) -> None:
     assert ex.one_logged("HASH_R data") == (
         ex.g_xr + ex.g_xi + ex.cky_r + ex.cky_i + ex.sa_i_b + id_ir_b
     )
-    computed_i = hash_i(ex.hash, ex.keys.skeyid, ex.g_xi, ex.g_xr, ex.cky_i, ex.cky_r,
-                        ex.sa_i_b, id_ii_b)  # fmt: skip
-    computed_r = hash_r(ex.hash, ex.keys.skeyid, ex.g_xr, ex.g_xi, ex.cky_r, ex.cky_i,
-                        ex.sa_i_b, id_ir_b)  # fmt: skip
+    computed_i = hash_i(
+        ex.hash, ex.keys.skeyid, ex.g_xi, ex.g_xr, ex.cky_i, ex.cky_r, ex.sa_i_b, id_ii_b
+    )
+    computed_r = hash_r(
+        ex.hash, ex.keys.skeyid, ex.g_xr, ex.g_xi, ex.cky_r, ex.cky_i, ex.sa_i_b, id_ir_b
+    )
     assert computed_i == ex.one_logged("HASH_I") == sent_hash_i
     assert computed_r == ex.one_logged("HASH_R") == sent_hash_r
 
