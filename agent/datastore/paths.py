@@ -1,0 +1,117 @@
+"""error-path values: XML instance-identifiers with module prefixes (RFC 6241 section 4.3).
+
+Two sources: libyang's data paths (``/ike-security:security/ike/policy[name='x']``, module
+names on the first node only) and lxml elements of a configuration tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from lxml import etree
+
+from agent.datastore.schema import Schema, SchemaNode
+
+
+def _split_segments(path: str) -> list[str]:
+    """Split at '/' outside predicates and quoted strings."""
+    segments: list[str] = []
+    current: list[str] = []
+    quote: str | None = None
+    depth = 0
+    for char in path:
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == "/" and depth == 0:
+            segments.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    segments.append("".join(current))
+    return [s for s in segments if s]
+
+
+def _prefix_predicates(predicates: str, prefix: str) -> str:
+    """``[name='x'][.='y']`` -> ``[ike:name='x'][.='y']``."""
+    out: list[str] = []
+    quote: str | None = None
+    at_name = False
+    for char in predicates:
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "[":
+            out.append(char)
+            at_name = True
+            continue
+        if at_name:
+            at_name = False
+            if char != "." and not char.isspace():
+                out.append(f"{prefix}:")
+        out.append(char)
+    return "".join(out)
+
+
+def libyang_path_to_instance_id(path: str, module_prefixes: Mapping[str, str]) -> str:
+    """Rewrite a libyang data path with the modules' prefixes on every node and key."""
+    out: list[str] = []
+    prefix = ""
+    for segment in _split_segments(path):
+        bracket = segment.find("[")
+        head, predicates = (segment, "") if bracket < 0 else (segment[:bracket], segment[bracket:])
+        if ":" in head:
+            module, head = head.split(":", 1)
+            prefix = module_prefixes.get(module, module)
+        out.append(f"/{prefix}:{head}{_prefix_predicates(predicates, prefix)}")
+    return "".join(out)
+
+
+def _quote(value: str) -> str:
+    return f"'{value}'" if "'" not in value else f'"{value}"'
+
+
+def element_path(
+    element: etree._Element,
+    schema: Schema,
+    stop: etree._Element | None = None,
+) -> str:
+    """The instance-identifier of ``element`` (ancestors up to, not including, ``stop``)."""
+    chain: list[etree._Element] = []
+    node: etree._Element | None = element
+    while node is not None and node is not stop:
+        chain.append(node)
+        node = node.getparent()
+    chain.reverse()
+    parts: list[str] = []
+    schema_node: SchemaNode | None = None
+    for el in chain:
+        qname = etree.QName(el)
+        prefix = schema.prefixes.get(qname.namespace or "", "")
+        step = f"/{prefix}:{qname.localname}" if prefix else f"/{qname.localname}"
+        children = schema.roots if schema_node is None else schema_node.children
+        schema_node = children.get(el.tag) if isinstance(el.tag, str) else None
+        if schema_node is not None:
+            step += _predicates(el, schema_node, prefix)
+        parts.append(step)
+    return "".join(parts)
+
+
+def _predicates(element: etree._Element, node: SchemaNode, prefix: str) -> str:
+    if node.kind.value == "leaf-list":
+        return f"[.={_quote(element.text or '')}]"
+    predicates = []
+    for key in node.keys:
+        key_el = element.find(f"{{{node.namespace}}}{key}")
+        if key_el is None:
+            continue
+        predicates.append(f"[{prefix}:{key}={_quote(key_el.text or '')}]")
+    return "".join(predicates)

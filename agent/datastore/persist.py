@@ -1,0 +1,158 @@
+"""Persistence of the running configuration and of the last committed configurations.
+
+``state_dir/running.xml`` holds ``<running generation="N">`` around the ``<data>`` element.
+It is written atomically (temporary file in the same directory, fsync, rename, fsync of the
+directory) with mode 0600, because it holds pre-shared keys and private keys. Before a new
+running file replaces the old one, the old one is hard-linked into ``state_dir/history`` as
+``<generation>.xml``; the newest ``history`` of them are kept for rollback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import tempfile
+
+from lxml import etree
+
+STATE_NS = "urn:ike-agent:datastore:1"
+RUNNING_TAG = f"{{{STATE_NS}}}running"
+NETCONF_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
+DATA_TAG = f"{{{NETCONF_NS}}}data"
+RUNNING_FILE = "running.xml"
+HISTORY_DIR = "history"
+
+
+class DatastoreLoadError(Exception):
+    """The stored configuration cannot be loaded; names the file and the reason."""
+
+    def __init__(self, path: pathlib.Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def empty_data() -> etree._Element:
+    return etree.Element(DATA_TAG, nsmap={None: NETCONF_NS})  # type: ignore[dict-item]
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, remove_blank_text=True, huge_tree=True,
+        remove_comments=True, remove_pis=True,
+    )
+
+
+def _fsync_dir(directory: pathlib.Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: pathlib.Path, chunks: list[bytes], mode: int = 0o600) -> None:
+    """Write ``path`` so that a crash leaves either the old or the new content."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
+
+
+class RunningStore:
+    """Reads and writes ``running.xml`` and its history in ``state_dir``."""
+
+    def __init__(self, state_dir: pathlib.Path, history: int = 10) -> None:
+        self.state_dir = state_dir
+        self.history = max(0, history)
+        self.path = state_dir / RUNNING_FILE
+        self.history_dir = state_dir / HISTORY_DIR
+
+    def load(self) -> tuple[int, etree._Element]:
+        """(generation, ``<data>``); a missing file is a clean start at generation 0."""
+        if not self.path.exists():
+            return 0, empty_data()
+        return read_running(self.path)
+
+    def save(self, generation: int, data: etree._Element) -> None:
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.history and self.path.exists():
+            self._archive_current()
+        head = f'<running xmlns="{STATE_NS}" generation="{generation}">'.encode()
+        atomic_write(self.path, [head, etree.tostring(data), b"</running>\n"])
+        self._prune()
+
+    def _archive_current(self) -> None:
+        self.history_dir.mkdir(mode=0o700, exist_ok=True)
+        try:
+            generation = _generation_of(self.path)
+        except DatastoreLoadError:
+            return
+        archived = self.history_dir / f"{generation}.xml"
+        with contextlib.suppress(FileNotFoundError):
+            archived.unlink()
+        os.link(self.path, archived)
+
+    def _prune(self) -> None:
+        if not self.history_dir.is_dir():
+            return
+        generations = sorted(self.history_generations())
+        for generation in generations[:-self.history] if self.history else generations:
+            with contextlib.suppress(FileNotFoundError):
+                (self.history_dir / f"{generation}.xml").unlink()
+
+    def history_generations(self) -> list[int]:
+        if not self.history_dir.is_dir():
+            return []
+        return sorted(int(p.stem) for p in self.history_dir.glob("*.xml") if p.stem.isdigit())
+
+    def load_generation(self, generation: int) -> etree._Element | None:
+        path = self.history_dir / f"{generation}.xml"
+        if not path.exists():
+            return None
+        return read_running(path)[1]
+
+
+def _generation_of(path: pathlib.Path) -> int:
+    with path.open("rb") as handle:
+        head = handle.read(256)
+    marker = b'generation="'
+    start = head.find(marker)
+    end = head.find(b'"', start + len(marker)) if start >= 0 else -1
+    if start < 0 or end < 0 or not head[start + len(marker):end].isdigit():
+        raise DatastoreLoadError(path, "no generation attribute")
+    return int(head[start + len(marker):end])
+
+
+def read_running(path: pathlib.Path) -> tuple[int, etree._Element]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatastoreLoadError(path, f"cannot read: {exc.strerror}") from None
+    try:
+        root = etree.fromstring(raw, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise DatastoreLoadError(path, f"not well-formed XML ({exc.msg})") from None
+    if root.tag != RUNNING_TAG:
+        raise DatastoreLoadError(path, f"unexpected root element {root.tag!r}")
+    generation = root.get("generation", "")
+    if not generation.isdigit():
+        raise DatastoreLoadError(path, f"invalid generation {generation[:20]!r}")
+    children = [c for c in root if isinstance(c.tag, str)]
+    if len(children) != 1 or children[0].tag != DATA_TAG:
+        raise DatastoreLoadError(path, "expected exactly one <data> element")
+    data = empty_data()
+    for child in children[0]:
+        data.append(child)
+    return int(generation), data

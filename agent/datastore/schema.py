@@ -1,0 +1,180 @@
+"""The YANG schema of the agent: a libyang context for validation and a small data-node index.
+
+libyang (``oopt-gnpy-libyang``) judges complete data trees but its Python binding does not
+expose the schema tree, so a second, read-only index of the data nodes is built with pyang from
+the same files. The edit layer uses it for what RFC 6241 section 7.2 needs: which element names
+exist, list keys, ``ordered-by user``, schema order of children, and choice/case membership
+(RFC 7950 section 7.9: creating a node of one case removes the nodes of the other cases).
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.resources
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import oopt_gnpy_libyang as ly
+from pyang import context as pyang_context  # type: ignore[import-untyped]
+from pyang import repository as pyang_repository  # type: ignore[import-untyped]
+
+IKE_MODULE = "ike-security"
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleInfo:
+    """One YANG module shipped with the agent (for get-schema and the YANG library)."""
+
+    name: str
+    revision: str | None
+    namespace: str
+    prefix: str
+    path: pathlib.Path
+
+
+class NodeKind(enum.Enum):
+    CONTAINER = "container"
+    LIST = "list"
+    LEAF = "leaf"
+    LEAF_LIST = "leaf-list"
+
+
+@dataclass(eq=False, slots=True)
+class SchemaNode:
+    """A data node of the schema (choices and cases are folded into ``cases``)."""
+
+    name: str
+    namespace: str
+    kind: NodeKind
+    config: bool
+    keys: tuple[str, ...] = ()
+    user_ordered: bool = False
+    presence: bool = False
+    # (choice id, case name) from the nearest data ancestor down to this node.
+    cases: tuple[tuple[int, str], ...] = ()
+    children: dict[str, SchemaNode] = field(default_factory=dict)
+    # Clark name of a child -> its position in the schema (keys first for lists).
+    order: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return f"{{{self.namespace}}}{self.name}"
+
+    @property
+    def is_term(self) -> bool:
+        return self.kind in (NodeKind.LEAF, NodeKind.LEAF_LIST)
+
+
+def yang_directory() -> pathlib.Path:
+    """The directory of the YANG files shipped as package data (``ike_yang``)."""
+    return pathlib.Path(str(importlib.resources.files("ike_yang")))
+
+
+class Schema:
+    """The libyang context plus the data-node index of every implemented module."""
+
+    def __init__(
+        self,
+        context: ly.Context,
+        modules: list[ModuleInfo],
+        roots: dict[str, SchemaNode],
+    ) -> None:
+        self.context = context
+        self._modules = modules
+        self.roots = roots
+        self.prefixes = {m.namespace: m.prefix for m in modules}
+
+    @classmethod
+    def load(cls, directory: pathlib.Path | None = None) -> Schema:
+        directory = directory or yang_directory()
+        # Keep libyang's errors on the context (read by the validator), never on stderr.
+        ly.set_log_options(ly.LogOptions.Store)
+        options = ly.ContextOptions.NoYangLibrary | ly.ContextOptions.DisableSearchCwd
+        context = ly.Context(str(directory), options)
+        context.load_module(IKE_MODULE)
+
+        repo = pyang_repository.FileRepository(str(directory), use_env=False)
+        pctx = pyang_context.Context(repo)
+        parsed: list[tuple[pathlib.Path, Any]] = []
+        for path in sorted(directory.glob("*.yang")):
+            module = pctx.add_module(str(path), path.read_text(encoding="utf-8"))
+            if module is not None:
+                parsed.append((path, module))
+        pctx.validate()
+        modules = [_module_info(path, module) for path, module in parsed]
+        roots: dict[str, SchemaNode] = {}
+        for path, module in parsed:
+            if path.stem.split("@")[0] == IKE_MODULE:
+                _index_children(module, None, (), roots, {})
+        return cls(context, modules, roots)
+
+    def modules(self) -> list[ModuleInfo]:
+        return list(self._modules)
+
+    def module(self, name: str) -> ModuleInfo | None:
+        return next((m for m in self._modules if m.name == name), None)
+
+    @property
+    def namespaces(self) -> frozenset[str]:
+        return frozenset(self.prefixes)
+
+
+def _module_info(path: pathlib.Path, module: Any) -> ModuleInfo:
+    revision = module.search_one("revision")
+    return ModuleInfo(
+        name=module.arg,
+        revision=revision.arg if revision is not None else None,
+        namespace=module.search_one("namespace").arg,
+        prefix=module.search_one("prefix").arg,
+        path=path,
+    )
+
+
+_KINDS = {
+    "container": NodeKind.CONTAINER,
+    "list": NodeKind.LIST,
+    "leaf": NodeKind.LEAF,
+    "leaf-list": NodeKind.LEAF_LIST,
+}
+
+
+def _index_children(
+    stmt: Any,
+    parent: SchemaNode | None,
+    cases: tuple[tuple[int, str], ...],
+    into: dict[str, SchemaNode],
+    order: dict[str, int],
+) -> None:
+    """Index the data children of ``stmt`` (descending through choice/case) into ``into``."""
+    for child in getattr(stmt, "i_children", []):
+        keyword = child.keyword
+        if keyword == "choice":
+            for case in child.i_children:
+                _index_children(case, parent, (*cases, (id(child), case.arg)), into, order)
+            continue
+        if keyword == "case":  # shorthand cases are wrapped by pyang; kept for safety
+            _index_children(child, parent, cases, into, order)
+            continue
+        kind = _KINDS.get(keyword)
+        if kind is None:  # rpc, action, notification: not data
+            continue
+        ordered_by = child.search_one("ordered-by")
+        node = SchemaNode(
+            name=child.arg,
+            namespace=child.i_module.search_one("namespace").arg,
+            kind=kind,
+            config=bool(getattr(child, "i_config", True)),
+            keys=tuple(k.arg for k in getattr(child, "i_key", None) or ()),
+            user_ordered=ordered_by is not None and ordered_by.arg == "user",
+            presence=child.search_one("presence") is not None,
+            cases=cases,
+        )
+        into[node.tag] = node
+        order[node.tag] = len(order)
+        if kind in (NodeKind.CONTAINER, NodeKind.LIST):
+            _index_children(child, node, (), node.children, node.order)
+            if node.keys:  # RFC 7950 section 7.8.5: keys first, in key order
+                key_tags = [f"{{{node.namespace}}}{k}" for k in node.keys]
+                rest = [t for t in node.order if t not in key_tags]
+                node.order = {t: i for i, t in enumerate(key_tags + rest)}

@@ -1,0 +1,295 @@
+"""Validation of a configuration with libyang, plus PKI checks with ``cryptography``.
+
+Theory of operation. libyang evaluates the policy ``must`` expressions and the
+``proposals`` leafref by scanning the siblings of ``ike``, so one parse of N policies costs
+O(N^2) (10,000 policies: ~35 s). Policy entries are independent of each other (nothing refers
+to a policy; the policy list has no min/max-elements or unique), so the validator hands
+libyang the rest of the tree (proposals, pki) with the policies in chunks of
+``chunk_size``: linear in N, and identical results. When the caller knows that only some
+policies changed since the last valid configuration (:class:`agent.datastore.edit.Scope`),
+only those are checked: the incremental path a one-policy commit takes.
+
+libyang errors are mapped to RFC 6241 error-tags by their error-app-tag (RFC 7950 section 15)
+and, when there is none, by the kind of schema node at the error's data path; never by
+message text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import oopt_gnpy_libyang as ly
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from lxml import etree
+
+from agent.datastore.edit import Scope
+from agent.datastore.paths import libyang_path_to_instance_id
+from agent.datastore.schema import Schema, SchemaNode
+from agent.datastore.subscriber import IKE_NS
+from agent.errors import ErrorTag, ErrorType, RpcError
+
+SECURITY_TAG = f"{{{IKE_NS}}}security"
+IKE_TAG = f"{{{IKE_NS}}}ike"
+POLICY_TAG = f"{{{IKE_NS}}}policy"
+PKI_TAG = f"{{{IKE_NS}}}pki"
+CERT_TAG = f"{{{IKE_NS}}}local-certificate"
+# Leaves whose values are secrets: never echoed in an error message.
+SECRET_LEAVES = frozenset({"ascii-text", "hexadecimal", "private-key"})
+PATH_NAMESPACES = (("ike", IKE_NS),)
+_MARKER = "ike-agent-policies-go-here"
+
+# RFC 7950 section 15: error-app-tag -> error-tag.
+_APP_TAG_TO_TAG = {
+    "instance-required": ErrorTag.DATA_MISSING,  # 15.5
+    "missing-choice": ErrorTag.DATA_MISSING,  # 15.6
+    "too-few-elements": ErrorTag.OPERATION_FAILED,  # 15.3
+    "too-many-elements": ErrorTag.OPERATION_FAILED,  # 15.2
+    "data-not-unique": ErrorTag.OPERATION_FAILED,  # 15.1
+    "must-violation": ErrorTag.OPERATION_FAILED,  # 15.4
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _CertFault:
+    leaf: str
+    app_tag: str
+    message: str
+
+
+class Validator:
+    def __init__(self, schema: Schema, chunk_size: int = 50) -> None:
+        self.schema = schema
+        self.chunk_size = chunk_size
+        self._module_prefixes = {m.name: m.prefix for m in schema.modules()}
+        self._module_namespaces = {m.name: m.namespace for m in schema.modules()}
+        self._cert_cache: dict[bytes, tuple[_CertFault, ...]] = {}
+
+    def check(self, data: etree._Element, scope: Scope | None = None, *,
+              parse_only: bool = False) -> list[RpcError]:
+        """Every error in ``data`` (a ``<data>`` element); ``scope`` limits the policies checked.
+
+        ``parse_only`` checks values (types, ranges, patterns) but not references, mandatory
+        nodes or must expressions: the check an edit gets before it lands in the candidate.
+        """
+        head, tail, policies = self._split(data, scope)
+        errors: list[RpcError] = []
+        seen: set[tuple[str | None, str, str | None]] = set()
+        step = max(1, self.chunk_size)
+        for start in range(0, max(1, len(policies)), step):
+            text = head + "".join(policies[start:start + step]) + tail
+            for error in self._libyang_errors(text, parse_only):
+                key = (error.path, error.message, error.app_tag)
+                if key not in seen:  # the shared part is checked in every chunk
+                    seen.add(key)
+                    errors.append(error)
+        errors = _drop_consequential(errors)
+        if not parse_only and (scope is None or scope.everything):
+            errors.extend(self._pki_errors(data))
+        return errors
+
+    # -- building libyang input ---------------------------------------------------------
+
+    def _split(self, data: etree._Element, scope: Scope | None) -> tuple[str, str, list[str]]:
+        """(text before the policies, text after them, each selected policy's text)."""
+        skeleton = etree.Element("skeleton")
+        policies: list[str] = []
+        for top in data:
+            if not isinstance(top.tag, str):
+                continue
+            if top.tag != SECURITY_TAG:
+                skeleton.append(_copy(top))
+                continue
+            security = etree.SubElement(skeleton, SECURITY_TAG)
+            for child in top:
+                if child.tag != IKE_TAG:
+                    security.append(_copy(child))
+                    continue
+                ike = etree.SubElement(security, IKE_TAG)
+                for entry in child:
+                    if entry.tag != POLICY_TAG:
+                        ike.append(_copy(entry))
+                ike.append(etree.Comment(_MARKER))
+                policies = [
+                    etree.tostring(p, encoding="unicode")
+                    for p in _selected_policies(child, scope)
+                ]
+        text = "".join(etree.tostring(c, encoding="unicode") for c in skeleton)
+        marker = f"<!--{_MARKER}-->"
+        head, _, tail = text.partition(marker)
+        return head, tail, policies
+
+    # -- libyang ----------------------------------------------------------------------
+
+    def _libyang_errors(self, text: str, parse_only: bool) -> list[RpcError]:
+        ctx = self.schema.context
+        parse = ly.ParseOptions.Strict
+        if parse_only:
+            parse = parse | ly.ParseOptions.ParseOnly
+        validation = ly.ValidationOptions.NoState | ly.ValidationOptions.MultiError
+        ctx.clean_all_errors()
+        try:
+            ctx.parse_data(text, ly.DataFormat.XML, parse, validation)
+        except ly.Error:
+            errors = [self._map(e) for e in ctx.errors() if e.level == ly.LogLevel.Error]
+            ctx.clean_all_errors()
+            return errors or [RpcError(ErrorType.APPLICATION, ErrorTag.OPERATION_FAILED,
+                                       "The configuration could not be validated.")]
+        ctx.clean_all_errors()
+        return []
+
+    def _map(self, error: ly.ErrorInfo) -> RpcError:
+        data_path = error.data_path or ""
+        node = self._schema_node_at(data_path)
+        app_tag: str | None = error.app_tag or None
+        if app_tag is not None:
+            tag = _APP_TAG_TO_TAG.get(app_tag, ErrorTag.OPERATION_FAILED)  # must's own tag
+        elif error.validation_code != ly.ValidationErrorCode.Data:
+            tag = ErrorTag.OPERATION_FAILED
+        elif node is not None and node.is_term:
+            tag = ErrorTag.INVALID_VALUE  # type, range, length, pattern, enum
+        else:
+            tag = ErrorTag.DATA_MISSING  # a mandatory node below this one is missing
+        message = " ".join(str(error.message).split())
+        if node is not None and node.name in SECRET_LEAVES and tag is ErrorTag.INVALID_VALUE:
+            message = (f"Invalid {node.name}: the value does not satisfy its type "
+                       "(length or pattern). The value is secret and not shown.")
+        path = (libyang_path_to_instance_id(data_path, self._module_prefixes)
+                if data_path else None)
+        return RpcError(ErrorType.APPLICATION, tag, message, app_tag=app_tag, path=path,
+                        path_namespaces=PATH_NAMESPACES if path else ())
+
+    def _schema_node_at(self, data_path: str) -> SchemaNode | None:
+        node: SchemaNode | None = None
+        children = self.schema.roots
+        namespace = ""
+        for segment in _path_names(data_path):
+            if ":" in segment:
+                module, segment = segment.split(":", 1)
+                namespace = self._module_namespaces.get(module, "")
+            node = children.get(f"{{{namespace}}}{segment}")
+            if node is None:
+                return None
+            children = node.children
+        return node
+
+    # -- PKI --------------------------------------------------------------------------
+
+    def _pki_errors(self, data: etree._Element) -> list[RpcError]:
+        errors: list[RpcError] = []
+        for entry in data.iterfind(f"{SECURITY_TAG}/{PKI_TAG}/{CERT_TAG}"):
+            name = entry.findtext(f"{{{IKE_NS}}}name") or ""
+            cert = entry.findtext(f"{{{IKE_NS}}}certificate")
+            key = entry.findtext(f"{{{IKE_NS}}}private-key")
+            if cert is None or key is None:
+                continue  # mandatory: libyang reports it
+            digest = hashlib.sha256(f"{len(cert)}:{cert}{key}".encode()).digest()
+            faults = self._cert_cache.get(digest)
+            if faults is None:
+                faults = _check_certificate(cert, key)
+                self._cert_cache[digest] = faults
+            quoted = f"'{name}'" if "'" not in name else f'"{name}"'
+            base = f"/ike:security/ike:pki/ike:local-certificate[ike:name={quoted}]"
+            errors.extend(
+                RpcError(ErrorType.APPLICATION, ErrorTag.INVALID_VALUE,
+                         f"local-certificate {name!r}: {f.message}", app_tag=f.app_tag,
+                         path=f"{base}/ike:{f.leaf}", path_namespaces=PATH_NAMESPACES)
+                for f in faults
+            )
+        return errors
+
+
+def _check_certificate(cert_pem: str, key_pem: str) -> tuple[_CertFault, ...]:
+    faults: list[_CertFault] = []
+    certificate = None
+    private_key = None
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_pem.encode())
+    except ValueError:
+        faults.append(_CertFault("certificate", "certificate-invalid",
+                                 "the certificate is not a PEM X.509 certificate."))
+    try:
+        private_key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError):
+        faults.append(_CertFault("private-key", "private-key-invalid",
+                                 "the private key is not an unencrypted PEM private key."))
+    except Exception:  # unsupported key types raise UnsupportedAlgorithm
+        faults.append(_CertFault("private-key", "private-key-invalid",
+                                 "the private key is of an unsupported kind."))
+    if certificate is not None and private_key is not None:
+        spki = serialization.PublicFormat.SubjectPublicKeyInfo
+        der = serialization.Encoding.DER
+        try:
+            cert_public = certificate.public_key().public_bytes(der, spki)
+        except Exception:
+            cert_public = b""
+        if private_key.public_key().public_bytes(der, spki) != cert_public:
+            faults.append(_CertFault("private-key", "key-mismatch",
+                                     "the private key does not match the certificate's "
+                                     "public key."))
+    return tuple(faults)
+
+
+def _copy(element: etree._Element) -> etree._Element:
+    return etree.fromstring(etree.tostring(element))
+
+
+def _selected_policies(ike: etree._Element, scope: Scope | None) -> list[etree._Element]:
+    if scope is None or scope.everything:
+        return list(ike.iterchildren(POLICY_TAG))
+    found: list[etree._Element] = []
+    for name in sorted(scope.policies):
+        result = ike.xpath("k:policy[k:name=$n]", namespaces={"k": IKE_NS}, n=name)
+        assert isinstance(result, list)
+        found.extend(result)  # type: ignore[arg-type]
+    return found
+
+
+def _path_names(data_path: str) -> list[str]:
+    """Node names of a libyang data path, predicates removed."""
+    names: list[str] = []
+    current: list[str] = []
+    depth = 0
+    quote: str | None = None
+    for char in data_path:
+        if quote is not None:
+            if char == quote:
+                quote = None
+            continue
+        if depth and char in "'\"":
+            quote = char
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif depth == 0:
+            if char == "/":
+                if current:
+                    names.append("".join(current))
+                current = []
+            else:
+                current.append(char)
+    if current:
+        names.append("".join(current))
+    return names
+
+
+def _drop_consequential(errors: list[RpcError]) -> list[RpcError]:
+    """Drop "missing" errors caused by an invalid value libyang already reported and dropped.
+
+    An invalid leaf is not stored, so libyang also reports its mandatory parent choice or
+    leaf as missing; that second error would only mislead.
+    """
+    invalid = [e.path for e in errors if e.tag is ErrorTag.INVALID_VALUE and e.path]
+    if not invalid:
+        return errors
+    kept = []
+    for error in errors:
+        if (error.tag is ErrorTag.DATA_MISSING and error.app_tag in (None, "missing-choice")
+                and error.path and any(p.startswith(error.path + "/") for p in invalid)):
+            continue
+        kept.append(error)
+    return kept
+
+
