@@ -1,0 +1,195 @@
+"""Command line: ``ike-agent run`` and ``ike-agent user add|list|remove``, or ``python -m agent``.
+
+State (datastore files, users, SSH host key, initial admin password) lives in ``--state-dir``,
+by default ``./state`` relative to the working directory (``make run`` uses the checkout's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import pathlib
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent.auth import AuthError, UserStore, ensure_initial_admin
+from agent.extensions import AgentExtension
+
+DEFAULT_STATE_DIR = pathlib.Path("state")
+DEFAULT_NETCONF_LISTEN = "127.0.0.1:8830"
+DEFAULT_IKE_LISTEN = "0.0.0.0:500"
+
+log = logging.getLogger("agent")
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    state_dir: pathlib.Path
+    netconf_host: str
+    netconf_port: int
+    ike_host: str
+    ike_port: int
+
+
+def build_extensions(options: RunOptions) -> list[AgentExtension]:
+    """The extensions plugged into the agent (the IKE negotiator goes here)."""
+    return []
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[IPV6]:PORT``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ike-agent", description="NETCONF/YANG configuration agent for IKE policy"
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--state-dir",
+        type=pathlib.Path,
+        default=DEFAULT_STATE_DIR,
+        help="directory for the datastore, users and host key (default: ./state)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", parents=[common], help="run the agent")
+    run.add_argument(
+        "--netconf-listen",
+        type=parse_host_port,
+        default=parse_host_port(DEFAULT_NETCONF_LISTEN),
+        metavar="HOST:PORT",
+        help=f"NETCONF over SSH address (default {DEFAULT_NETCONF_LISTEN})",
+    )
+    run.add_argument(
+        "--ike-listen",
+        type=parse_host_port,
+        default=parse_host_port(DEFAULT_IKE_LISTEN),
+        metavar="HOST:PORT",
+        help=f"IKE (UDP) address (default {DEFAULT_IKE_LISTEN})",
+    )
+    run.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level (default INFO)",
+    )
+
+    user = commands.add_parser("user", help="manage NETCONF users")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    add = user_commands.add_parser(
+        "add", parents=[common], help="add a user or change its credentials"
+    )
+    add.add_argument("name")
+    how = add.add_mutually_exclusive_group(required=True)
+    how.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    how.add_argument(
+        "--authorized-key",
+        type=pathlib.Path,
+        metavar="FILE",
+        help="an OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub)",
+    )
+    user_commands.add_parser("list", parents=[common], help="list the users")
+    remove = user_commands.add_parser("remove", parents=[common], help="remove a user")
+    remove.add_argument("name")
+    return parser
+
+
+def _user_command(args: argparse.Namespace) -> int:
+    store = UserStore(args.state_dir)
+    if args.user_command == "list":
+        for name in store.names():
+            print(name)
+        return 0
+    if args.user_command == "remove":
+        if not store.remove(args.name):
+            print(f"ike-agent: no user {args.name!r}", file=sys.stderr)
+            return 1
+        return 0
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        store.set_password(args.name, password)
+    else:
+        store.add_authorized_key(args.name, args.authorized_key.read_text(encoding="utf-8"))
+    print(f"user {args.name!r} saved in {store.path}")
+    return 0
+
+
+async def _serve(options: RunOptions) -> int:
+    from agent.datastore.schema import Schema
+    from agent.datastore.store import Datastore, DatastoreLoadError
+    from agent.netconf.library import ModuleLibrary
+    from agent.server import NetconfServer
+    from agent.transport.ssh import start_ssh_server
+
+    options.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    users = UserStore(options.state_dir)
+    initial = ensure_initial_admin(users)
+    if initial is not None:
+        log.warning("created user 'admin'; its password is in %s", initial)
+    schema = Schema.load()
+    try:
+        datastore = Datastore(schema, options.state_dir)
+    except DatastoreLoadError as exc:
+        log.error("cannot load the datastore: %s", exc)
+        return 2
+    server = NetconfServer(
+        datastore, ModuleLibrary.build(schema.modules()), build_extensions(options)
+    )
+    acceptor = await start_ssh_server(
+        server, users, options.state_dir, options.netconf_host, options.netconf_port
+    )
+    for sock in acceptor.sockets:
+        address = sock.getsockname()
+        log.info("NETCONF over SSH listening on %s port %d", address[0], address[1])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("stopping: closing sessions (running is already persisted)")
+    acceptor.close()
+    server.close_all()
+    await acceptor.wait_closed()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "user":
+        try:
+            return _user_command(args)
+        except AuthError as exc:
+            print(f"ike-agent: {exc}", file=sys.stderr)
+            return 1
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    options = RunOptions(
+        state_dir=args.state_dir,
+        netconf_host=args.netconf_listen[0],
+        netconf_port=args.netconf_listen[1],
+        ike_host=args.ike_listen[0],
+        ike_port=args.ike_listen[1],
+    )
+    try:
+        return asyncio.run(_serve(options))
+    except AuthError as exc:
+        log.error("%s", exc)
+        return 1
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1

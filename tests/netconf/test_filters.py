@@ -1,0 +1,128 @@
+"""Subtree (RFC 6241 section 6) and XPath filters on a seed-like configuration."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from agent.errors import NetconfError
+from agent.netconf.filters import apply_filter
+from agent.netconf.xmlutil import BASE_NS
+
+IKE = "urn:ike-agent:yang:ike-security"
+DATA = f"""<data xmlns="{BASE_NS}"><security xmlns="{IKE}"><ike>
+<proposal><name>proposal-1</name><dh-group>group14</dh-group><lifetime-seconds>3600</lifetime-seconds></proposal>
+<proposal><name>proposal-2</name><dh-group>group2</dh-group></proposal>
+<policy><name>10.1.1.1</name><proposals>proposal-1</proposals><proposals>proposal-2</proposals>
+<pre-shared-key><ascii-text>secret</ascii-text></pre-shared-key></policy>
+<policy><name>10.1.1.2</name><proposals>proposal-2</proposals></policy>
+</ike></security><other xmlns="urn:other"><x>1</x></other></data>"""
+
+
+def data() -> etree._Element:
+    return etree.fromstring(DATA, etree.XMLParser(remove_blank_text=True))
+
+
+def run(filter_body: str, attrs: str = "") -> etree._Element:
+    filter_element = etree.fromstring(
+        f'<filter xmlns="{BASE_NS}" xmlns:ike="{IKE}" {attrs}>{filter_body}</filter>'
+    )
+    return apply_filter(data(), filter_element)
+
+
+def names(result: etree._Element, path: str) -> list[str]:
+    return [str(x) for x in result.xpath(path, namespaces={"i": IKE})]
+
+
+def test_no_filter_returns_everything() -> None:
+    assert etree.tostring(apply_filter(data(), None)) == etree.tostring(data())
+
+
+def test_empty_filter_selects_nothing() -> None:
+    assert len(run("")) == 0
+
+
+def test_selection_node_selects_whole_subtree() -> None:
+    result = run(f'<security xmlns="{IKE}"/>')
+    assert [etree.QName(c).localname for c in result] == ["security"]
+    assert len(names(result, "//i:proposal")) == 2
+
+
+def test_namespace_selects_only_matching_top_level() -> None:
+    result = run('<other xmlns="urn:other"/>')
+    assert [etree.QName(c).localname for c in result] == ["other"]
+    assert len(run('<security xmlns="urn:wrong"/>')) == 0
+
+
+def test_content_match_selects_one_list_entry_with_all_children() -> None:
+    result = run(
+        f'<security xmlns="{IKE}"><ike><proposal><name>proposal-2</name></proposal>'
+        "</ike></security>"
+    )
+    assert names(result, "//i:proposal/i:name/text()") == ["proposal-2"]
+    assert names(result, "//i:proposal/i:dh-group/text()") == ["group2"]
+    assert names(result, "//i:policy") == []
+
+
+def test_content_match_plus_selection_returns_only_selected_leaf_and_key() -> None:
+    result = run(
+        f'<security xmlns="{IKE}"><ike><proposal><name>proposal-1</name><dh-group/></proposal>'
+        "</ike></security>"
+    )
+    proposal = result.xpath("//i:proposal", namespaces={"i": IKE})
+    assert len(proposal) == 1
+    assert [etree.QName(c).localname for c in proposal[0]] == ["name", "dh-group"]
+
+
+def test_failed_content_match_drops_the_parent() -> None:
+    result = run(
+        f'<security xmlns="{IKE}"><ike><proposal><name>nope</name></proposal></ike></security>'
+    )
+    assert len(result) == 0
+
+
+def test_containment_with_selection_across_entries() -> None:
+    result = run(f'<security xmlns="{IKE}"><ike><policy><name/></policy></ike></security>')
+    assert names(result, "//i:policy/i:name/text()") == ["10.1.1.1", "10.1.1.2"]
+    assert names(result, "//i:policy/i:proposals") == []
+
+
+def test_leaf_list_content_match_on_instance_selects_whole_entries() -> None:
+    # Only content match nodes in the sibling set: every matching entry is output whole.
+    result = run(
+        f'<security xmlns="{IKE}"><ike><policy><proposals>proposal-1</proposals></policy>'
+        "</ike></security>"
+    )
+    assert names(result, "//i:policy/i:name/text()") == ["10.1.1.1"]
+    assert names(result, "//i:policy/i:proposals/text()") == ["proposal-1", "proposal-2"]
+
+
+def test_unprefixed_filter_matches_any_namespace() -> None:
+    result = run('<security xmlns=""><ike><proposal><name/></proposal></ike></security>')
+    assert names(result, "//i:proposal/i:name/text()") == ["proposal-1", "proposal-2"]
+
+
+def test_xpath_selects_node_with_ancestors() -> None:
+    result = run(
+        "", 'type="xpath" select="/ike:security/ike:ike/ike:proposal[ike:name=\'proposal-2\']"'
+    )
+    assert names(result, "/*/i:security/i:ike/i:proposal/i:name/text()") == ["proposal-2"]
+    assert names(result, "//i:policy") == []
+
+
+def test_xpath_leaf_result_keeps_list_key() -> None:
+    result = run("", 'type="xpath" select="//ike:policy/ike:pre-shared-key"')
+    assert names(result, "//i:policy/i:name/text()") == ["10.1.1.1"]
+    assert names(result, "//i:ascii-text/text()") == ["secret"]
+
+
+def test_bad_xpath_is_invalid_value() -> None:
+    with pytest.raises(NetconfError) as info:
+        run("", 'type="xpath" select="/ike:security["')
+    assert info.value.errors[0].tag.value == "invalid-value"
+
+
+def test_unknown_filter_type() -> None:
+    with pytest.raises(NetconfError) as info:
+        run("", 'type="regex"')
+    assert info.value.errors[0].tag.value == "bad-attribute"
