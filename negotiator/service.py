@@ -329,3 +329,19 @@ class NegotiatorService:
                     waiter.set_result(reason)
         for listener in self.event_listeners:
             listener(event)
+
+
+async def start_negotiator(
+    running: ConfigSnapshot, listen: Address, *,
+    engine_factory: EngineFactory = _default_engine_factory,
+) -> NegotiatorService:
+    """The daemon's negotiator: compiled from the running configuration and listening on
+    ``listen``. Raises OSError naming the address when it cannot bind (e.g. UDP 500 needs
+    root, or another IKE daemon holds it)."""
+    service = NegotiatorService(compile_config(running), engine_factory=engine_factory)
+    try:
+        await service.start(listen)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot bind the IKE address {listen[0]}:{listen[1]} "
+                                 f"(--ike-listen): {exc.strerror or exc}") from exc
+    return service

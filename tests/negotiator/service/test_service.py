@@ -280,3 +280,21 @@ def test_clear_counts_and_sends_deletes_and_stop_deletes_the_rest() -> None:
         peer_b.close()
 
     _run(body)
+
+
+def test_start_negotiator_compiles_running_and_names_the_address_it_cannot_bind() -> None:
+    from negotiator.service import start_negotiator
+
+    async def body() -> None:
+        running = snapshot([P("a")], [policy_xml("192.0.2.5", ["a"])], generation=4)
+        holder = _udp_peer()
+        address = holder.getsockname()
+        with pytest.raises(OSError, match=f"127.0.0.1:{address[1]}.*--ike-listen"):
+            await start_negotiator(running, address, engine_factory=FakeEngine)
+        holder.close()
+        service = await start_negotiator(running, ("127.0.0.1", 0), engine_factory=FakeEngine)
+        assert service.config.generation == 4
+        assert service.config.policy_for("192.0.2.5") is not None
+        await service.stop()
+
+    _run(body)
