@@ -127,8 +127,9 @@ def _user_command(args: argparse.Namespace) -> int:
 
 
 async def _serve(options: RunOptions) -> int:
+    from agent.datastore.persist import DatastoreLoadError
     from agent.datastore.schema import Schema
-    from agent.datastore.store import Datastore, DatastoreLoadError
+    from agent.datastore.store import Datastore
     from agent.netconf.library import ModuleLibrary
     from agent.server import NetconfServer
     from agent.transport.ssh import start_ssh_server
@@ -177,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # asyncssh logs every connection detail at INFO; keep its warnings only.
+    logging.getLogger("asyncssh").setLevel(
+        max(logging.getLevelName(args.log_level), logging.WARNING)
     )
     options = RunOptions(
         state_dir=args.state_dir,

@@ -51,8 +51,9 @@ def _peer(info: object) -> str:
 
 
 class _NetconfSSHServer(asyncssh.SSHServer):
-    def __init__(self, users: UserStore) -> None:
+    def __init__(self, users: UserStore, server: NetconfServer) -> None:
         self._users = users
+        self._server = server
         self._conn: asyncssh.SSHServerConnection | None = None
         self._failures = 0
         self._peer = "unknown"
@@ -60,6 +61,9 @@ class _NetconfSSHServer(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self._peer = _peer(conn.get_extra_info("peername"))
+
+    def session_requested(self) -> _NetconfChannel:
+        return _NetconfChannel(self._server)
 
     def begin_auth(self, username: str) -> bool:
         keys = self._users.authorized_keys(username)
@@ -149,11 +153,10 @@ async def start_ssh_server(
     """Listen for NETCONF over SSH; returns the acceptor (``close()`` to stop listening)."""
     host_key = load_or_create_host_key(state_dir)
     return await asyncssh.create_server(
-        lambda: _NetconfSSHServer(users),
+        lambda: _NetconfSSHServer(users, server),
         host,
         port,
         server_host_keys=[host_key],
-        session_factory=lambda: _NetconfChannel(server),
         encoding=None,
         encryption_algs=list(ENCRYPTION_ALGORITHMS),
         login_timeout=LOGIN_TIMEOUT_SECONDS,
