@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from negotiator.codec.buffer import Buffer
 from negotiator.codec.constants import (
@@ -51,6 +52,7 @@ KnownPayload = (
     | NatDDraftPayload
 )
 Payload = KnownPayload | UnknownPayload
+P = TypeVar("P", bound=Payload)
 
 _PAYLOAD_CLASSES: dict[int, type[KnownPayload]] = {
     cls.payload_type: cls
@@ -76,7 +78,7 @@ class PayloadChain:
     payloads: tuple[Payload, ...]
     bodies: tuple[bytes, ...]
 
-    def first(self, cls: type[Payload]) -> Payload | None:
+    def first(self, cls: type[P]) -> P | None:
         for payload in self.payloads:
             if isinstance(payload, cls):
                 return payload

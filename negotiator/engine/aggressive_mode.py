@@ -1,0 +1,106 @@
+"""Aggressive mode, pre-shared keys: RFC 2409 section 5.4.
+
+Theory of operation. Three messages; the key exchange travels in the first one, so every
+proposal the initiator offers must use the same DH group (it offers those of its policy that
+share the first proposal's group):
+
+    Initiator                                  Responder
+    (1) HDR, SA, KE, Ni, IDii            -->                  (responder: new SA, selects,
+                                                               derives keys, Expect.AUTH)
+                                         <--   HDR, SA, KE, Nr, IDir, HASH_R       (2)
+    (3) HDR*, HASH_I                     -->   encrypted with IV = hash(g^xi | g^xr)
+
+The initiator checks HASH_R in (2): when it is wrong (pre-shared key mismatch) it fails the
+SA and sends AUTHENTICATION_FAILED, as strongSwan does. The responder accepts (3) encrypted
+(as strongSwan sends it) or in plain text. The responder retransmits (2) until (3) arrives.
+"""
+
+from __future__ import annotations
+
+from negotiator.codec import ExchangeType, KePayload, NotifyType, Payload, SaPayload
+from negotiator.codec.header import IsakmpHeader
+from negotiator.codec.message import payload_body
+from negotiator.config import Policy, Proposal
+from negotiator.engine.exchange import Step
+from negotiator.engine.phase1 import (
+    Phase1Error,
+    Tools,
+    accept_choice,
+    check_peer_identity,
+    decode,
+    derive_keys,
+    encode,
+    ke_and_nonce,
+    my_hash,
+    nonce_of,
+    offer,
+    offerable,
+    required,
+    select,
+    verify_peer_hash,
+)
+from negotiator.engine.state import Expect, IkeSa
+
+AGGRESSIVE = ExchangeType.AGGRESSIVE
+
+
+class AggressiveMode:
+    exchange_type = AGGRESSIVE
+
+    def initiator_offer(self, policy: Policy) -> tuple[Proposal, ...]:
+        proposals = offerable(policy)
+        if not proposals:
+            return ()
+        return tuple(p for p in proposals if p.dh_group == proposals[0].dh_group)
+
+    def initiator_start(self, sa: IkeSa, tools: Tools) -> bytes:
+        proposal = offer(sa.offered)
+        sa.sa_i_b = payload_body(proposal)
+        ke, nonce = ke_and_nonce(sa, tools, sa.offered[0].dh_group)
+        sa.expect = Expect.SA_KE_AUTH
+        return encode(sa, AGGRESSIVE, [proposal, ke, nonce, sa.my_id], encrypt=False)
+
+    def initiator_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
+        if sa.expect is not Expect.SA_KE_AUTH or header.encrypted:
+            raise Phase1Error(
+                NotifyType.INVALID_PAYLOAD_TYPE,
+                "unexpected message",
+                fatal=False,
+                detail=f"unexpected message while expecting {sa.expect.value}: dropped",
+            )
+        chain = decode(sa, header, data)  # (2) -> (3)
+        sa.chosen, sa.lifetime = accept_choice(sa.offered, required(chain, SaPayload, "(2)"))
+        sa.g_xr = required(chain, KePayload, "(2)").data
+        sa.nonce_r = nonce_of(chain, "(2)")
+        check_peer_identity(sa, chain, "(2)")
+        derive_keys(sa)
+        verify_peer_hash(sa, chain, "(2)")
+        sa.expect = Expect.NOTHING
+        return Step(encode(sa, AGGRESSIVE, [my_hash(sa)], encrypt=True), established=True)
+
+    def responder_start(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
+        chain = decode(sa, header, data)  # (1) -> (2)
+        proposal = required(chain, SaPayload, "(1)")
+        sa.sa_i_b = chain.body_of(SaPayload) or b""
+        sa.chosen, sa.lifetime, reply = select(sa.policy, proposal)
+        sa.g_xi = required(chain, KePayload, "(1)").data
+        sa.nonce_i = nonce_of(chain, "(1)")
+        check_peer_identity(sa, chain, "(1)")
+        ke, nonce = ke_and_nonce(sa, tools, sa.chosen.dh_group)
+        derive_keys(sa)
+        sa.expect = Expect.AUTH
+        payloads: list[Payload] = [reply, ke, nonce, sa.my_id, my_hash(sa)]
+        return Step(encode(sa, AGGRESSIVE, payloads, encrypt=False), awaits_reply=True)
+
+    def responder_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
+        if sa.expect is not Expect.AUTH:
+            raise Phase1Error(
+                NotifyType.INVALID_PAYLOAD_TYPE,
+                "unexpected message",
+                fatal=False,
+                detail="message after the SA was established: dropped",
+            )
+        chain = decode(sa, header, data)  # (3)
+        verify_peer_hash(sa, chain, "(3)")
+        sa.expect = Expect.NOTHING
+        return Step(established=True)

@@ -1,0 +1,430 @@
+"""The sans-IO IKEv1 phase-1 engine: datagrams, ``now`` and calls in; datagrams, events and the
+next timer deadline out (NEGOTIATOR_API.md, "Engine API").
+
+Theory of operation. A datagram's header is parsed first (anything that does not parse is
+dropped with a log line). Informational exchanges go to :mod:`.informational`; main and
+aggressive mode messages are routed by cookies through the :class:`SaTable`:
+
+- no SA and a zero responder cookie: a new negotiation as responder, if the peer's address has
+  a policy (else dropped: an unconfigured address learns nothing, not even that we speak IKE)
+  and fewer than ``max_half_open`` negotiations are in progress;
+- a datagram identical to the last one accepted for the SA: a retransmission, answered by
+  re-sending our last message;
+- otherwise the exchange module (:mod:`.main_mode`, :mod:`.aggressive_mode`) processes it.
+
+An exchange raises :class:`Phase1Error` for a failure: the engine logs ONE line (cookies as
+prefix, never keys), sends the one notify type the error maps to, removes the SA and emits
+SaFailed. Non-fatal errors (garbage or unexpected messages, possibly spoofed) are only logged.
+Timers: the initiator (and an aggressive-mode responder awaiting message 3) retransmits with
+exponential backoff ``retransmit_base * 2**n`` and gives up after ``retransmit_tries``; a
+responder's negotiation that is not complete after ``half_open_timeout`` is dropped; an
+established SA expires at its negotiated lifetime with an ISAKMP DELETE.
+Each SA keeps the config and policy it was born with; :meth:`update_config` only swaps the
+config used for new SAs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from collections import deque
+from collections.abc import Callable
+
+from negotiator.codec import (
+    DeletePayload,
+    ExchangeType,
+    MalformedPacket,
+    NotifyPayload,
+    NotifyType,
+    pull_header,
+)
+from negotiator.codec.header import IsakmpHeader
+from negotiator.config import ExchangeMode, NegotiatorConfig, Policy
+from negotiator.crypto.dh import DhFactory, generate_dh
+from negotiator.engine import informational
+from negotiator.engine.aggressive_mode import AggressiveMode
+from negotiator.engine.events import Event, SaDeleted, SaEstablished, SaFailed, SaInfo
+from negotiator.engine.exchange import Exchange, Step
+from negotiator.engine.main_mode import MainMode
+from negotiator.engine.phase1 import Phase1Error, Tools, identity_payload
+from negotiator.engine.state import ZERO_COOKIE, Address, Expect, IkeSa, Role, SaTable
+
+log = logging.getLogger("negotiator.engine")
+
+_EXCHANGES: dict[ExchangeMode, Exchange] = {
+    ExchangeMode.MAIN: MainMode(),
+    ExchangeMode.AGGRESSIVE: AggressiveMode(),
+}
+_MODES = {
+    ExchangeType.IDENTITY_PROTECTION: ExchangeMode.MAIN,
+    ExchangeType.AGGRESSIVE: ExchangeMode.AGGRESSIVE,
+}
+
+
+class Engine:
+    def __init__(
+        self,
+        config: NegotiatorConfig,
+        *,
+        local_address: Address,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        dh_factory: DhFactory = generate_dh,
+        retransmit_base: float = 1.0,
+        retransmit_tries: int = 4,
+        half_open_timeout: float = 30.0,
+        max_half_open: int = 1000,
+    ) -> None:
+        self._config = config
+        self._local = local_address
+        self._tools = Tools(random_bytes, dh_factory)
+        self._retransmit_base = retransmit_base
+        self._retransmit_tries = retransmit_tries
+        self._half_open_timeout = half_open_timeout
+        self._max_half_open = max_half_open
+        self._table = SaTable()
+        self._next_index = 1
+        self._outgoing: list[tuple[bytes, Address]] = []
+        self._events: deque[Event] = deque()
+        self._now = 0.0
+
+    # -- public API ----------------------------------------------------------------------------
+
+    @property
+    def config(self) -> NegotiatorConfig:
+        return self._config
+
+    def update_config(self, config: NegotiatorConfig) -> None:
+        self._config = config
+
+    def initiate(self, peer: str, now: float, *, remote_port: int = 500) -> int:
+        self._now = now
+        policy = self._config.policy_for(peer)
+        if policy is None:
+            raise LookupError(f"no policy for {peer}")
+        remote = (str(ipaddress.ip_address(peer)), remote_port)
+        sa = self._new_sa(Role.INITIATOR, policy.mode, policy, remote, now, self._new_cookie())
+        exchange = _EXCHANGES[policy.mode]
+        sa.offered = exchange.initiator_offer(policy)
+        if not sa.offered:
+            log.warning(
+                "%s: policy %s has no proposal this negotiator can offer "
+                "(pre-shared keys with a key, supported cipher and group)",
+                sa.log_prefix,
+                policy.peer,
+            )
+            self._events.append(SaFailed(sa.index, "no proposal can be offered"))
+            return sa.index
+        message = exchange.initiator_start(sa, self._tools)
+        self._table.add(sa)
+        log.info("%s: initiating %s mode with %s", sa.log_prefix, sa.mode.value, remote[0])
+        self._send(sa, message, now, awaits_reply=True)
+        return sa.index
+
+    def datagram_received(self, data: bytes, remote: Address, now: float) -> None:
+        self._now = now
+        try:
+            self._receive(data, remote, now)
+        except Exception:  # the contract: never an exception out of here
+            log.exception("internal error on a datagram from %s:%d (dropped)", *remote)
+
+    def clear(self, peer: str | None, now: float) -> int:
+        self._now = now
+        address = None if peer is None else str(ipaddress.ip_address(peer))
+        cleared = 0
+        for sa in self._table:
+            if address is not None and sa.remote[0] != address:
+                continue
+            cleared += 1
+            if sa.established:
+                self._delete(sa, "cleared", now)
+            else:
+                log.info("%s: negotiation cleared", sa.log_prefix)
+                self._table.remove(sa)
+                self._events.append(SaFailed(sa.index, "cleared"))
+        return cleared
+
+    def handle_timers(self, now: float) -> None:
+        self._now = now
+        for sa in self._table:
+            if sa.established:
+                if sa.expires_at is not None and now >= sa.expires_at:
+                    self._delete(sa, "lifetime expired", now)
+                continue
+            half_open_deadline = self._half_open_deadline(sa)
+            if sa.retransmit_at is not None and now >= sa.retransmit_at:
+                self._retransmit(sa, now)
+            elif half_open_deadline is not None and now >= half_open_deadline:
+                self._fail(sa, None, "half-open negotiation timed out", "half-open timeout")
+
+    def next_timer(self) -> float | None:
+        deadlines: list[float] = []
+        for sa in self._table:
+            for deadline in (sa.retransmit_at, sa.expires_at, self._half_open_deadline(sa)):
+                if deadline is not None:
+                    deadlines.append(deadline)
+        return min(deadlines, default=None)
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        outgoing, self._outgoing = self._outgoing, []
+        return outgoing
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def security_associations(self) -> list[SaInfo]:
+        return [self._info(sa) for sa in self._table]
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def _receive(self, data: bytes, remote: Address, now: float) -> None:
+        try:
+            header = pull_header(data)
+        except MalformedPacket as exc:
+            log.info("dropped a datagram from %s: %s", remote[0], exc)
+            return
+        prefix = f"{header.initiator_cookie.hex()}/{header.responder_cookie.hex()}"
+        sa = self._table.lookup(header.initiator_cookie, header.responder_cookie, remote)
+        if sa is not None and sa.remote[0] != remote[0]:
+            log.info(
+                "%s: dropped a datagram from %s (SA is with %s)", prefix, remote[0], sa.remote[0]
+            )
+            return
+        if header.exchange_type == ExchangeType.INFORMATIONAL:
+            if sa is None:
+                log.info("%s: informational for no known SA from %s: dropped", prefix, remote[0])
+            else:
+                self._informational(sa, header, data, now)
+            return
+        mode = _MODES.get(header.exchange_type)  # type: ignore[call-overload]
+        if mode is None or header.message_id != 0:
+            log.info("%s: dropped %s from %s", prefix, header.describe(), remote[0])
+            return
+        if sa is None:
+            if header.responder_cookie == ZERO_COOKIE:
+                self._respond(header, data, remote, mode, now)
+            else:
+                log.info("%s: %s for no known SA from %s: dropped", prefix, mode.value, remote[0])
+            return
+        if sa.is_retransmission(data):
+            if sa.last_sent is not None:
+                log.debug("%s: retransmitted request, sending our last message again", prefix)
+                self._outgoing.append((sa.last_sent, sa.remote))
+            return
+        if mode is not sa.mode:
+            log.info("%s: %s message for a %s mode SA: dropped", prefix, mode.value, sa.mode.value)
+            return
+        if sa.role is Role.INITIATOR and sa.responder_cookie == ZERO_COOKIE:
+            sa.responder_cookie = header.responder_cookie
+        exchange = _EXCHANGES[sa.mode]
+        process = (
+            exchange.initiator_process
+            if sa.role is Role.INITIATOR
+            else (exchange.responder_process)
+        )
+        try:
+            step = process(sa, header, data, self._tools)
+        except Phase1Error as err:
+            if err.fatal:
+                self._fail(sa, err.notify, err.reason, err.detail)
+            else:
+                log.info("%s: %s", sa.log_prefix, err.detail)
+            return
+        self._advance(sa, data, step, now)
+
+    def _respond(
+        self, header: IsakmpHeader, data: bytes, remote: Address, mode: ExchangeMode, now: float
+    ) -> None:
+        prefix = f"{header.initiator_cookie.hex()}/{ZERO_COOKIE.hex()}"
+        policy = self._config.policy_for(remote[0])
+        if policy is None:
+            log.info("%s: no policy for %s: %s mode request dropped", prefix, remote[0], mode.value)
+            return
+        if self._table.half_open() >= self._max_half_open:
+            log.warning(
+                "%s: %d negotiations in progress: request from %s dropped",
+                prefix,
+                self._max_half_open,
+                remote[0],
+            )
+            return
+        sa = self._new_sa(
+            Role.RESPONDER,
+            mode,
+            policy,
+            remote,
+            now,
+            header.initiator_cookie,
+            self._new_cookie(),
+            take_index=False,
+        )
+        try:
+            step = _EXCHANGES[mode].responder_start(sa, header, data, self._tools)
+        except Phase1Error as err:
+            log.info(
+                "%s: %s mode request from %s: %s", sa.log_prefix, mode.value, remote[0], err.detail
+            )
+            if err.fatal:
+                self._outgoing.append((informational.notify(sa, err.notify, self._tools), remote))
+            return
+        sa.index = self._take_index()
+        self._table.add(sa)
+        log.info("%s: responding to %s mode from %s", sa.log_prefix, mode.value, remote[0])
+        self._advance(sa, data, step, now)
+
+    def _advance(self, sa: IkeSa, data: bytes, step: Step, now: float) -> None:
+        sa.remember_received(data)
+        sa.retransmit_at = None
+        if step.reply is not None:
+            self._send(sa, step.reply, now, awaits_reply=step.awaits_reply)
+        if step.established:
+            assert sa.lifetime is not None and sa.chosen is not None
+            sa.established_at = now
+            sa.expires_at = now + sa.lifetime
+            log.info(
+                "%s: established with %s (proposal %s, lifetime %d s)",
+                sa.log_prefix,
+                sa.remote[0],
+                sa.chosen.name,
+                sa.lifetime,
+            )
+            self._events.append(SaEstablished(sa.index))
+
+    def _informational(self, sa: IkeSa, header: IsakmpHeader, data: bytes, now: float) -> None:
+        try:
+            chain, authenticated = informational.receive(sa, header, data)
+        except Phase1Error as err:
+            log.info("%s: %s", sa.log_prefix, err.detail)
+            return
+        for payload in chain.payloads:
+            if isinstance(payload, DeletePayload) and informational.deletes_this_sa(sa, payload):
+                if not authenticated:
+                    log.info("%s: unauthenticated DELETE ignored", sa.log_prefix)
+                elif sa.established:
+                    log.info("%s: deleted by peer", sa.log_prefix)
+                    self._table.remove(sa)
+                    self._events.append(SaDeleted(sa.index, "deleted by peer"))
+                else:
+                    self._fail(sa, None, "deleted by peer", "deleted by peer")
+                return
+            if isinstance(payload, NotifyPayload):
+                try:
+                    name = NotifyType(payload.notify_type).name
+                except ValueError:
+                    name = f"notify type {payload.notify_type}"
+                believable = authenticated or sa.keys is None
+                if payload.notify_type < 8192 and not sa.established and believable:
+                    self._fail(sa, None, f"{name} from peer", f"{name} from peer")
+                    return
+                log.info("%s: %s notify from peer ignored", sa.log_prefix, name)
+
+    # -- sending, failing, deleting --------------------------------------------------------------
+
+    def _send(self, sa: IkeSa, message: bytes, now: float, *, awaits_reply: bool) -> None:
+        sa.last_sent = message
+        sa.retransmits = 0
+        sa.retransmit_at = now + self._retransmit_base if awaits_reply else None
+        self._outgoing.append((message, sa.remote))
+
+    def _retransmit(self, sa: IkeSa, now: float) -> None:
+        if sa.retransmits >= self._retransmit_tries or sa.last_sent is None:
+            reason = f"timed out after {sa.retransmits} retransmissions"
+            self._fail(sa, None, reason, reason)
+            return
+        sa.retransmits += 1
+        sa.retransmit_at = now + self._retransmit_base * 2**sa.retransmits
+        log.debug("%s: retransmission %d", sa.log_prefix, sa.retransmits)
+        self._outgoing.append((sa.last_sent, sa.remote))
+
+    def _fail(self, sa: IkeSa, notify: NotifyType | None, reason: str, detail: str) -> None:
+        """ONE log line, at most one notify, the SA removed, SaFailed."""
+        sent = f", sending {notify.name}" if notify is not None else ""
+        log.warning(
+            "%s: negotiation with %s failed: %s%s", sa.log_prefix, sa.remote[0], detail, sent
+        )
+        if notify is not None:
+            self._outgoing.append((informational.notify(sa, notify, self._tools), sa.remote))
+        self._table.remove(sa)
+        self._events.append(SaFailed(sa.index, reason))
+
+    def _delete(self, sa: IkeSa, reason: str, now: float) -> None:
+        log.info("%s: deleting the SA with %s: %s", sa.log_prefix, sa.remote[0], reason)
+        self._outgoing.append((informational.delete(sa, self._tools), sa.remote))
+        self._table.remove(sa)
+        self._events.append(SaDeleted(sa.index, reason))
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _half_open_deadline(self, sa: IkeSa) -> float | None:
+        """Responders wait ``half_open_timeout`` (initiators time out by retransmissions)."""
+        if sa.established or sa.role is Role.INITIATOR or sa.retransmit_at is not None:
+            return None
+        return sa.created_at + self._half_open_timeout
+
+    def _take_index(self) -> int:
+        index = self._next_index
+        self._next_index += 1
+        return index
+
+    def _new_cookie(self) -> bytes:
+        while True:
+            cookie = self._tools.random_bytes(8)
+            if cookie != ZERO_COOKIE and not self._table.own_cookie_in_use(cookie):
+                return cookie
+
+    def _new_sa(
+        self,
+        role: Role,
+        mode: ExchangeMode,
+        policy: Policy,
+        remote: Address,
+        now: float,
+        icookie: bytes,
+        rcookie: bytes = ZERO_COOKIE,
+        *,
+        take_index: bool = True,
+    ) -> IkeSa:
+        identity = policy.local_identity or self._local[0]
+        return IkeSa(
+            index=self._take_index() if take_index else 0,
+            role=role,
+            mode=mode,
+            initiator_cookie=icookie,
+            responder_cookie=rcookie,
+            local=self._local,
+            remote=remote,
+            config=self._config,
+            policy=policy,
+            created_at=now,
+            expect=Expect.SA,
+            my_id=identity_payload(identity),
+        )
+
+    def _info(self, sa: IkeSa) -> SaInfo:
+        chosen = sa.chosen
+        remaining = None
+        if sa.expires_at is not None:
+            remaining = max(0, int(sa.expires_at - self._now))
+        return SaInfo(
+            index=sa.index,
+            remote_address=sa.remote[0],
+            remote_port=sa.remote[1],
+            local_address=sa.local[0],
+            local_port=sa.local[1],
+            role=sa.role.value,
+            exchange_mode=sa.mode.value,
+            state="established" if sa.established else "negotiating",
+            initiator_cookie=sa.initiator_cookie.hex(),
+            responder_cookie=sa.responder_cookie.hex(),
+            policy=str(sa.policy.peer),
+            proposal=chosen.name if chosen else None,
+            encryption_algorithm=chosen.encryption.value if chosen else None,
+            authentication_algorithm=chosen.hash.value if chosen else None,
+            dh_group=f"group{chosen.dh_group}" if chosen else None,
+            authentication_method=chosen.auth_method.value if chosen else None,
+            lifetime_seconds=sa.lifetime if sa.established else None,
+            established_at=sa.established_at,
+            remaining_seconds=remaining,
+            config_generation=sa.config.generation,
+            config_current=self._config.policy_for(sa.policy.peer) == sa.policy,
+        )

@@ -1,0 +1,52 @@
+"""What the engine reports: events (past tense) and SA snapshots for the operational state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SaEstablished:
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class SaFailed:
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaDeleted:
+    index: int
+    reason: str
+
+
+Event = SaEstablished | SaFailed | SaDeleted
+
+
+@dataclass(frozen=True, slots=True)
+class SaInfo:
+    """Exactly the YANG ``security-association`` operational leaves (NEGOTIATOR_API.md)."""
+
+    index: int
+    remote_address: str
+    remote_port: int
+    local_address: str
+    local_port: int
+    role: str
+    exchange_mode: str
+    state: str
+    initiator_cookie: str
+    responder_cookie: str
+    policy: str | None
+    proposal: str | None
+    encryption_algorithm: str | None
+    authentication_algorithm: str | None
+    dh_group: str | None
+    authentication_method: str | None
+    lifetime_seconds: int | None
+    established_at: float | None
+    remaining_seconds: int | None
+    config_generation: int
+    config_current: bool

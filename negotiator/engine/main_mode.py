@@ -1,0 +1,128 @@
+"""Main mode (identity protection), pre-shared keys: RFC 2409 section 5.4.
+
+Theory of operation. Six messages, three round trips; each side's state names what it expects
+next (Expect.SA -> Expect.KE -> Expect.AUTH -> Expect.NOTHING):
+
+    Initiator                          Responder
+    (1) HDR, SA                  -->                      (responder: new SA, selects)
+                                 <--   HDR, SA            (2) the chosen transform echoed
+    (3) HDR, KE, Ni              -->
+                                 <--   HDR, KE, Nr        (4) both sides derive SKEYID...
+    (5) HDR*, IDii, HASH_I       -->                      encrypted, IV = hash(g^xi | g^xr)
+                                 <--   HDR*, IDir, HASH_R (6) IV = last block of (5)
+
+The initiator retransmits each of (1), (3), (5) until the answer arrives; the responder only
+answers (a repeated request is answered again by the engine from the last response). With a
+wrong pre-shared key the responder cannot decrypt (5): it fails the SA with
+AUTHENTICATION_FAILED (PAYLOAD_MALFORMED if (5) does not even decrypt to payloads), and the
+initiator, which cannot read that notify, times out after its retransmissions.
+"""
+
+from __future__ import annotations
+
+from negotiator.codec import ExchangeType, KePayload, NotifyType, SaPayload
+from negotiator.codec.header import IsakmpHeader
+from negotiator.codec.message import payload_body
+from negotiator.config import Policy, Proposal
+from negotiator.engine.exchange import Step
+from negotiator.engine.phase1 import (
+    Phase1Error,
+    Tools,
+    accept_choice,
+    check_peer_identity,
+    decode,
+    derive_keys,
+    encode,
+    ke_and_nonce,
+    my_hash,
+    nonce_of,
+    offer,
+    offerable,
+    required,
+    select,
+    verify_peer_hash,
+)
+from negotiator.engine.state import Expect, IkeSa
+
+MAIN = ExchangeType.IDENTITY_PROTECTION
+
+
+def _unexpected(sa: IkeSa, header: IsakmpHeader) -> Phase1Error:
+    what = "an encrypted" if header.encrypted else "a plain"
+    return Phase1Error(
+        NotifyType.INVALID_PAYLOAD_TYPE,
+        "unexpected message",
+        fatal=False,
+        detail=f"{what} message while expecting {sa.expect.value}: dropped",
+    )
+
+
+class MainMode:
+    exchange_type = MAIN
+
+    def initiator_offer(self, policy: Policy) -> tuple[Proposal, ...]:
+        return offerable(policy)
+
+    def initiator_start(self, sa: IkeSa, tools: Tools) -> bytes:
+        proposal = offer(sa.offered)
+        sa.sa_i_b = payload_body(proposal)
+        sa.expect = Expect.SA
+        return encode(sa, MAIN, [proposal], encrypt=False)
+
+    def initiator_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
+        if sa.expect is Expect.SA and not header.encrypted:  # (2) -> (3)
+            chain = decode(sa, header, data)
+            sa.chosen, sa.lifetime = accept_choice(sa.offered, required(chain, SaPayload, "(2)"))
+            ke, nonce = ke_and_nonce(sa, tools, sa.chosen.dh_group)
+            sa.expect = Expect.KE
+            return Step(encode(sa, MAIN, [ke, nonce], encrypt=False), awaits_reply=True)
+        if sa.expect is Expect.KE and not header.encrypted:  # (4) -> (5)
+            chain = decode(sa, header, data)
+            sa.g_xr = required(chain, KePayload, "(4)").data
+            sa.nonce_r = nonce_of(chain, "(4)")
+            derive_keys(sa)
+            sa.expect = Expect.AUTH
+            reply = encode(sa, MAIN, [sa.my_id, my_hash(sa)], encrypt=True)
+            return Step(reply, awaits_reply=True)
+        if sa.expect is Expect.AUTH and header.encrypted:  # (6)
+            chain = decode(sa, header, data)
+            check_peer_identity(sa, chain, "(6)")
+            verify_peer_hash(sa, chain, "(6)")
+            sa.expect = Expect.NOTHING
+            return Step(established=True)
+        raise _unexpected(sa, header)
+
+    def responder_start(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
+        chain = decode(sa, header, data)  # (1) -> (2)
+        proposal = required(chain, SaPayload, "(1)")
+        sa.sa_i_b = chain.body_of(SaPayload) or b""
+        sa.chosen, sa.lifetime, reply = select(sa.policy, proposal)
+        sa.expect = Expect.KE
+        return Step(encode(sa, MAIN, [reply], encrypt=False))
+
+    def responder_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
+        assert sa.chosen is not None
+        if sa.expect is Expect.KE and not header.encrypted:  # (3) -> (4)
+            chain = decode(sa, header, data)
+            sa.g_xi = required(chain, KePayload, "(3)").data
+            sa.nonce_i = nonce_of(chain, "(3)")
+            ke, nonce = ke_and_nonce(sa, tools, sa.chosen.dh_group)
+            derive_keys(sa)
+            sa.expect = Expect.AUTH
+            return Step(encode(sa, MAIN, [ke, nonce], encrypt=False))
+        if sa.expect is Expect.AUTH and header.encrypted:  # (5) -> (6)
+            try:
+                chain = decode(sa, header, data)
+            except Phase1Error as exc:
+                raise Phase1Error(
+                    NotifyType.PAYLOAD_MALFORMED,
+                    "authentication failed",
+                    detail=f"(5) does not decrypt to payloads ({exc.detail}): "
+                    "pre-shared key mismatch?",
+                ) from None
+            check_peer_identity(sa, chain, "(5)")
+            verify_peer_hash(sa, chain, "(5)")
+            sa.expect = Expect.NOTHING
+            reply = encode(sa, MAIN, [sa.my_id, my_hash(sa)], encrypt=True)
+            return Step(reply, established=True)
+        raise _unexpected(sa, header)

@@ -1,0 +1,146 @@
+"""The IKE SA record and the table that finds it by cookies.
+
+An :class:`IkeSa` is mutable protocol state owned by the engine. It keeps the
+:class:`NegotiatorConfig` and :class:`Policy` it was born with (config captured at SA birth):
+a later commit swaps the engine's current config and never touches this record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+
+from negotiator.codec import IdPayload
+from negotiator.config import ExchangeMode, NegotiatorConfig, Policy, Proposal
+from negotiator.crypto.dh import DhKeyPair
+from negotiator.crypto.keys import Phase1Keys
+
+Address = tuple[str, int]
+ZERO_COOKIE = bytes(8)
+
+
+class Role(Enum):
+    INITIATOR = "initiator"
+    RESPONDER = "responder"
+
+
+class Expect(Enum):
+    """What the SA expects next (strongSwan task style)."""
+
+    SA = "sa"  # main mode: the SA reply (initiator)
+    KE = "ke"  # main mode: KE + nonce (both roles)
+    AUTH = "auth"  # main: ID + HASH (both roles); aggressive responder: HASH_I
+    SA_KE_AUTH = "sa-ke-auth"  # aggressive initiator: message 2
+    NOTHING = "nothing"  # established
+
+
+@dataclass(slots=True)
+class IkeSa:
+    index: int
+    role: Role
+    mode: ExchangeMode
+    initiator_cookie: bytes
+    responder_cookie: bytes
+    local: Address
+    remote: Address
+    config: NegotiatorConfig
+    policy: Policy
+    created_at: float
+    expect: Expect
+    my_id: IdPayload
+    offered: tuple[Proposal, ...] = ()  # initiator: transform number i+1 is offered[i]
+    chosen: Proposal | None = None
+    lifetime: int | None = None
+    dh: DhKeyPair | None = None
+    g_xi: bytes = b""
+    g_xr: bytes = b""
+    nonce_i: bytes = b""
+    nonce_r: bytes = b""
+    sa_i_b: bytes = b""  # the initiator's SA payload body, as sent (RFC 2409 section 5)
+    peer_id_b: bytes = b""  # the peer's ID payload body, as received
+    keys: Phase1Keys | None = field(default=None, repr=False)
+    iv: bytes = field(default=b"", repr=False)  # the CBC chain (RFC 2409 Appendix B)
+    last_sent: bytes | None = field(default=None, repr=False)
+    last_received: bytes | None = None  # SHA-256 of the last accepted datagram
+    retransmits: int = 0
+    retransmit_at: float | None = None
+    established_at: float | None = None
+    expires_at: float | None = None
+
+    @property
+    def established(self) -> bool:
+        return self.expect is Expect.NOTHING
+
+    @property
+    def log_prefix(self) -> str:
+        return f"{self.initiator_cookie.hex()}/{self.responder_cookie.hex()}"
+
+    @property
+    def spi(self) -> bytes:
+        """The ISAKMP SA's SPI in notify/delete payloads: both cookies (RFC 2408 section 2.5.3)."""
+        return self.initiator_cookie + self.responder_cookie
+
+    def is_retransmission(self, data: bytes) -> bool:
+        return self.last_received == hashlib.sha256(data).digest()
+
+    def remember_received(self, data: bytes) -> None:
+        self.last_received = hashlib.sha256(data).digest()
+
+
+class SaTable:
+    """IKE SAs by index, and by the cookie this side chose (unique: it came from random_bytes).
+
+    Initiator SAs are found by the initiator cookie, responder SAs by the responder cookie;
+    responder SAs are also found by (peer, initiator cookie) to recognise a retransmitted
+    message 1.
+    """
+
+    def __init__(self) -> None:
+        self._by_index: dict[int, IkeSa] = {}
+        self._by_own_cookie: dict[bytes, IkeSa] = {}
+        self._by_peer_cookie: dict[tuple[Address, bytes], IkeSa] = {}
+
+    def __iter__(self) -> Iterator[IkeSa]:
+        return iter(list(self._by_index.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_index)
+
+    def add(self, sa: IkeSa) -> None:
+        self._by_index[sa.index] = sa
+        if sa.role is Role.INITIATOR:
+            self._by_own_cookie[sa.initiator_cookie] = sa
+        else:
+            self._by_own_cookie[sa.responder_cookie] = sa
+            self._by_peer_cookie[(sa.remote, sa.initiator_cookie)] = sa
+
+    def remove(self, sa: IkeSa) -> None:
+        self._by_index.pop(sa.index, None)
+        own = sa.initiator_cookie if sa.role is Role.INITIATOR else sa.responder_cookie
+        self._by_own_cookie.pop(own, None)
+        if sa.role is Role.RESPONDER:
+            self._by_peer_cookie.pop((sa.remote, sa.initiator_cookie), None)
+
+    def own_cookie_in_use(self, cookie: bytes) -> bool:
+        return cookie in self._by_own_cookie
+
+    def lookup(self, icookie: bytes, rcookie: bytes, remote: Address) -> IkeSa | None:
+        """The SA a datagram with these cookies belongs to, or None."""
+        if rcookie == ZERO_COOKIE:
+            return self._by_peer_cookie.get((remote, icookie))
+        sa = self._by_own_cookie.get(rcookie)
+        if sa is not None and sa.role is Role.RESPONDER and sa.initiator_cookie == icookie:
+            return sa
+        sa = self._by_own_cookie.get(icookie)
+        if (
+            sa is not None
+            and sa.role is Role.INITIATOR
+            and (sa.responder_cookie in (ZERO_COOKIE, rcookie))
+        ):
+            return sa
+        return None
+
+    def half_open(self) -> int:
+        return sum(1 for sa in self._by_index.values() if not sa.established)
