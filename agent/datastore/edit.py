@@ -87,14 +87,20 @@ class Journal:
                 and parent is not None
                 and parent.tag == self._partition_parent
             ):
-                key = node[0].text if len(node) else None
+                first = next(iter(node), None)
+                key = first.text if first is not None else None
                 self.scope.policies.add(key or "")
                 return
             node = parent
         self.scope.everything = True
 
-    def insert(self, parent: etree._Element, index: int, element: etree._Element) -> None:
-        parent.insert(index, element)
+    def insert(self, parent: etree._Element, index: int | None,
+               element: etree._Element) -> None:
+        """Insert at ``index``, or append when it is None (O(1): lxml's len() is O(n))."""
+        if index is None:
+            parent.append(element)
+        else:
+            parent.insert(index, element)
         self.touched(element)
         self._undo.append(lambda: parent.remove(element))
 
@@ -102,10 +108,10 @@ class Journal:
         parent = element.getparent()
         assert parent is not None
         self.touched(element)
-        index = parent.index(element)
+        previous = element.getprevious()
         tail = element.tail
         parent.remove(element)
-        self._undo.append(lambda: _reinsert(parent, index, element, tail))
+        self._undo.append(lambda: _reinsert(parent, previous, element, tail))
 
     def set_text(self, element: etree._Element, text: str | None) -> None:
         old = element.text
@@ -120,10 +126,12 @@ class Journal:
             self._undo.pop()()
 
 
-def _reinsert(
-    parent: etree._Element, index: int, element: etree._Element, tail: str | None
-) -> None:
-    parent.insert(index, element)
+def _reinsert(parent: etree._Element, previous: etree._Element | None,
+              element: etree._Element, tail: str | None) -> None:
+    if previous is None:
+        parent.insert(0, element)
+    else:
+        previous.addnext(element)
     element.tail = tail
 
 
@@ -154,6 +162,10 @@ class EditEngine:
         self.default_operation = default_operation
         self.error_option = error_option
         self.errors: list[RpcError] = []
+        # Per (parent, list tag): key values -> entry. Built once a parent sees a few lookups,
+        # so a bulk edit of N entries is O(N) while a one-entry edit builds nothing.
+        self._indexes: dict[tuple[etree._Element, str], dict[tuple[str, ...], etree._Element]] = {}
+        self._lookups: dict[tuple[etree._Element, str], int] = {}
         self._ns_prefixes = tuple(
             (prefix, ns) for ns, prefix in schema.prefixes.items() if ns in schema.namespaces
         )
@@ -265,6 +277,7 @@ class EditEngine:
             return
         if op in (Operation.DELETE, Operation.REMOVE):
             if existing is not None:
+                self._forget(target, node, existing)
                 self.journal.remove(existing)
             return
         if op is Operation.NONE:
@@ -291,6 +304,7 @@ class EditEngine:
                 self.journal.insert(target, self._position(target, node, edit), existing)
         elif op is Operation.REPLACE:
             index = target.index(existing)
+            self._forget(target, node, existing)
             self.journal.remove(existing)
             self._create(target, node, edit, op, index=index)
         else:
@@ -300,7 +314,7 @@ class EditEngine:
             self._edit_children(existing, node, edit, op)
 
     def _create(self, target: etree._Element, node: SchemaNode, edit: etree._Element,
-                op: Operation, index: int | None = None) -> None:
+                op: Operation, index: int | None = -1) -> None:
         nsmap = {None: node.namespace}
         new = etree.Element(node.tag, nsmap=nsmap)  # type: ignore[arg-type]
         if node.kind is NodeKind.LIST:
@@ -310,9 +324,13 @@ class EditEngine:
                 etree.SubElement(new, key_edit.tag).text = _value(key_edit)  # type: ignore[arg-type]
         elif node.is_term:
             new.text = _value(edit)
-        if index is None:
+        if index == -1:
             index = self._position(target, node, edit)
         self.journal.insert(target, index, new)
+        if node.kind is NodeKind.LIST:
+            entries = self._indexes.get((target, node.tag))
+            if entries is not None:
+                entries[self._key_of(new, node)] = new
         self._drop_other_cases(target, node, new)
         if node.kind in (NodeKind.CONTAINER, NodeKind.LIST):
             self._edit_children(new, node, edit, Operation.MERGE if op is Operation.REPLACE else op)
@@ -365,25 +383,43 @@ class EditEngine:
                         info=(("bad-element", key),),
                     ))
                 key_values.append(_value(key_edit) or "")
-            return _find_entry(target, tag, node.namespace, node.keys, key_values)
+            slot = (target, tag)
+            entries = self._indexes.get(slot)
+            if entries is None:
+                self._lookups[slot] = self._lookups.get(slot, 0) + 1
+                if self._lookups[slot] <= 4:
+                    return _find_entry(target, tag, node.namespace, node.keys, key_values)
+                entries = {self._key_of(el, node): el for el in target.iterchildren(tag)}
+                self._indexes[slot] = entries
+            return entries.get(tuple(key_values))
         if node.kind is NodeKind.LEAF_LIST:
             value = _value(edit) or ""
             return next((el for el in target.iterchildren(tag) if (el.text or "") == value), None)
         return target.find(tag)
 
-    def _position(self, target: etree._Element, node: SchemaNode, edit: etree._Element) -> int:
-        """Index at which a new node goes: schema order, or the ``insert`` attribute."""
+    @staticmethod
+    def _key_of(entry: etree._Element, node: SchemaNode) -> tuple[str, ...]:
+        return tuple(entry.findtext(f"{{{node.namespace}}}{key}") or "" for key in node.keys)
+
+    def _forget(self, target: etree._Element, node: SchemaNode, entry: etree._Element) -> None:
+        if node.kind is NodeKind.LIST:
+            entries = self._indexes.get((target, node.tag))
+            if entries is not None:
+                entries.pop(self._key_of(entry, node), None)
+
+    def _position(self, target: etree._Element, node: SchemaNode,
+                  edit: etree._Element) -> int | None:
+        """Index at which a new node goes (None: append): schema order, or ``insert``."""
         insert = edit.get(INSERT_ATTR)
         if insert is not None:
             return self._insert_position(target, node, edit, insert)
         order = self._parent_order(target)
         rank = order.get(node.tag, len(order))
-        count = len(target)
-        # Fast path: appending after the last child (the usual case for new list entries).
-        for index, child in enumerate(target.iterchildren(reversed=True)):
+        # From the end: appending after the last child is the usual case (new list entries).
+        for position, child in enumerate(target.iterchildren(reversed=True)):
             child_rank = order.get(child.tag, len(order)) if isinstance(child.tag, str) else -1
             if child_rank <= rank:
-                return count - index
+                return None if position == 0 else target.index(child) + 1
         return 0
 
     def _parent_order(self, target: etree._Element) -> dict[str, int]:
