@@ -87,6 +87,7 @@ class Validator:
         errors = _drop_consequential(errors)
         if not parse_only and (scope is None or scope.everything):
             errors.extend(self._pki_errors(data))
+        errors.sort(key=lambda e: e.path or "")  # deterministic, grouped by node
         return errors
 
     # -- building libyang input ---------------------------------------------------------
