@@ -133,6 +133,7 @@ async def _serve(options: RunOptions) -> int:
     from agent.netconf.library import ModuleLibrary
     from agent.server import NetconfServer
     from agent.transport.ssh import start_ssh_server
+    from negotiator.service import start_negotiator
 
     options.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     users = UserStore(options.state_dir)
@@ -145,8 +146,10 @@ async def _serve(options: RunOptions) -> int:
     except DatastoreLoadError as exc:
         log.error("cannot load the datastore: %s", exc)
         return 2
+    # The IKE negotiator starts from the running configuration; OSError if it cannot bind.
+    negotiator = await start_negotiator(datastore.snapshot(), (options.ike_host, options.ike_port))
     server = NetconfServer(
-        datastore, ModuleLibrary.build(schema.modules()), build_extensions(options)
+        datastore, ModuleLibrary.build(schema.modules()), [*build_extensions(options), negotiator]
     )
     acceptor = await start_ssh_server(
         server, users, options.state_dir, options.netconf_host, options.netconf_port
@@ -163,6 +166,7 @@ async def _serve(options: RunOptions) -> int:
     acceptor.close()
     server.close_all()
     await acceptor.wait_closed()
+    await negotiator.stop()  # ISAKMP DELETE to every peer
     return 0
 
 
