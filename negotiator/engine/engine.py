@@ -261,11 +261,16 @@ class Engine:
         try:
             step = _EXCHANGES[mode].responder_start(sa, header, data, self._tools)
         except Phase1Error as err:
+            # No SA exists yet: answer with the notify (plain text), keep nothing.
             log.info(
-                "%s: %s mode request from %s: %s", sa.log_prefix, mode.value, remote[0], err.detail
+                "%s: %s mode request from %s: %s, sending %s",
+                sa.log_prefix,
+                mode.value,
+                remote[0],
+                err.detail,
+                err.notify.name,
             )
-            if err.fatal:
-                self._outgoing.append((informational.notify(sa, err.notify, self._tools), remote))
+            self._outgoing.append((informational.notify(sa, err.notify, self._tools), remote))
             return
         sa.index = self._take_index()
         self._table.add(sa)
@@ -312,7 +317,13 @@ class Engine:
                     name = NotifyType(payload.notify_type).name
                 except ValueError:
                     name = f"notify type {payload.notify_type}"
-                believable = authenticated or sa.keys is None
+                # A plain-text error is believed only as the answer to our SA offer (anyone
+                # who saw the cookies can forge it; the others end in a retransmit timeout).
+                believable = authenticated or (
+                    sa.role is Role.INITIATOR
+                    and sa.expect in (Expect.SA, Expect.SA_KE_AUTH)
+                    and payload.notify_type == NotifyType.NO_PROPOSAL_CHOSEN
+                )
                 if payload.notify_type < 8192 and not sa.established and believable:
                     self._fail(sa, None, f"{name} from peer", f"{name} from peer")
                     return

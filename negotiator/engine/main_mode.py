@@ -20,10 +20,11 @@ initiator, which cannot read that notify, times out after its retransmissions.
 
 from __future__ import annotations
 
-from negotiator.codec import ExchangeType, KePayload, NotifyType, SaPayload
+from negotiator.codec import HEADER_LENGTH, ExchangeType, KePayload, NotifyType, SaPayload
 from negotiator.codec.header import IsakmpHeader
 from negotiator.codec.message import payload_body
 from negotiator.config import Policy, Proposal
+from negotiator.crypto.cipher import cipher_spec
 from negotiator.engine.exchange import Step
 from negotiator.engine.phase1 import (
     Phase1Error,
@@ -55,6 +56,12 @@ def _unexpected(sa: IkeSa, header: IsakmpHeader) -> Phase1Error:
         fatal=False,
         detail=f"{what} message while expecting {sa.expect.value}: dropped",
     )
+
+
+def _whole_blocks(sa: IkeSa, data: bytes) -> bool:
+    assert sa.chosen is not None
+    body = len(data) - HEADER_LENGTH
+    return body > 0 and body % cipher_spec(sa.chosen.encryption).block_size == 0
 
 
 class MainMode:
@@ -111,6 +118,13 @@ class MainMode:
             sa.expect = Expect.AUTH
             return Step(encode(sa, MAIN, [ke, nonce], encrypt=False))
         if sa.expect is Expect.AUTH and header.encrypted:  # (5) -> (6)
+            if not _whole_blocks(sa, data):
+                raise Phase1Error(
+                    NotifyType.PAYLOAD_MALFORMED,
+                    "truncated",
+                    fatal=False,
+                    detail="(5) is not a whole number of cipher blocks: dropped",
+                )
             try:
                 chain = decode(sa, header, data)
             except Phase1Error as exc:

@@ -61,8 +61,10 @@ MIN_NONCE, MAX_NONCE = 8, 256
 
 class Phase1Error(Exception):
     """A negotiation failure: ``notify`` is the one notify type it maps to, ``reason`` is what
-    SaFailed reports. ``fatal=False`` means: drop the message, keep the SA (e.g. garbage that
-    may be spoofed)."""
+    SaFailed reports. ``fatal=False`` means: drop the message and keep the SA; that is used for
+    syntax errors (malformed or missing payloads, unexpected messages), which anyone who saw the
+    cookies could forge; the retransmission then recovers. Semantic failures (no proposal,
+    a bad KE value, a wrong hash or identity) are fatal."""
 
     def __init__(
         self, notify: NotifyType, reason: str, *, fatal: bool = True, detail: str | None = None
@@ -261,14 +263,16 @@ def check_peer_identity(sa: IkeSa, chain: PayloadChain, what: str) -> None:
 def required(chain: PayloadChain, cls: type[P], what: str) -> P:
     payload = chain.first(cls)
     if not isinstance(payload, cls):
-        raise Phase1Error(NotifyType.PAYLOAD_MALFORMED, f"{what} without a {cls.__name__}")
+        raise Phase1Error(
+            NotifyType.PAYLOAD_MALFORMED, f"{what} without a {cls.__name__}", fatal=False
+        )
     return payload
 
 
 def nonce_of(chain: PayloadChain, what: str) -> bytes:
     nonce = required(chain, NoncePayload, what).data
     if not MIN_NONCE <= len(nonce) <= MAX_NONCE:
-        raise Phase1Error(NotifyType.PAYLOAD_MALFORMED, f"nonce of {len(nonce)} bytes")
+        raise Phase1Error(NotifyType.PAYLOAD_MALFORMED, f"nonce of {len(nonce)} bytes", fatal=False)
     return nonce
 
 
@@ -392,4 +396,6 @@ def decode(
             sa.iv = body[-len(sa.iv) :]
         return chain
     except MalformedPacket as exc:
-        raise Phase1Error(exc.notify_type, f"malformed message: {exc.reason}") from None
+        raise Phase1Error(
+            exc.notify_type, f"malformed message: {exc.reason}", fatal=False
+        ) from None
