@@ -18,7 +18,6 @@ from negotiator.codec import (
 from negotiator.config import EncryptionAlgorithm, ExchangeMode, HashAlgorithm
 from negotiator.engine.events import SaEstablished, SaFailed
 
-
 MODES = [ExchangeMode.MAIN, ExchangeMode.AGGRESSIVE]
 
 
