@@ -87,5 +87,9 @@ def read_summary(path: Path) -> list[dict[str, str]]:
     return [dict(zip(names, line.split("\t"), strict=True)) for line in lines[1:] if line]
 
 
-def scenarios() -> list[str]:
-    return sorted(p.name.removesuffix(".pcap") for p in FIXTURES.glob("*.pcap"))
+def scenarios(*, with_summary: bool = False) -> list[str]:
+    """Capture names; ``with_summary``: only those with a NAME.summary.tsv."""
+    names = sorted(p.name.removesuffix(".pcap") for p in FIXTURES.glob("*.pcap"))
+    if with_summary:
+        names = [n for n in names if (FIXTURES / f"{n}.summary.tsv").exists()]
+    return names
