@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from agent.datastore.paths import element_path
+from agent.datastore.paths import element_path, step_predicates
 from agent.datastore.schema import NodeKind, Schema, SchemaNode
 from agent.errors import ErrorTag, ErrorType, RpcError
 
@@ -178,19 +178,25 @@ class EditEngine:
 
     # -- helpers ------------------------------------------------------------------------
 
+    def record(self, error: RpcError) -> None:
+        if not any(e is error for e in self.errors):
+            self.errors.append(error)
+
     def _fail(self, error: RpcError) -> None:
-        self.errors.append(error)
+        self.record(error)
         if self.error_option is not ErrorOption.CONTINUE_ON_ERROR:
             raise _Failed(error)
 
     def _path(self, target_parent: etree._Element, edit: etree._Element) -> str:
         """Path of the node ``edit`` describes, below ``target_parent``."""
-        base = ""
-        if target_parent.getparent() is not None:
-            base = element_path(target_parent, self.schema)
+        base = element_path(target_parent, self.schema)
         qname = etree.QName(edit)
         prefix = self.schema.prefixes.get(qname.namespace or "", "")
-        return f"{base}/{prefix}:{qname.localname}" if prefix else f"{base}/{qname.localname}"
+        step = f"/{prefix}:{qname.localname}" if prefix else f"/{qname.localname}"
+        node = self._parent_schema(target_parent).get(edit.tag)  # type: ignore[call-overload]
+        if node is not None:
+            step += step_predicates(edit, node, prefix)
+        return base + step
 
     def _err(self, tag: ErrorTag, message: str, target_parent: etree._Element,
              edit: etree._Element, **kwargs: object) -> RpcError:
@@ -258,7 +264,8 @@ class EditEngine:
                 node = self._schema_node(edit, siblings, target)
                 op = self._operation(edit, inherited, target)
                 self._edit_node(target, node, edit, op)
-            except _Failed:
+            except _Failed as failed:
+                self.record(failed.error)
                 if self.error_option is not ErrorOption.CONTINUE_ON_ERROR:
                     raise
                 # continue-on-error: the error is recorded; go on with the next sibling.
@@ -543,7 +550,8 @@ def apply_edit(
     engine = EditEngine(schema, journal, default_operation, error_option)
     try:
         engine.apply(target, config)
-    except _Failed:
+    except _Failed as failed:
+        engine.record(failed.error)
         journal.undo()
         journal.scope = Scope()
     journal.errors = engine.errors

@@ -87,7 +87,8 @@ def element_path(
     """The instance-identifier of ``element`` (ancestors up to, not including, ``stop``)."""
     chain: list[etree._Element] = []
     node: etree._Element | None = element
-    while node is not None and node is not stop:
+    # The root is the <data> (or <config>) wrapper: not part of the path.
+    while node is not None and node is not stop and node.getparent() is not None:
         chain.append(node)
         node = node.getparent()
     chain.reverse()
@@ -100,12 +101,13 @@ def element_path(
         children = schema.roots if schema_node is None else schema_node.children
         schema_node = children.get(el.tag) if isinstance(el.tag, str) else None
         if schema_node is not None:
-            step += _predicates(el, schema_node, prefix)
+            step += step_predicates(el, schema_node, prefix)
         parts.append(step)
     return "".join(parts)
 
 
-def _predicates(element: etree._Element, node: SchemaNode, prefix: str) -> str:
+def step_predicates(element: etree._Element, node: SchemaNode, prefix: str) -> str:
+    """``[ike:name='x']`` for a list entry, ``[.='x']`` for a leaf-list entry, else ``""``."""
     if node.kind.value == "leaf-list":
         return f"[.={_quote(element.text or '')}]"
     predicates = []

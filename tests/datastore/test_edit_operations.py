@@ -1,0 +1,240 @@
+"""edit-config semantics on the candidate (RFC 6241 section 7.2, RFC 7950 section 7.8.6)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.datastore.store import Datastore
+from agent.errors import ErrorTag, NetconfError, RpcError
+
+from .builders import (
+    IKE_NS,
+    SEED,
+    SEED_IKE,
+    config,
+    data_bytes,
+    expected_bytes,
+    policy,
+    proposal,
+    proposals_of,
+    security,
+)
+
+NC = 'nc:operation="{}"'
+POLICY_PATH = "/ike:security/ike:ike/ike:policy[ike:name='{}']"
+
+
+def edit_error(datastore: Datastore, body: str, **kwargs: str) -> RpcError:
+    before = data_bytes(datastore.get_config("candidate"))
+    with pytest.raises(NetconfError) as caught:
+        datastore.edit_config(config(body), **kwargs)
+    assert len(caught.value.errors) == 1, caught.value.errors
+    if kwargs.get("error_option") != "continue-on-error":
+        assert data_bytes(datastore.get_config("candidate")) == before
+    return caught.value.errors[0]
+
+
+def one_policy(inner: str, attrs: str = "") -> str:
+    return security(f"<policy {attrs}><name>10.1.1.1</name>{inner}</policy>")
+
+
+def candidate_text(datastore: Datastore, xpath: str) -> list[str]:
+    found = datastore.get_config("candidate").xpath(xpath, namespaces={"i": IKE_NS})
+    assert isinstance(found, list)
+    return [str(x) for x in found]
+
+
+def test_merge_changes_a_leaf_and_keeps_the_rest(seeded: Datastore) -> None:
+    seeded.edit_config(config(one_policy("<mode>aggressive</mode>")))
+    assert candidate_text(seeded, "//i:policy[i:name='10.1.1.1']/i:mode/text()") == [
+        "aggressive"]
+    assert proposals_of(seeded.get_config("candidate"), "10.1.1.1") == [
+        "proposal-1", "proposal-2"]
+
+
+def test_replace_of_a_list_entry_drops_what_is_not_given(seeded: Datastore) -> None:
+    inner = ("<pre-shared-key><ascii-text>k</ascii-text></pre-shared-key>"
+             "<proposals>proposal-2</proposals>")
+    seeded.edit_config(config(one_policy(inner, NC.format("replace"))))
+    assert proposals_of(seeded.get_config("candidate"), "10.1.1.1") == ["proposal-2"]
+    # the replaced entry keeps its place among the policies
+    assert candidate_text(seeded, "//i:policy/i:name/text()") == ["10.1.1.1", "10.1.1.2"]
+
+
+def test_create_of_an_existing_entry_is_data_exists(seeded: Datastore) -> None:
+    error = edit_error(seeded, one_policy("", NC.format("create")))
+    assert error.tag is ErrorTag.DATA_EXISTS
+    assert error.path == POLICY_PATH.format("10.1.1.1")
+
+
+def test_create_of_a_new_entry(seeded: Datastore) -> None:
+    body = security(policy("10.5.5.5").replace("<policy>", f"<policy {NC.format('create')}>"))
+    seeded.edit_config(config(body))
+    assert candidate_text(seeded, "//i:policy/i:name/text()")[-1] == "10.5.5.5"
+
+
+def test_delete_and_remove(seeded: Datastore) -> None:
+    seeded.edit_config(config(one_policy("", NC.format("delete"))))
+    assert candidate_text(seeded, "//i:policy/i:name/text()") == ["10.1.1.2"]
+    error = edit_error(seeded, one_policy("", NC.format("delete")))
+    assert error.tag is ErrorTag.DATA_MISSING
+    assert error.path == POLICY_PATH.format("10.1.1.1")
+    seeded.edit_config(config(one_policy("", NC.format("remove"))))  # absent: no error
+    assert candidate_text(seeded, "//i:policy/i:name/text()") == ["10.1.1.2"]
+
+
+def test_delete_of_a_leaf_and_of_a_leaf_list_entry(seeded: Datastore) -> None:
+    inner = f'<proposals {NC.format("delete")}>proposal-1</proposals>'
+    seeded.edit_config(config(one_policy(inner)))
+    assert proposals_of(seeded.get_config("candidate"), "10.1.1.1") == ["proposal-2"]
+    error = edit_error(seeded, one_policy(f'<description {NC.format("delete")}/>'))
+    assert error.tag is ErrorTag.DATA_MISSING
+    assert error.path == POLICY_PATH.format("10.1.1.1") + "/ike:description"
+
+
+def test_merging_a_case_removes_the_other_case(seeded: Datastore) -> None:
+    inner = "<pre-shared-key><hexadecimal>00ff</hexadecimal></pre-shared-key>"
+    seeded.edit_config(config(one_policy(inner)))
+    base = "//i:policy[i:name='10.1.1.1']/i:pre-shared-key/"
+    assert candidate_text(seeded, base + "i:hexadecimal/text()") == ["00ff"]
+    assert candidate_text(seeded, base + "i:ascii-text/text()") == []
+    seeded.edit_config(config(one_policy(
+        "<certificate><local-certificate>c</local-certificate></certificate>")))
+    assert candidate_text(seeded, "//i:policy[i:name='10.1.1.1']/i:pre-shared-key") == []
+
+
+def test_unknown_element_and_namespace(seeded: Datastore) -> None:
+    error = edit_error(seeded, one_policy("<colour>blue</colour>"))
+    assert error.tag is ErrorTag.UNKNOWN_ELEMENT
+    assert ("bad-element", "colour") in error.info
+    error = edit_error(seeded, '<security xmlns="urn:example:other"/>')
+    assert error.tag is ErrorTag.UNKNOWN_NAMESPACE
+    assert ("bad-namespace", "urn:example:other") in error.info
+
+
+def test_bad_operation_value_is_bad_attribute(seeded: Datastore) -> None:
+    error = edit_error(seeded, one_policy("", NC.format("frobnicate")))
+    assert error.tag is ErrorTag.BAD_ATTRIBUTE
+    assert ("bad-attribute", "operation") in error.info
+
+
+def test_state_data_cannot_be_configured(seeded: Datastore) -> None:
+    error = edit_error(seeded, security("<security-associations/>"))
+    assert error.tag is ErrorTag.INVALID_VALUE
+
+
+def test_list_entry_without_key_is_missing_element(seeded: Datastore) -> None:
+    error = edit_error(seeded, security("<policy><mode>main</mode></policy>"))
+    assert error.tag is ErrorTag.MISSING_ELEMENT
+    assert ("bad-element", "name") in error.info
+
+
+def test_default_operation_none_only_applies_explicit_operations(seeded: Datastore) -> None:
+    body = security(
+        "<policy><name>10.1.1.1</name><mode>aggressive</mode></policy>"
+        f'<policy {NC.format("delete")}><name>10.1.1.2</name></policy>')
+    seeded.edit_config(config(body), default_operation="none")
+    assert candidate_text(seeded, "//i:policy/i:name/text()") == ["10.1.1.1"]
+    assert candidate_text(seeded, "//i:mode") == []
+
+
+def test_default_operation_none_with_a_missing_parent_is_data_missing(
+    seeded: Datastore,
+) -> None:
+    body = security(f'<policy><name>10.7.7.7</name><mode {NC.format("merge")}>main</mode>'
+                    "</policy>")
+    error = edit_error(seeded, body, default_operation="none")
+    assert error.tag is ErrorTag.DATA_MISSING
+
+
+def test_default_operation_replace_replaces_everything(seeded: Datastore) -> None:
+    body = security(SEED_IKE.split("<policy>")[0] + policy("10.8.8.8"))
+    seeded.edit_config(config(body), default_operation="replace")
+    assert data_bytes(seeded.get_config("candidate")) == expected_bytes(body)
+
+
+def test_rollback_on_error_leaves_the_candidate_untouched(seeded: Datastore) -> None:
+    body = security(policy("10.6.6.6") + f'<policy {NC.format("create")}><name>10.1.1.1</name>'
+                    "</policy>")
+    error = edit_error(seeded, body, error_option="rollback-on-error")
+    assert error.tag is ErrorTag.DATA_EXISTS
+    assert not seeded.candidate_modified()
+
+
+def test_continue_on_error_keeps_what_succeeded_and_reports_the_rest(
+    seeded: Datastore,
+) -> None:
+    body = security(f'<policy {NC.format("create")}><name>10.1.1.1</name></policy>'
+                    + policy("10.6.6.6"))
+    error = edit_error(seeded, body, error_option="continue-on-error")
+    assert error.tag is ErrorTag.DATA_EXISTS
+    assert candidate_text(seeded, "//i:policy/i:name/text()") == [
+        "10.1.1.1", "10.1.1.2", "10.6.6.6"]
+
+
+def test_test_only_changes_nothing(seeded: Datastore) -> None:
+    seeded.edit_config(config(security(policy("10.6.6.6"))), test_option="test-only")
+    assert not seeded.candidate_modified()
+    assert data_bytes(seeded.get_config("candidate")) == expected_bytes(SEED)
+
+
+def test_bad_options_are_rejected(seeded: Datastore) -> None:
+    for kwargs in ({"default_operation": "delete"}, {"test_option": "maybe"},
+                   {"error_option": "ignore"}):
+        with pytest.raises(NetconfError) as caught:
+            seeded.edit_config(config(security(policy("10.6.6.6"))), **kwargs)
+        assert caught.value.errors[0].tag is ErrorTag.INVALID_VALUE
+
+
+# -- ordered-by user proposals ------------------------------------------------------------
+
+
+def proposals_edit(*entries: str) -> str:
+    return one_policy("".join(entries))
+
+
+def test_new_proposals_are_appended_in_the_order_given(datastore: Datastore) -> None:
+    body = security(proposal("c") + proposal("a") + proposal("b")
+                    + policy("10.1.1.1", proposals=("c", "a")))
+    datastore.edit_config(config(body))
+    datastore.edit_config(config(proposals_edit("<proposals>b</proposals>")))
+    assert proposals_of(datastore.get_config("candidate"), "10.1.1.1") == ["c", "a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("attrs", "expected"),
+    [
+        ('yang:insert="first"', ["x", "proposal-1", "proposal-2"]),
+        ('yang:insert="last"', ["proposal-1", "proposal-2", "x"]),
+        ('yang:insert="before" yang:value="proposal-2"', ["proposal-1", "x", "proposal-2"]),
+        ('yang:insert="after" yang:value="proposal-1"', ["proposal-1", "x", "proposal-2"]),
+    ],
+)
+def test_insert_positions_a_new_proposal(seeded: Datastore, attrs: str,
+                                         expected: list[str]) -> None:
+    seeded.edit_config(config(security(proposal("x") + "<policy><name>10.1.1.1</name>"
+                                       f"<proposals {attrs}>x</proposals></policy>")))
+    assert proposals_of(seeded.get_config("candidate"), "10.1.1.1") == expected
+
+
+def test_insert_moves_an_existing_proposal(seeded: Datastore) -> None:
+    seeded.edit_config(config(proposals_edit(
+        '<proposals yang:insert="first">proposal-2</proposals>')))
+    assert proposals_of(seeded.get_config("candidate"), "10.1.1.1") == [
+        "proposal-2", "proposal-1"]
+
+
+def test_insert_errors(seeded: Datastore) -> None:
+    error = edit_error(seeded, proposals_edit(
+        '<proposals yang:insert="before" yang:value="nope">proposal-1</proposals>'))
+    assert error.tag is ErrorTag.BAD_ATTRIBUTE
+    assert error.app_tag == "missing-instance"  # RFC 7950 section 15.7
+    error = edit_error(seeded, proposals_edit(
+        '<proposals yang:insert="sideways">proposal-1</proposals>'))
+    assert error.tag is ErrorTag.BAD_ATTRIBUTE
+    assert ("bad-attribute", "insert") in error.info
+    error = edit_error(seeded, proposals_edit(
+        '<proposals yang:insert="after">proposal-1</proposals>'))
+    assert error.tag is ErrorTag.MISSING_ATTRIBUTE
+    error = edit_error(seeded, one_policy('<mode yang:insert="first">main</mode>'))
+    assert error.tag is ErrorTag.BAD_ATTRIBUTE
