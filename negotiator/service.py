@@ -25,6 +25,7 @@ from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.extensions import RpcContext, RpcHandler
 from negotiator.compile import check_supported, compile_config
 from negotiator.config import NegotiatorConfig
+from negotiator.engine.events import Event, SaEstablished, SaFailed, SaInfo
 from negotiator.shell import Address, EngineLike, Shell, open_shell
 
 log = logging.getLogger(__name__)
@@ -77,15 +78,15 @@ def rfc3339(timestamp: float) -> str:
     return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _leaf_text(name: str, value: Any, sa: Any, now: float) -> str | None:
+def _leaf_text(name: str, value: object, sa: SaInfo, now: float) -> str | None:
     if name == "remaining-seconds":
         established, lifetime = sa.established_at, sa.lifetime_seconds
         if established is not None and lifetime is not None:
             return str(max(0, int(established + lifetime - now)))
     if value is None:
         return None
-    if name == "established-at":
-        return rfc3339(float(value))
+    if name == "established-at" and sa.established_at is not None:
+        return rfc3339(sa.established_at)
     if isinstance(value, bool):
         return "true" if value else "false"
     if name.endswith("-cookie"):
@@ -93,23 +94,22 @@ def _leaf_text(name: str, value: Any, sa: Any, now: float) -> str | None:
     return str(value)
 
 
-def security_association_element(sa: Any, now: float) -> etree._Element:
+def security_association_element(sa: SaInfo, now: float) -> etree._Element:
     """One ``security-association`` list entry from an engine SaInfo."""
     entry = etree.Element(_q("security-association"))
     for leaf, attribute in _SA_LEAVES:
-        text = _leaf_text(leaf, getattr(sa, attribute, None), sa, now)
+        text = _leaf_text(leaf, getattr(sa, attribute), sa, now)
         if text is not None:
             etree.SubElement(entry, _q(leaf)).text = text
     return entry
 
 
-def _outcome(event: object) -> tuple[int, str | None] | None:
+def _outcome(event: Event) -> tuple[int, str | None] | None:
     """(index, failure reason or None) for SaEstablished / SaFailed events, else None."""
-    kind = type(event).__name__
-    if kind == "SaEstablished":
-        return int(getattr(event, "index")), None  # noqa: B009
-    if kind == "SaFailed":
-        return int(getattr(event, "index")), str(getattr(event, "reason"))  # noqa: B009
+    if isinstance(event, SaEstablished):
+        return event.index, None
+    if isinstance(event, SaFailed):
+        return event.index, event.reason
     return None
 
 
@@ -180,7 +180,7 @@ class NegotiatorService:
         self._shell: Shell | None = None
         self._waiters: dict[int, list[asyncio.Future[str | None]]] = {}
         self._subscriber = _Subscriber(self)
-        self.event_listeners: list[Callable[[object], None]] = []
+        self.event_listeners: list[Callable[[Event], None]] = []
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, listen: Address) -> Address:
@@ -234,8 +234,7 @@ class NegotiatorService:
                                  _q("security-associations"))
         if self._shell is not None:
             now = self._clock()
-            sas = sorted(self._shell.engine.security_associations(),
-                         key=lambda sa: int(getattr(sa, "index", 0)))
+            sas = sorted(self._shell.engine.security_associations(), key=lambda sa: sa.index)
             for sa in sas:
                 table.append(security_association_element(sa, now))
         return [security]
@@ -319,7 +318,7 @@ class NegotiatorService:
                 leaf("failure-reason", reason)]
 
     # -- events -------------------------------------------------------------------------
-    def _dispatch(self, event: object) -> None:
+    def _dispatch(self, event: Event) -> None:
         log.debug("engine event %r", event)
         outcome = _outcome(event)
         if outcome is not None:

@@ -14,10 +14,11 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast
 
 from negotiator.config import NegotiatorConfig
+from negotiator.engine.events import Event, SaInfo
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,8 @@ class EngineLike(Protocol):
     def handle_timers(self, now: float) -> None: ...
     def next_timer(self) -> float | None: ...
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]: ...
-    def next_event(self) -> object | None: ...
-    def security_associations(self) -> list[object]: ...
+    def next_event(self) -> Event | None: ...
+    def security_associations(self) -> Sequence[SaInfo]: ...
 
 
 class Shell(asyncio.DatagramProtocol):
@@ -50,7 +51,7 @@ class Shell(asyncio.DatagramProtocol):
     def __init__(
         self,
         engine: EngineLike,
-        on_event: Callable[[object], None],
+        on_event: Callable[[Event], None],
         *,
         clock: Callable[[], float] = time.time,
         max_datagram: int = MAX_ACCEPTED_DATAGRAM,
@@ -142,7 +143,7 @@ class Shell(asyncio.DatagramProtocol):
 async def open_shell(
     engine_factory: Callable[[Address], EngineLike],
     listen: Address,
-    on_event: Callable[[object], None],
+    on_event: Callable[[Event], None],
     *,
     clock: Callable[[], float] = time.time,
 ) -> Shell:

@@ -291,7 +291,8 @@ _TOKEN = re.compile(r"[{}\[\]]|[^\s={}\[\]]+=[^\s}\]]*|[^\s={}\[\]]+")
 
 def parse_vici_raw(text: str) -> dict[str, Any]:
     """Parse swanctl's ``--raw`` form: ``{key=value key {..} key [a b]}``."""
-    tokens = iter(_TOKEN.findall(text))
+    # Lists come as ``key=[a b]``: read them like ``key [a b]``.
+    tokens = iter(_TOKEN.findall(text.replace("=[", " [")))
     if next(tokens, None) != "{":
         raise ValueError("raw VICI text must start with {")
     return _parse_section(tokens)

@@ -8,8 +8,9 @@ from .harness import ADDRESS_A, ADDRESS_B, Charon, Connection, NetnsPair, parse_
 
 
 def test_parse_vici_raw_sections_lists_and_empty_values() -> None:
-    parsed = parse_vici_raw("{t {uniqueid=1 child-sas {} x [a b]} u {k=}}")
-    assert parsed == {"t": {"uniqueid": "1", "child-sas": {}, "x": ["a", "b"]}, "u": {"k": ""}}
+    parsed = parse_vici_raw("{t {uniqueid=1 child-sas {} x=[a b]} (unnamed) {k=}}")
+    assert parsed == {"t": {"uniqueid": "1", "child-sas": {}, "x": ["a", "b"]},
+                      "(unnamed)": {"k": ""}}
 
 
 def test_two_charons_establish_main_mode(netns: NetnsPair, workdir: Path,

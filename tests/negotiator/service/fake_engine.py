@@ -8,52 +8,26 @@ deadline passing fails the SA; ``clear`` queues b"DELETE" per SA.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from negotiator.config import NegotiatorConfig
+from negotiator.engine.events import Event, SaDeleted, SaEstablished, SaFailed, SaInfo
 
 Address = tuple[str, int]
 
 
-@dataclass(frozen=True)
-class SaEstablished:
-    index: int
-
-
-@dataclass(frozen=True)
-class SaFailed:
-    index: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class SaDeleted:
-    index: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class SaInfo:
-    index: int
-    remote_address: str
-    remote_port: int = 500
-    local_address: str = "127.0.0.1"
-    local_port: int = 500
-    role: str = "initiator"
-    exchange_mode: str = "main"
-    state: str = "negotiating"
-    initiator_cookie: str = "0123456789abcdef"
-    responder_cookie: str = "0000000000000000"
-    policy: str | None = None
-    proposal: str | None = None
-    encryption_algorithm: str | None = None
-    authentication_algorithm: str | None = None
-    dh_group: str | None = None
-    authentication_method: str | None = None
-    lifetime_seconds: int | None = None
-    established_at: float | None = None
-    remaining_seconds: int | None = None
-    config_generation: int = 0
-    config_current: bool = True
+def sa_info(index: int, remote_address: str, remote_port: int = 500, **leaves: Any) -> SaInfo:
+    """An SaInfo of a negotiating initiator SA, with ``leaves`` overriding fields."""
+    defaults: dict[str, Any] = dict(
+        local_address="127.0.0.1", local_port=500, role="initiator", exchange_mode="main",
+        state="negotiating", initiator_cookie="0123456789abcdef",
+        responder_cookie="0000000000000000", policy=None, proposal=None,
+        encryption_algorithm=None, authentication_algorithm=None, dh_group=None,
+        authentication_method=None, lifetime_seconds=None, established_at=None,
+        remaining_seconds=None, config_generation=0, config_current=True,
+    )
+    return SaInfo(index=index, remote_address=remote_address, remote_port=remote_port,
+                  **{**defaults, **leaves})
 
 
 @dataclass
@@ -66,7 +40,7 @@ class FakeEngine:
     sas: dict[int, SaInfo] = field(default_factory=dict)
     deadlines: dict[int, float] = field(default_factory=dict)
     outgoing: list[tuple[bytes, Address]] = field(default_factory=list)
-    events: list[object] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     retransmit_after: float = 1.0
 
     def update_config(self, config: NegotiatorConfig) -> None:
@@ -92,7 +66,8 @@ class FakeEngine:
         if self.config.policy_for(peer) is None:
             raise LookupError(f"no policy for {peer}")
         index = max(self.sas, default=0) + 1
-        self.sas[index] = SaInfo(index, peer, remote_port, config_generation=self.config.generation)
+        self.sas[index] = sa_info(index, peer, remote_port,
+                                  config_generation=self.config.generation)
         self.deadlines[index] = now + self.retransmit_after
         self.outgoing.append((b"HELLO", (peer, remote_port)))
         return index
@@ -121,8 +96,8 @@ class FakeEngine:
         out, self.outgoing = self.outgoing, []
         return out
 
-    def next_event(self) -> object | None:
+    def next_event(self) -> Event | None:
         return self.events.pop(0) if self.events else None
 
-    def security_associations(self) -> list[object]:
+    def security_associations(self) -> list[SaInfo]:
         return list(self.sas.values())

@@ -17,7 +17,7 @@ from negotiator.compile import compile_config
 from negotiator.config import NegotiatorConfig
 from negotiator.service import NegotiatorService, rfc3339
 
-from .fake_engine import FakeEngine, SaInfo
+from .fake_engine import FakeEngine, sa_info
 from .snapshots import P, policy_xml, snapshot
 
 T = TypeVar("T")
@@ -120,8 +120,8 @@ def test_operational_state_has_every_yang_field() -> None:
         clock = Clock()
         service, engines = _service(clock=clock)
         await service.start(("127.0.0.1", 0))
-        engines[0].sas[4] = SaInfo(
-            index=4, remote_address="198.51.100.2", remote_port=500,
+        engines[0].sas[4] = sa_info(
+            4, "198.51.100.2",
             local_address="198.51.100.1", local_port=500, role="responder",
             exchange_mode="aggressive", state="established",
             initiator_cookie="0A1B2C3D4E5F6071", responder_cookie="8899aabbccddeeff",
@@ -131,7 +131,7 @@ def test_operational_state_has_every_yang_field() -> None:
             established_at=clock.now - 100.5, remaining_seconds=None, config_generation=3,
             config_current=False,
         )
-        engines[0].sas[2] = SaInfo(index=2, remote_address="198.51.100.3")
+        engines[0].sas[2] = sa_info(2, "198.51.100.3")
         [security] = service.operational_state()
         entries = security.xpath("ike:ike/ike:security-associations/ike:security-association",
                                  namespaces=NS)
@@ -264,9 +264,9 @@ def test_clear_counts_and_sends_deletes_and_stop_deletes_the_rest() -> None:
         await service.start(("127.0.0.1", 0))
         peer_a, peer_b = _udp_peer(), _udp_peer("127.0.0.2")
         engine = engines[0]
-        engine.sas[1] = SaInfo(1, "127.0.0.1", peer_a.getsockname()[1], state="established")
-        engine.sas[2] = SaInfo(2, "127.0.0.2", peer_b.getsockname()[1], state="established")
-        engine.sas[3] = SaInfo(3, "127.0.0.2", peer_b.getsockname()[1], state="established")
+        engine.sas[1] = sa_info(1, "127.0.0.1", peer_a.getsockname()[1], state="established")
+        engine.sas[2] = sa_info(2, "127.0.0.2", peer_b.getsockname()[1], state="established")
+        engine.sas[3] = sa_info(3, "127.0.0.2", peer_b.getsockname()[1], state="established")
         reply = await _call(service, "clear-ike-security-associations", "127.0.0.1")
         assert _texts(reply) == {"cleared-count": "1"}
         peer_a.settimeout(2)

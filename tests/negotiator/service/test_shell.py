@@ -6,9 +6,10 @@ import asyncio
 import socket
 
 from negotiator.config import NegotiatorConfig
+from negotiator.engine.events import Event, SaEstablished, SaFailed
 from negotiator.shell import MAX_ACCEPTED_DATAGRAM, Shell, open_shell
 
-from .fake_engine import FakeEngine, SaEstablished, SaFailed
+from .fake_engine import FakeEngine
 
 
 class Clock:
@@ -44,7 +45,7 @@ async def _until(condition: object) -> None:
 def test_datagrams_events_and_addresses_flow_through() -> None:
     async def run() -> None:
         clock = Clock()
-        events: list[object] = []
+        events: list[Event] = []
         engines: list[FakeEngine] = []
 
         def factory(local: tuple[str, int]) -> FakeEngine:
@@ -91,7 +92,7 @@ def test_oversized_datagram_is_dropped_before_the_engine() -> None:
 
 def test_timer_is_armed_from_next_timer_and_fires_handle_timers() -> None:
     async def run() -> None:
-        events: list[object] = []
+        events: list[Event] = []
         engine = FakeEngine(_config_for("127.0.0.1"), ("127.0.0.1", 0), retransmit_after=0.05)
         shell = await open_shell(lambda _l: engine, ("127.0.0.1", 0), events.append)
         index = shell.call(lambda now: engine.initiate("127.0.0.1", now, remote_port=9))
@@ -105,7 +106,7 @@ def test_timer_is_armed_from_next_timer_and_fires_handle_timers() -> None:
 
 
 def test_event_handler_exception_does_not_stall_the_shell() -> None:
-    def boom(_event: object) -> None:
+    def boom(_event: Event) -> None:
         raise RuntimeError("listener bug")
 
     async def run() -> None:

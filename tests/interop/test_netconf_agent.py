@@ -1,0 +1,155 @@
+"""The real daemon: ``ike-agent run`` in namespace A, configured over NETCONF (ncclient over
+the management link), negotiating with charon in namespace B."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from agent.datastore.subscriber import IKE_NS
+
+from .harness import (
+    ADDRESS_A,
+    ADDRESS_B,
+    MANAGEMENT_A,
+    AgentPolicy,
+    Charon,
+    Connection,
+    NetnsPair,
+    agent_security_xml,
+    wait_until,
+)
+
+manager = pytest.importorskip("ncclient.manager")
+NETCONF_PORT = 8830
+USER, PASSWORD = "interop", "interop-password-1"
+BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
+SA_FILTER = (f'<security xmlns="{IKE_NS}"><ike><security-associations/></ike></security>')
+
+
+def _ike_agent() -> list[str]:
+    script = Path(sys.executable).with_name("ike-agent")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
+
+
+@pytest.fixture
+def daemon(netns: NetnsPair, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    state = workdir / "daemon-state"
+    shutil.rmtree(state, ignore_errors=True)
+    subprocess.run([*_ike_agent(), "user", "add", USER, "--password-stdin", "--state-dir",
+                    str(state)], input=PASSWORD.encode(), check=True, capture_output=True)
+    log = open(workdir / "daemon.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", netns.a, *_ike_agent(), "run", "--state-dir", str(state),
+         "--netconf-listen", f"{MANAGEMENT_A}:{NETCONF_PORT}",
+         "--ike-listen", f"{ADDRESS_A}:500", "--log-level", "DEBUG"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("ike-agent exited: " + (workdir / "daemon.log").read_text())
+            try:
+                socket.create_connection((MANAGEMENT_A, NETCONF_PORT), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def netconf(daemon: subprocess.Popen[bytes]) -> Iterator[Any]:
+    session = manager.connect(host=MANAGEMENT_A, port=NETCONF_PORT, username=USER,
+                              password=PASSWORD, hostkey_verify=False, allow_agent=False,
+                              look_for_keys=False, timeout=30)
+    try:
+        yield session
+    finally:
+        session.close_session()
+
+
+def _commit(session: Any, security_xml: str) -> None:
+    config = f'<config xmlns="{BASE_NS}">{security_xml}</config>'
+    session.edit_config(target="candidate", config=config, default_operation="replace")
+    session.commit()
+
+
+def _sas(session: Any) -> list[dict[str, str]]:
+    data = session.get(filter=("subtree", SA_FILTER)).data_ele
+    entries = data.iterfind(f".//{{{IKE_NS}}}security-association")
+    return [{etree.QName(c).localname: c.text or "" for c in e} for e in entries]
+
+
+def _rpc(session: Any, name: str, peer: str | None) -> dict[str, str]:
+    operation = etree.Element(f"{{{IKE_NS}}}{name}", nsmap={None: IKE_NS})  # type: ignore[dict-item]
+    if peer is not None:
+        etree.SubElement(operation, f"{{{IKE_NS}}}peer-address").text = peer
+    reply = etree.fromstring(session.dispatch(operation).xml.encode())
+    return {etree.QName(e).localname: e.text or "" for e in reply.iter(f"{{{IKE_NS}}}*")}
+
+
+def test_commit_veto_get_initiate_reload_and_clear_over_netconf(
+    netconf: Any, charon: Charon
+) -> None:
+    from ncclient.operations.rpc import RPCError
+
+    # The negotiator vetoes what it cannot do, with the precise rpc-error.
+    unsupported = agent_security_xml(AgentPolicy(ADDRESS_B, "k", ("aes128-sha1-modp2048",)))
+    unsupported = unsupported.replace("group14", "group1")
+    with pytest.raises(RPCError) as caught:
+        _commit(netconf, unsupported)
+    assert "group1" in str(caught.value)
+    netconf.discard_changes()
+
+    # Generation 1: charon initiates; the SA appears in <get>.
+    _commit(netconf, agent_security_xml(AgentPolicy(ADDRESS_B, "first-secret")))
+    charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, "first-secret")])
+    assert charon.initiate("agent").returncode == 0
+    [old] = _sas(netconf)
+    assert old["state"] == "established" and old["role"] == "responder"
+    assert old["config-current"] == "true"
+    [charon_sa] = charon.list_sas()
+    assert old["initiator-cookie"] == charon_sa["initiator-spi"]
+
+    # Generation 2 changes the PSK and the proposal: the old SA stays, marked not current.
+    new_policy = AgentPolicy(ADDRESS_B, "second-secret", ("aes256-sha256-ecp256",),
+                             aggressive=True)
+    _commit(netconf, agent_security_xml(new_policy))
+    charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, "second-secret",
+                            "aes256-sha256-ecp256", aggressive=True)])
+    [kept] = _sas(netconf)
+    assert kept["index"] == old["index"] and kept["config-current"] == "false"
+    assert kept["config-generation"] == old["config-generation"]
+
+    # The initiate RPC negotiates with the new configuration (aggressive, ECP-256).
+    reply = _rpc(netconf, "initiate-ike-security-association", ADDRESS_B)
+    assert reply["state"] == "established", reply
+    new = {sa["index"]: sa for sa in _sas(netconf)}[reply["index"]]
+    assert new["exchange-mode"] == "aggressive" and new["dh-group"] == "group19"
+    assert int(new["config-generation"]) > int(old["config-generation"])
+    assert new["config-current"] == "true"
+
+    # Clear: both SAs go, and charon sees the DELETEs.
+    assert _rpc(netconf, "clear-ike-security-associations", ADDRESS_B) == {"cleared-count": "2"}
+    assert _sas(netconf) == []
+    wait_until(lambda: charon.list_sas() == [], "charon kept SAs the agent deleted")
