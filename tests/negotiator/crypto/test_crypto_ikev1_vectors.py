@@ -163,7 +163,7 @@ def identity_and_hash_payloads(ex: Exchange) -> dict[str, tuple[bytes, bytes]]:
 
 def test_every_scenario_logged_keys_exactly_when_established() -> None:
     names = scenario_names()
-    assert len(names) == 5
+    assert len(names) == 10
     for name in names:
         keys_json = load_keys(name)
         has_keys = all(keys_json[side]["keys"] for side in SIDES)
@@ -190,13 +190,15 @@ def test_hash_i_and_hash_r_match_charon_and_the_packets(name: str) -> None:
     (id_ii_b, sent_hash_i), (id_ir_b, sent_hash_r) = (
         identity_and_hash_payloads(ex)[side] for side in SIDES
     )
-    # The logged hash inputs are exactly what the packets carry, in RFC 2409 §5 order.
-    assert ex.one_logged("HASH_I data") == (
-        ex.g_xi + ex.g_xr + ex.cky_i + ex.cky_r + ex.sa_i_b + id_ii_b
-    )
-    assert ex.one_logged("HASH_R data") == (
-        ex.g_xr + ex.g_xi + ex.cky_r + ex.cky_i + ex.sa_i_b + id_ir_b
-    )
+    # The logged hash inputs are exactly what the packets carry, in RFC 2409 §5 order
+    # (charon's log cannot hold the ~1100-byte MODP-4096 inputs: not logged there).
+    if not ex.name.endswith("modp4096"):
+        assert ex.one_logged("HASH_I data") == (
+            ex.g_xi + ex.g_xr + ex.cky_i + ex.cky_r + ex.sa_i_b + id_ii_b
+        )
+        assert ex.one_logged("HASH_R data") == (
+            ex.g_xr + ex.g_xi + ex.cky_r + ex.cky_i + ex.sa_i_b + id_ir_b
+        )
     computed_i = hash_i(
         ex.hash, ex.keys.skeyid, ex.g_xi, ex.g_xr, ex.cky_i, ex.cky_r, ex.sa_i_b, id_ii_b
     )
