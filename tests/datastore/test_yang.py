@@ -48,4 +48,4 @@ def test_schema_index_knows_keys_order_and_choices(schema: Schema) -> None:
     psk = policy.children[f"{{{ns}}}pre-shared-key"]
     cert = policy.children[f"{{{ns}}}certificate"]
     assert psk.cases[0][0] == cert.cases[0][0] and psk.cases[0][1] != cert.cases[0][1]
-    assert list(policy.order)[0] == f"{{{ns}}}name"
+    assert next(iter(policy.order)) == f"{{{ns}}}name"
