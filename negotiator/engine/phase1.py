@@ -356,14 +356,15 @@ def encode(
     message_id: int = 0,
     iv: bytes | None = None,
 ) -> bytes:
-    """A whole message; when encrypting, pad with zeros and advance the IV chain (unless an
+    """A whole message; when encrypting, pad with zeros (always at least one byte, like
+    strongSwan, so that its messages are reproduced exactly) and advance the IV chain (unless an
     explicit ``iv`` is given, as for informational exchanges)."""
     first, body = push_payload_chain(payloads)
     flags = Flags.NONE
     if encrypt:
         assert sa.keys is not None and sa.chosen is not None
         block = cipher_spec(sa.chosen.encryption).block_size
-        body += bytes(-len(body) % block)
+        body += bytes(block - len(body) % block)  # 1..block zeros, as strongSwan pads
         body = cbc_encrypt(sa.chosen.encryption, sa.keys.enc_key, iv or sa.iv, body)
         if iv is None:
             sa.iv = body[-block:]
