@@ -127,15 +127,25 @@ def test_agent_initiates_to_charon(agent: AgentProcess, charon: Charon, name: st
     assert "initiator" not in charon_sa  # charon lists initiator=yes only for its own
 
 
-@pytest.mark.parametrize("aggressive", [False, True], ids=["main", "aggressive"])
+@pytest.mark.parametrize(
+    ("aggressive", "reason"),
+    [
+        # Main mode: charon cannot decrypt message 5 and answers with an encrypted notify
+        # the agent cannot read either, so the agent gives up after its retransmits.
+        (False, "timed out"),
+        # Aggressive mode: HASH_R in message 2 is wrong.
+        (True, "authentication failed"),
+    ],
+    ids=["main", "aggressive"],
+)
 def test_psk_mismatch_agent_initiating_fails_on_both_sides(
-    agent: AgentProcess, charon: Charon, aggressive: bool
+    agent: AgentProcess, charon: Charon, aggressive: bool, reason: str
 ) -> None:
     case = Case(("aes128-sha1-modp2048",), "aes128-sha1-modp2048", "", aggressive)
     _configure(agent, charon, case, charon_psk="not-the-same")
     reply = agent.initiate(ADDRESS_B)
     assert reply["state"] == "failed", reply
-    assert reply["failure-reason"]
+    assert reason in reply["failure-reason"]
     assert _established(agent) == []
     assert all(sa["state"] != "ESTABLISHED" for sa in charon.list_sas())
 
@@ -146,10 +156,17 @@ def test_psk_mismatch_charon_initiating_fails_on_both_sides(
 ) -> None:
     case = Case(("aes128-sha1-modp2048",), "aes128-sha1-modp2048", "", aggressive)
     _configure(agent, charon, case, charon_psk="not-the-same")
+    start = len(charon.log())
     result = charon.initiate("agent", timeout=10)
     assert result.returncode != 0
     assert _established(agent) == []
     assert all(sa["state"] != "ESTABLISHED" for sa in charon.list_sas())
+    if aggressive:
+        # charon finds HASH_R wrong and says so (encrypted with keys the agent cannot have).
+        charon.wait_for_log(r"N\(AUTH_FAILED\)", start=start)
+    else:
+        # The agent cannot authenticate message 5 and fails the SA.
+        assert "SaFailed(index=1, reason='authentication failed')" in agent.events()
 
 
 def test_no_common_proposal_agent_initiating(agent: AgentProcess, charon: Charon) -> None:
