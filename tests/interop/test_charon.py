@@ -127,6 +127,26 @@ def test_agent_initiates_to_charon(agent: AgentProcess, charon: Charon, name: st
     assert "initiator" not in charon_sa  # charon lists initiator=yes only for its own
 
 
+@pytest.mark.parametrize(("initiator", "chosen"), [
+    ("charon", "aes256-sha256-ecp256"),  # the agent responds: its own first proposal wins
+    ("agent", "aes128-sha1-modp2048"),  # charon responds: its own first proposal wins
+])
+def test_the_responder_picks_by_its_own_order_among_common_proposals(
+    agent: AgentProcess, charon: Charon, initiator: str, chosen: str
+) -> None:
+    case = Case(("aes256-sha256-ecp256", "aes128-sha1-modp2048"),
+                "aes128-sha1-modp2048,aes256-sha256-ecp256", chosen)
+    _configure(agent, charon, case)
+    if initiator == "charon":
+        assert charon.initiate("agent").returncode == 0
+    else:
+        assert agent.initiate(ADDRESS_B)["state"] == "established"
+    [charon_sa] = charon.list_sas()
+    [agent_sa] = _established(agent)
+    _assert_same_sa(agent_sa, charon_sa, case,
+                    role="responder" if initiator == "charon" else "initiator")
+
+
 @pytest.mark.parametrize(
     ("aggressive", "reason"),
     [
@@ -252,3 +272,21 @@ def test_reload_keeps_the_old_sa_and_negotiates_new_ones_with_the_new_config(
     assert agent.security_associations() == []
     charon.wait_for_log(r"received DELETE for IKE_SA agent", start=start)
     wait_until(lambda: charon.list_sas() == [], "charon still lists SAs after the DELETEs")
+
+
+def test_delete_from_charon_removes_the_agents_sa(agent: AgentProcess, charon: Charon) -> None:
+    _configure(agent, charon, CASES["main-ecp256"])
+    assert charon.initiate("agent").returncode == 0
+    [agent_sa] = _established(agent)
+    charon.swanctl("--terminate", "--ike", "agent", "--timeout", "5")
+    wait_until(lambda: agent.security_associations() == [], "the agent kept a deleted SA")
+    assert f"SaDeleted(index={agent_sa['index']}" in " ".join(agent.events())
+
+
+def test_stopping_the_agent_deletes_its_sas_at_the_peer(agent: AgentProcess,
+                                                        charon: Charon) -> None:
+    _configure(agent, charon, CASES["aggressive-modp2048"])
+    assert agent.initiate(ADDRESS_B)["state"] == "established"
+    assert len(charon.list_sas()) == 1
+    agent.close()
+    wait_until(lambda: charon.list_sas() == [], "charon kept the SA of a stopped agent")
