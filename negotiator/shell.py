@@ -166,3 +166,17 @@ async def open_shell(
         sock.close()
         raise
     return shell
+
+
+def is_wildcard(host: str) -> bool:
+    """True for 0.0.0.0 and ::, which name no address a peer could identify us by."""
+    return ipaddress.ip_address(host).is_unspecified
+
+
+def source_address_for(peer: str, port: int = 500) -> str:
+    """The local IP the kernel would send from towards ``peer``: a routing lookup through a
+    connected UDP socket (connect() on UDP sends nothing). For engines bound to a wildcard."""
+    family = socket.AF_INET6 if ipaddress.ip_address(peer).version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect((peer, port))
+        return str(probe.getsockname()[0])

@@ -141,3 +141,12 @@ def _config_for(peer: str) -> NegotiatorConfig:
     from .snapshots import P, policy_xml, snapshot
 
     return compile_config(snapshot([P("a")], [policy_xml(peer, ["a"])]))
+
+
+def test_wildcards_and_source_address_lookup() -> None:
+    from negotiator.shell import is_wildcard, source_address_for
+
+    assert is_wildcard("0.0.0.0") and is_wildcard("::")
+    assert not is_wildcard("127.0.0.1") and not is_wildcard("198.51.100.1")
+    assert source_address_for("127.0.0.1") == "127.0.0.1"
+    assert source_address_for("127.0.0.2") in ("127.0.0.1", "127.0.0.2")
