@@ -47,6 +47,9 @@ class ErrorOption(enum.StrEnum):
     ROLLBACK_ON_ERROR = "rollback-on-error"
 
 
+# Key values -> list entry, for one list below one parent.
+EntryIndex = dict[tuple[str, ...], etree._Element]
+
 _ATTR_OPERATIONS = frozenset(op.value for op in Operation if op is not Operation.NONE)
 _CREATING = (Operation.MERGE, Operation.REPLACE, Operation.CREATE)
 
@@ -74,8 +77,9 @@ class Journal:
         self._undo: list[Callable[[], None]] = []
         self.scope = Scope()
         self.errors: list[RpcError] = []
+        self.undone = False
         self._schema = schema
-        self._partition_parent, self._partition_tag = partition
+        self.partition_parent, self.partition_tag = partition
 
     def touched(self, element: etree._Element) -> None:
         """Note that ``element`` (or its subtree) changes."""
@@ -83,9 +87,9 @@ class Journal:
         while node is not None:
             parent = node.getparent()
             if (
-                node.tag == self._partition_tag
+                node.tag == self.partition_tag
                 and parent is not None
-                and parent.tag == self._partition_parent
+                and parent.tag == self.partition_parent
             ):
                 first = next(iter(node), None)
                 key = first.text if first is not None else None
@@ -122,6 +126,7 @@ class Journal:
         self._undo.append(lambda: setattr(element, "text", old))
 
     def undo(self) -> None:
+        self.undone = self.undone or bool(self._undo)
         while self._undo:
             self._undo.pop()()
 
@@ -156,15 +161,17 @@ class EditEngine:
         journal: Journal,
         default_operation: Operation,
         error_option: ErrorOption,
+        partition_index: tuple[etree._Element, EntryIndex] | None = None,
     ) -> None:
         self.schema = schema
+        self._partition_index = partition_index
         self.journal = journal
         self.default_operation = default_operation
         self.error_option = error_option
         self.errors: list[RpcError] = []
         # Per (parent, list tag): key values -> entry. Built once a parent sees a few lookups,
         # so a bulk edit of N entries is O(N) while a one-entry edit builds nothing.
-        self._indexes: dict[tuple[etree._Element, str], dict[tuple[str, ...], etree._Element]] = {}
+        self._indexes: dict[tuple[etree._Element, str], EntryIndex] = {}
         self._lookups: dict[tuple[etree._Element, str], int] = {}
         self._ns_prefixes = tuple(
             (prefix, ns) for ns, prefix in schema.prefixes.items() if ns in schema.namespaces
@@ -335,7 +342,7 @@ class EditEngine:
             index = self._position(target, node, edit)
         self.journal.insert(target, index, new)
         if node.kind is NodeKind.LIST:
-            entries = self._indexes.get((target, node.tag))
+            entries = self._index_of(target, node.tag)
             if entries is not None:
                 entries[self._key_of(new, node)] = new
         self._drop_other_cases(target, node, new)
@@ -391,7 +398,7 @@ class EditEngine:
                     ))
                 key_values.append(_value(key_edit) or "")
             slot = (target, tag)
-            entries = self._indexes.get(slot)
+            entries = self._index_of(target, tag)
             if entries is None:
                 self._lookups[slot] = self._lookups.get(slot, 0) + 1
                 if self._lookups[slot] <= 4:
@@ -404,13 +411,20 @@ class EditEngine:
             return next((el for el in target.iterchildren(tag) if (el.text or "") == value), None)
         return target.find(tag)
 
+    def _index_of(self, target: etree._Element, tag: str) -> EntryIndex | None:
+        """The key index of ``tag`` entries below ``target``, if one exists."""
+        if (self._partition_index is not None and tag == self.journal.partition_tag
+                and target is self._partition_index[0]):
+            return self._partition_index[1]
+        return self._indexes.get((target, tag))
+
     @staticmethod
     def _key_of(entry: etree._Element, node: SchemaNode) -> tuple[str, ...]:
         return tuple(entry.findtext(f"{{{node.namespace}}}{key}") or "" for key in node.keys)
 
     def _forget(self, target: etree._Element, node: SchemaNode, entry: etree._Element) -> None:
         if node.kind is NodeKind.LIST:
-            entries = self._indexes.get((target, node.tag))
+            entries = self._index_of(target, node.tag)
             if entries is not None:
                 entries.pop(self._key_of(entry, node), None)
 
@@ -539,15 +553,18 @@ def apply_edit(
     partition: tuple[str, str],
     default_operation: Operation,
     error_option: ErrorOption,
+    partition_index: tuple[etree._Element, EntryIndex] | None = None,
 ) -> Journal:
     """Apply ``config`` to ``target`` and return the journal (its ``errors`` list the faults).
 
     On an error with stop-on-error or rollback-on-error the edit is undone before returning;
     with continue-on-error what succeeded stays. The caller may still undo the journal
     (test-only, failed test-then-set) and reads its scope to limit validation.
+    ``partition_index`` (the policies' parent element in ``target``, and policy key -> entry)
+    is used and kept up to date; it is stale after an undo or if that parent was replaced.
     """
     journal = Journal(schema, partition)
-    engine = EditEngine(schema, journal, default_operation, error_option)
+    engine = EditEngine(schema, journal, default_operation, error_option, partition_index)
     try:
         engine.apply(target, config)
     except _Failed as failed:

@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from agent.datastore.edit import Scope
+from agent.datastore.edit import EntryIndex, Scope
 from agent.datastore.paths import libyang_path_to_instance_id
 from agent.datastore.schema import Schema, SchemaNode
 from agent.datastore.subscriber import IKE_NS
@@ -65,15 +65,18 @@ class Validator:
         self._module_prefixes = {m.name: m.prefix for m in schema.modules()}
         self._module_namespaces = {m.name: m.namespace for m in schema.modules()}
         self._cert_cache: dict[bytes, tuple[_CertFault, ...]] = {}
+        ike = schema.roots[SECURITY_TAG].children[IKE_TAG]
+        self._other_ike_tags = [tag for tag in ike.children if tag != POLICY_TAG]
 
     def check(self, data: etree._Element, scope: Scope | None = None, *,
-              parse_only: bool = False) -> list[RpcError]:
+              parse_only: bool = False, index: EntryIndex | None = None) -> list[RpcError]:
         """Every error in ``data`` (a ``<data>`` element); ``scope`` limits the policies checked.
 
         ``parse_only`` checks values (types, ranges, patterns) but not references, mandatory
         nodes or must expressions: the check an edit gets before it lands in the candidate.
+        ``index`` (policy key -> entry of ``data``) finds the policies in ``scope`` quickly.
         """
-        head, tail, policies = self._split(data, scope)
+        head, tail, policies = self._split(data, scope, index)
         errors: list[RpcError] = []
         seen: set[tuple[str | None, str, str | None]] = set()
         step = max(1, self.chunk_size)
@@ -92,7 +95,8 @@ class Validator:
 
     # -- building libyang input ---------------------------------------------------------
 
-    def _split(self, data: etree._Element, scope: Scope | None) -> tuple[str, str, list[str]]:
+    def _split(self, data: etree._Element, scope: Scope | None,
+               index: EntryIndex | None) -> tuple[str, str, list[str]]:
         """(text before the policies, text after them, each selected policy's text)."""
         skeleton = etree.Element("skeleton")
         policies: list[str] = []
@@ -108,13 +112,12 @@ class Validator:
                     security.append(_copy(child))
                     continue
                 ike = etree.SubElement(security, IKE_TAG)
-                for entry in child:
-                    if entry.tag != POLICY_TAG:
-                        ike.append(_copy(entry))
+                for entry in child.iterchildren(*self._other_ike_tags):  # filtered in C
+                    ike.append(_copy(entry))
                 ike.append(etree.Comment(_MARKER))
                 policies = [
                     etree.tostring(p, encoding="unicode")
-                    for p in _selected_policies(child, scope)
+                    for p in _selected_policies(child, scope, index)
                 ]
         text = "".join(etree.tostring(c, encoding="unicode") for c in skeleton)
         marker = f"<!--{_MARKER}-->"
@@ -236,9 +239,13 @@ def _copy(element: etree._Element) -> etree._Element:
     return etree.fromstring(etree.tostring(element))
 
 
-def _selected_policies(ike: etree._Element, scope: Scope | None) -> list[etree._Element]:
+def _selected_policies(ike: etree._Element, scope: Scope | None,
+                       index: EntryIndex | None) -> list[etree._Element]:
     if scope is None or scope.everything:
         return list(ike.iterchildren(POLICY_TAG))
+    if index is not None:
+        keys = sorted((name,) for name in scope.policies)
+        return [index[key] for key in keys if key in index]
     found: list[etree._Element] = []
     for name in sorted(scope.policies):
         result = ike.xpath("k:policy[k:name=$n]", namespaces={"k": IKE_NS}, n=name)

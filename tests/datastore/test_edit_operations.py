@@ -238,3 +238,33 @@ def test_insert_errors(seeded: Datastore) -> None:
     assert error.tag is ErrorTag.MISSING_ATTRIBUTE
     error = edit_error(seeded, one_policy('<mode yang:insert="first">main</mode>'))
     assert error.tag is ErrorTag.BAD_ATTRIBUTE
+
+
+def test_policies_are_found_after_their_parent_was_replaced(seeded: Datastore) -> None:
+    proposals = SEED_IKE.split("<policy>")[0]
+    replaced = security(proposals + policy("10.1.1.1")).replace(
+        "<security ", f'<security {NC.format("replace")} ')
+    seeded.edit_config(config(replaced))
+    seeded.edit_config(config(security(policy("10.1.1.2", proposals=("proposal-2",)))))
+    error = edit_error(seeded, security(f'<policy {NC.format("create")}><name>10.1.1.2</name>'
+                                        "</policy>"))
+    assert error.tag is ErrorTag.DATA_EXISTS
+    seeded.edit_config(config(security(f'<policy {NC.format("delete")}><name>10.1.1.1</name>'
+                                       "</policy>")))
+    seeded.commit()
+    assert candidate_text(seeded, "//i:policy/i:name/text()") == ["10.1.1.2"]
+    seeded.edit_config(config(security(f'<policy {NC.format("create")}><name>10.1.1.1</name>'
+                                       "<pre-shared-key><ascii-text>k</ascii-text>"
+                                       "</pre-shared-key><proposals>proposal-1</proposals>"
+                                       "</policy>")))
+    seeded.commit()
+    assert candidate_text(seeded, "//i:policy/i:name/text()") == ["10.1.1.2", "10.1.1.1"]
+
+
+def test_failed_edit_leaves_a_working_index(seeded: Datastore) -> None:
+    body = security(policy("10.6.6.6") + f'<policy {NC.format("create")}><name>10.1.1.1</name>'
+                    "</policy>")
+    edit_error(seeded, body)
+    seeded.edit_config(config(security(policy("10.6.6.6"))))  # undone above: new again
+    assert candidate_text(seeded, "//i:policy/i:name/text()") == [
+        "10.1.1.1", "10.1.1.2", "10.6.6.6"]
