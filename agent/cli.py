@@ -21,6 +21,7 @@ from agent.extensions import AgentExtension
 DEFAULT_STATE_DIR = pathlib.Path("state")
 DEFAULT_NETCONF_LISTEN = "127.0.0.1:8830"
 DEFAULT_IKE_LISTEN = "0.0.0.0:500"
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 log = logging.getLogger("agent")
 
@@ -32,6 +33,7 @@ class RunOptions:
     netconf_port: int
     ike_host: str
     ike_port: int
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
 
 
 def build_extensions(options: RunOptions) -> list[AgentExtension]:
@@ -76,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
         default=parse_host_port(DEFAULT_IKE_LISTEN),
         metavar="HOST:PORT",
         help=f"IKE (UDP) address (default {DEFAULT_IKE_LISTEN})",
+    )
+    run.add_argument(
+        "--max-message-size",
+        type=int,
+        default=DEFAULT_MAX_MESSAGE_SIZE,
+        metavar="BYTES",
+        help=f"largest NETCONF message accepted (default {DEFAULT_MAX_MESSAGE_SIZE})",
     )
     run.add_argument(
         "--log-level",
@@ -149,7 +158,10 @@ async def _serve(options: RunOptions) -> int:
     # The IKE negotiator starts from the running configuration; OSError if it cannot bind.
     negotiator = await start_negotiator(datastore.snapshot(), (options.ike_host, options.ike_port))
     server = NetconfServer(
-        datastore, ModuleLibrary.build(schema.modules()), [*build_extensions(options), negotiator]
+        datastore,
+        ModuleLibrary.build(schema.modules()),
+        [*build_extensions(options), negotiator],
+        max_message_size=options.max_message_size,
     )
     acceptor = await start_ssh_server(
         server, users, options.state_dir, options.netconf_host, options.netconf_port
@@ -193,6 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         netconf_port=args.netconf_listen[1],
         ike_host=args.ike_listen[0],
         ike_port=args.ike_listen[1],
+        max_message_size=args.max_message_size,
     )
     try:
         return asyncio.run(_serve(options))

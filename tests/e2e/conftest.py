@@ -53,7 +53,7 @@ def add_user(state_dir: pathlib.Path, name: str, password: str) -> None:
     )
 
 
-def start_agent(state_dir: pathlib.Path) -> RunningAgent:
+def start_agent(state_dir: pathlib.Path, *extra: str) -> RunningAgent:
     port = free_port()
     log_path = state_dir.parent / f"{state_dir.name}.log"
     with log_path.open("wb") as log:
@@ -66,13 +66,14 @@ def start_agent(state_dir: pathlib.Path) -> RunningAgent:
                 f"127.0.0.1:{port}",
                 "--ike-listen",
                 "127.0.0.1:0",
+                *extra,
             ),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     agent = RunningAgent("127.0.0.1", port, USER, PASSWORD, state_dir, log_path, process)
     deadline = time.monotonic() + STARTUP_SECONDS
-    while "listening on" not in agent.log():
+    while "NETCONF over SSH listening on" not in agent.log():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError(f"agent did not start:\n{agent.log()}")
