@@ -32,6 +32,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 CHARON = Path("/usr/lib/ipsec/charon")
 ADDRESS_A = "198.51.100.1"
 ADDRESS_B = "198.51.100.2"
+ADDRESS6_A = "2001:db8:5100::1"
+ADDRESS6_B = "2001:db8:5100::2"
 # A second link joins the test process's namespace to namespace A (for NETCONF clients).
 MANAGEMENT_HOST = "203.0.113.1"
 MANAGEMENT_A = "203.0.113.2"
@@ -83,8 +85,11 @@ class NetnsPair:
             veth_a, veth_b = f"ika{tag}"[:15], f"ikb{tag}"[:15]
             run("ip", "link", "add", veth_a, "netns", pair.a, "type", "veth",
                 "peer", "name", veth_b, "netns", pair.b)
-            for ns, veth, address in ((pair.a, veth_a, ADDRESS_A), (pair.b, veth_b, ADDRESS_B)):
+            for ns, veth, address, address6 in ((pair.a, veth_a, ADDRESS_A, ADDRESS6_A),
+                                                (pair.b, veth_b, ADDRESS_B, ADDRESS6_B)):
                 run("ip", "-n", ns, "addr", "add", f"{address}/24", "dev", veth)
+                run("ip", "-n", ns, "-6", "addr", "add", f"{address6}/64", "dev", veth,
+                    "nodad")
                 run("ip", "-n", ns, "link", "set", veth, "up")
                 run("ip", "-n", ns, "link", "set", "lo", "up")
             mgmt_host, mgmt_a = f"ikm{tag}"[:15], f"ikn{tag}"[:15]

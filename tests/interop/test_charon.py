@@ -8,16 +8,20 @@ agent's ike-security configuration is generated from the same keywords.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from .harness import (
+    ADDRESS6_A,
+    ADDRESS6_B,
     ADDRESS_A,
     ADDRESS_B,
     AgentPolicy,
     AgentProcess,
     Charon,
     Connection,
+    NetnsPair,
     agent_security_xml,
     wait_until,
 )
@@ -290,3 +294,24 @@ def test_stopping_the_agent_deletes_its_sas_at_the_peer(agent: AgentProcess,
     assert len(charon.list_sas()) == 1
     agent.close()
     wait_until(lambda: charon.list_sas() == [], "charon kept the SA of a stopped agent")
+
+
+@pytest.mark.parametrize("initiator", ["charon", "agent"])
+def test_ipv6_peers(netns: NetnsPair, workdir: Path, charon: Charon, initiator: str) -> None:
+    agent = AgentProcess(netns.a, f"[{ADDRESS6_A}]:500", workdir / f"agent6-{initiator}.log")
+    try:
+        policy = AgentPolicy(ADDRESS6_B, PSK, ("aes256-sha256-ecp256",))
+        assert agent.commit(agent_security_xml(policy), generation=1) == {"ok": True}
+        charon.load([Connection("agent6", ADDRESS6_B, ADDRESS6_A, PSK, "aes256-sha256-ecp256")])
+        if initiator == "charon":
+            assert charon.initiate("agent6").returncode == 0, agent.log()[-3000:]
+        else:
+            assert agent.initiate(ADDRESS6_B)["state"] == "established", charon.log()[-3000:]
+        [agent_sa] = _established(agent)
+        [charon_sa] = charon.list_sas()
+        assert agent_sa["remote-address"] == ADDRESS6_B == charon_sa["local-host"]
+        assert agent_sa["local-address"] == ADDRESS6_A == charon_sa["remote-host"]
+        assert agent_sa["initiator-cookie"] == charon_sa["initiator-spi"]
+        assert agent_sa["policy"] == ADDRESS6_B
+    finally:
+        agent.close()
