@@ -318,7 +318,7 @@ class EditEngine:
                 self.journal.insert(target, self._position(target, node, edit), existing)
         elif op is Operation.REPLACE:
             index = target.index(existing)
-            self._forget(target, node, existing)
+            # No _forget: _create overwrites the same key, so the index keeps document order.
             self.journal.remove(existing)
             self._create(target, node, edit, op, index=index)
         else:

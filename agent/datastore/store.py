@@ -48,9 +48,15 @@ def copy_policy_index(index: EntryIndex, copied: etree._Element) -> EntryIndex:
     """
     ike = copied.find(_IKE_PATH)
     entries = list(ike.iterchildren(POLICY_TAG)) if ike is not None else []
-    if len(entries) != len(index):
+    if len(entries) != len(index) or (
+        entries and not _same_key(entries[-1], next(reversed(index)))
+    ):
         return build_policy_index(copied)
     return dict(zip(index, entries, strict=True))
+
+
+def _same_key(entry: etree._Element, key: tuple[str, ...]) -> bool:
+    return (entry.findtext(f"{{{IKE_NS}}}name") or "",) == key
 
 
 def _protocol_error(tag: ErrorTag, message: str, **kwargs: object) -> NetconfError:

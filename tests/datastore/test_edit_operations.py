@@ -268,3 +268,40 @@ def test_failed_edit_leaves_a_working_index(seeded: Datastore) -> None:
     seeded.edit_config(config(security(policy("10.6.6.6"))))  # undone above: new again
     assert candidate_text(seeded, "//i:policy/i:name/text()") == [
         "10.1.1.1", "10.1.1.2", "10.6.6.6"]
+
+
+def test_replaced_policy_is_still_found_by_its_key_after_commit(seeded: Datastore) -> None:
+    inner = ("<pre-shared-key><ascii-text>k</ascii-text></pre-shared-key>"
+             "<proposals>proposal-2</proposals>")
+    seeded.edit_config(config(one_policy(inner, NC.format("replace"))))
+    seeded.commit()
+    seeded.edit_config(config(security(
+        "<policy><name>10.1.1.2</name><mode>aggressive</mode></policy>")))
+    assert candidate_text(seeded, "//i:policy[i:mode]/i:name/text()") == ["10.1.1.2"]
+    seeded.commit()
+    seeded.edit_config(config(one_policy("", NC.format("delete"))))
+    assert candidate_text(seeded, "//i:policy/i:name/text()") == ["10.1.1.2"]
+
+
+def test_policy_index_follows_document_order_through_every_operation(
+    seeded: Datastore,
+) -> None:
+    from agent.datastore.store import build_policy_index
+
+    steps = [
+        security(policy("10.3.3.3")),
+        one_policy("<mode>main</mode><pre-shared-key><ascii-text>k</ascii-text></pre-shared-key>"
+                   "<proposals>proposal-1</proposals>", NC.format("replace")),
+        security(f'<policy {NC.format("delete")}><name>10.1.1.2</name></policy>'),
+        security(policy("10.1.1.2")),
+        security(f'<policy {NC.format("remove")}><name>10.3.3.3</name></policy>'
+                 + policy("10.3.3.3")),
+    ]
+    for number, body in enumerate(steps):
+        seeded.edit_config(config(body))
+        candidate = seeded.get_config("candidate")
+        assert list(seeded._candidate_index or {}) == list(build_policy_index(candidate))
+        if number == 2:
+            seeded.commit()
+    assert candidate_text(seeded, "//i:policy/i:name/text()") == [
+        "10.1.1.1", "10.1.1.2", "10.3.3.3"]
