@@ -298,3 +298,34 @@ def test_start_negotiator_compiles_running_and_names_the_address_it_cannot_bind(
         await service.stop()
 
     _run(body)
+
+
+def test_operational_state_is_valid_against_the_yang_model() -> None:
+    import oopt_gnpy_libyang as ly
+
+    from agent.datastore.schema import Schema
+
+    async def body() -> str:
+        clock = Clock()
+        service, engines = _service(clock=clock)
+        await service.start(("127.0.0.1", 0))
+        engines[0].sas[1] = sa_info(
+            1, "2001:db8::2", 4500, local_address="2001:db8::1", role="responder",
+            exchange_mode="main", state="established", initiator_cookie="00000000000000FF",
+            responder_cookie="abcdef0123456789", policy="2001:db8::2", proposal="p-1",
+            encryption_algorithm="3des-cbc", authentication_algorithm="sha-512",
+            dh_group="group20", authentication_method="pre-shared-keys",
+            lifetime_seconds=180, established_at=clock.now - 1000.0, config_generation=2**40,
+            config_current=True,
+        )
+        engines[0].sas[2] = sa_info(2, "198.51.100.9", state="deleting")
+        [state] = service.operational_state()
+        await service.stop()
+        return etree.tostring(state, encoding="unicode")
+
+    text = _run(body)
+    # An expired SA reports 0 remaining seconds, never a negative uint32.
+    assert "<remaining-seconds>0</remaining-seconds>" in text
+    schema = Schema.load()
+    schema.context.parse_data(text, ly.DataFormat.XML, ly.ParseOptions.Strict,
+                              ly.ValidationOptions.Present)
