@@ -42,17 +42,25 @@ class Case:
 # Names of the agent's SA leaves for each charon keyword.
 _EXPECTED_LEAVES = {
     "aes128": ("encryption-algorithm", "aes-128-cbc"),
+    "aes192": ("encryption-algorithm", "aes-192-cbc"),
     "aes256": ("encryption-algorithm", "aes-256-cbc"),
     "3des": ("encryption-algorithm", "3des-cbc"),
     "sha1": ("authentication-algorithm", "sha1"),
     "sha256": ("authentication-algorithm", "sha-256"),
+    "sha384": ("authentication-algorithm", "sha-384"),
+    "sha512": ("authentication-algorithm", "sha-512"),
+    "md5": ("authentication-algorithm", "md5"),
     "modp1024": ("dh-group", "group2"),
     "modp1536": ("dh-group", "group5"),
     "modp2048": ("dh-group", "group14"),
+    "modp3072": ("dh-group", "group15"),
+    "modp4096": ("dh-group", "group16"),
+    "ecp384": ("dh-group", "group20"),
     "ecp256": ("dh-group", "group19"),
 }
 _CHARON_DH = {"modp1024": "MODP_1024", "modp1536": "MODP_1536", "modp2048": "MODP_2048",
-              "ecp256": "ECP_256"}
+              "modp3072": "MODP_3072", "modp4096": "MODP_4096", "ecp256": "ECP_256",
+              "ecp384": "ECP_384"}
 
 CASES = {
     "main-modp2048": Case(("aes128-sha1-modp2048",), "aes128-sha1-modp2048",
@@ -61,6 +69,12 @@ CASES = {
                         "aes256-sha256-ecp256"),
     "main-3des-modp1536": Case(("3des-sha1-modp1536",), "3des-sha1-modp1536",
                                "3des-sha1-modp1536"),
+    "main-aes192-sha384-ecp384": Case(("aes192-sha384-ecp384",), "aes192-sha384-ecp384",
+                                      "aes192-sha384-ecp384"),
+    "main-aes256-sha512-modp4096": Case(("aes256-sha512-modp4096",), "aes256-sha512-modp4096",
+                                        "aes256-sha512-modp4096"),
+    "aggressive-aes128-md5-modp3072": Case(("aes128-md5-modp3072",), "aes128-md5-modp3072",
+                                           "aes128-md5-modp3072", aggressive=True),
     "main-multi-proposal": Case(("aes256-sha256-ecp256", "aes128-sha1-modp1024"),
                                 "aes128-sha256-modp2048,aes128-sha1-modp1024",
                                 "aes128-sha1-modp1024"),
