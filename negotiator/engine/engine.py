@@ -56,7 +56,7 @@ _EXCHANGES: dict[ExchangeMode, Exchange] = {
     ExchangeMode.MAIN: MainMode(),
     ExchangeMode.AGGRESSIVE: AggressiveMode(),
 }
-_MODES = {
+_MODES: dict[int, ExchangeMode] = {
     ExchangeType.IDENTITY_PROTECTION: ExchangeMode.MAIN,
     ExchangeType.AGGRESSIVE: ExchangeMode.AGGRESSIVE,
 }
@@ -196,7 +196,7 @@ class Engine:
             else:
                 self._informational(sa, header, data, now)
             return
-        mode = _MODES.get(header.exchange_type)  # type: ignore[call-overload]
+        mode = _MODES.get(header.exchange_type)
         if mode is None or header.message_id != 0:
             log.info("%s: dropped %s from %s", prefix, header.describe(), remote[0])
             return
