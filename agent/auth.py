@@ -64,13 +64,28 @@ class UserStore:
         self.path = state_dir / USERS_FILE
         self._salt = salt_source or (lambda: secrets.token_bytes(16))
         self._users: dict[str, User] = {}
+        self._loaded_stamp: tuple[int, int] | None = None
         # A fixed dummy hash so unknown users cost the same time as known ones.
         self._dummy_salt = secrets.token_bytes(16)
         self.reload()
 
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
+
+    def refresh(self) -> None:
+        """Reload if the file changed (``ike-agent user add`` while the agent runs)."""
+        if self._stamp() != self._loaded_stamp:
+            self.reload()
+
     def reload(self) -> None:
-        if not self.path.exists():
+        stamp = self._stamp()
+        if stamp is None:
             self._users = {}
+            self._loaded_stamp = None
             return
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
@@ -86,6 +101,7 @@ class UserStore:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AuthError(f"cannot read {self.path}: {exc}") from None
         self._users = users
+        self._loaded_stamp = stamp
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +116,7 @@ class UserStore:
             }
         }
         write_private(self.path, json.dumps(document, indent=2) + "\n")
+        self._loaded_stamp = self._stamp()
 
     def names(self) -> list[str]:
         return sorted(self._users)

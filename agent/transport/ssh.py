@@ -14,7 +14,7 @@ import pathlib
 
 import asyncssh
 
-from agent.auth import UserStore, write_private
+from agent.auth import AuthError, UserStore, write_private
 from agent.server import NetconfServer, ServerSession
 
 log = logging.getLogger("agent.ssh")
@@ -66,6 +66,10 @@ class _NetconfSSHServer(asyncssh.SSHServer):
         return _NetconfChannel(self._server)
 
     def begin_auth(self, username: str) -> bool:
+        try:
+            self._users.refresh()
+        except AuthError as exc:
+            log.error("keeping the previous users: %s", exc)
         keys = self._users.authorized_keys(username)
         if keys and self._conn is not None:
             self._conn.set_authorized_keys(asyncssh.import_authorized_keys(keys))

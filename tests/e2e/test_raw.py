@@ -211,3 +211,52 @@ def test_wrong_password_is_refused_and_not_logged(small_agent: RunningAgent) -> 
     log = small_agent.log()
     assert "password authentication failed for user 'tester'" in log
     assert "not-the-password-xyz" not in log
+
+
+def test_password_attempts_are_limited_per_connection(small_agent: RunningAgent) -> None:
+    class Guesser(asyncssh.SSHClient):
+        def __init__(self) -> None:
+            self.attempts = 0
+
+        def password_auth_requested(self) -> str:
+            self.attempts += 1
+            return f"guess-{self.attempts}"
+
+    guessers: list[Guesser] = []
+
+    def factory() -> Guesser:
+        guessers.append(Guesser())
+        return guessers[-1]
+
+    async def scenario() -> None:
+        with pytest.raises((asyncssh.PermissionDenied, asyncssh.DisconnectError)):
+            await asyncssh.connect(
+                small_agent.host,
+                small_agent.port,
+                username=USER,
+                known_hosts=None,
+                client_keys=None,
+                client_factory=factory,
+                preferred_auth="password",
+            )
+
+    asyncio.run(scenario())
+    assert guessers[0].attempts <= 3
+    assert "(3 of 3)" in small_agent.log()
+
+
+def test_user_added_while_running_can_log_in(small_agent: RunningAgent) -> None:
+    add_user(small_agent.state_dir, "latecomer", "late-password-1")
+
+    async def scenario() -> None:
+        conn = await asyncssh.connect(
+            small_agent.host,
+            small_agent.port,
+            username="latecomer",
+            password="late-password-1",
+            known_hosts=None,
+            client_keys=None,
+        )
+        conn.close()
+
+    asyncio.run(scenario())
