@@ -181,11 +181,17 @@ def test_psk_mismatch_agent_initiating_fails_on_both_sides(
 ) -> None:
     case = Case(("aes128-sha1-modp2048",), "aes128-sha1-modp2048", "", aggressive)
     _configure(agent, charon, case, charon_psk="not-the-same")
+    start = len(charon.log())
     reply = agent.initiate(ADDRESS_B)
     assert reply["state"] == "failed", reply
     assert reason in reply["failure-reason"]
     assert _established(agent) == []
     assert all(sa["state"] != "ESTABLISHED" for sa in charon.list_sas())
+    if not aggressive:
+        # Message 5 and the runner's 2 retransmissions all reached charon, undecryptable.
+        failures = charon.log()[start:].count("ID_PROT request with message ID 0 processing "
+                                              "failed")
+        assert failures == 3
 
 
 @pytest.mark.parametrize("aggressive", [False, True], ids=["main", "aggressive"])
