@@ -260,3 +260,31 @@ def test_user_added_while_running_can_log_in(small_agent: RunningAgent) -> None:
         conn.close()
 
     asyncio.run(scenario())
+
+
+def test_ansible_style_config_without_base_namespace(small_agent: RunningAgent) -> None:
+    ike = "urn:ike-agent:yang:ike-security"
+    config = (
+        f'<config xmlns=""><security xmlns="{ike}"><ike><proposal><name>ansible-p</name>'
+        "<authentication-method>pre-shared-keys</authentication-method>"
+        "<dh-group>group14</dh-group><authentication-algorithm>sha1</authentication-algorithm>"
+        "<encryption-algorithm>aes-128-cbc</encryption-algorithm></proposal></ike></security>"
+        "</config>"
+    )
+
+    async def scenario() -> None:
+        # Leading whitespace before the XML declaration, as scrapli-netconf sends it.
+        session = await RawSession.open(small_agent)
+        session.send(
+            f'\n<?xml version="1.0"?><rpc message-id="1" xmlns="{BASE}"><edit-config>'
+            f"<target><candidate/></target>{config}</edit-config></rpc>".encode()
+        )
+        assert error_tags(await session.receive()) == []
+        reply = await session.rpc("<get-config><source><candidate/></source></get-config>", "2")
+        assert reply is not None
+        names = reply.xpath("//i:proposal/i:name/text()", namespaces={"i": ike})
+        assert "ansible-p" in names
+        assert error_tags(await session.rpc("<discard-changes/>", "3")) == []
+        session.close()
+
+    asyncio.run(scenario())
