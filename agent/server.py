@@ -1,9 +1,12 @@
 """The NETCONF server: sessions, locks, operations and extensions around one datastore.
 
 Theory of operation: a transport (SSH, or a test) calls :meth:`NetconfServer.open_session`
-with two callbacks, ``write(bytes)`` and ``close()``, then feeds received bytes to
+with a :class:`SessionTransport`, then feeds received bytes to
 :meth:`ServerSession.data_received`. Each session runs its RPCs one at a time, in order, in
-its own task; replies are written as soon as each completes. When a session ends (close-
+its own task; replies are written as soon as each completes. Flow control in both directions:
+reading pauses while more than a few RPCs wait, and a reply is only written once the
+transport has drained what it already holds, so a client that sends without reading cannot
+make the server buffer without bound. When a session ends (close-
 session, kill-session, transport loss, framing error), its locks are released and, if it held
 the candidate lock, the candidate is discarded (RFC 6241 section 8.3.5.2).
 """
@@ -15,6 +18,7 @@ import datetime
 import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 from lxml import etree
 
@@ -37,8 +41,23 @@ from agent.netconf.xmlutil import BASE_NS, MONITORING_NS, child, new_element, su
 
 log = logging.getLogger("agent.netconf")
 
-MAX_QUEUED_RPCS = 256
+PAUSE_READING_AT = 4  # queued RPCs
 Clock = Callable[[], datetime.datetime]
+
+
+class SessionTransport(Protocol):
+    """What a session needs from its transport (an SSH channel, or a test double)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    async def drained(self) -> None:
+        """Return once the transport's send buffer is below its high-water mark."""
 
 
 def _utc_now() -> datetime.datetime:
@@ -52,8 +71,7 @@ class ServerSession:
         session_id: int,
         username: str,
         source_host: str,
-        write: Callable[[bytes], None],
-        close_transport: Callable[[], None],
+        transport: SessionTransport,
     ) -> None:
         self.server = server
         self.session_id = session_id
@@ -65,8 +83,8 @@ class ServerSession:
         )
         self.closed = False
         self._close_after_reply = False
-        self._write = write
-        self._close_transport = close_transport
+        self._transport = transport
+        self._reading_paused = False
         self._queue: asyncio.Queue[RpcReceived] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
@@ -91,15 +109,18 @@ class ServerSession:
                     self.source_host,
                     "base:1.1 chunked" if event.base_1_1 else "base:1.0 end-of-message",
                 )
-            elif self._queue.qsize() >= MAX_QUEUED_RPCS:
-                self.log(logging.WARNING, "closing: more than %d RPCs queued", MAX_QUEUED_RPCS)
-                self.close()
             else:
                 self._queue.put_nowait(event)
+        if not self._reading_paused and self._queue.qsize() >= PAUSE_READING_AT:
+            self._reading_paused = True
+            self._transport.pause_reading()
 
     async def _run(self) -> None:
         context = RpcContext(self.session_id, self.username)
         while not self.closed:
+            if self._reading_paused and self._queue.qsize() < PAUSE_READING_AT:
+                self._reading_paused = False
+                self._transport.resume_reading()
             rpc = await self._queue.get()
             if rpc.error is not None or rpc.operation is None:
                 result: Reply | NetconfError = rpc.error or NetconfError.single(
@@ -109,6 +130,7 @@ class ServerSession:
                 result = await self.server.dispatcher.dispatch(context, rpc.operation)
             if isinstance(result, NetconfError):
                 self.log(logging.INFO, "rpc-error: %s", result)
+            await self._transport.drained()
             if self.closed:
                 return
             self.core.send_reply(rpc, result)
@@ -119,7 +141,7 @@ class ServerSession:
     def _flush(self) -> None:
         data = self.core.data_to_send()
         if data and not self.closed:
-            self._write(data)
+            self._transport.write(data)
 
     def close_after_reply(self) -> None:
         self._close_after_reply = True
@@ -133,7 +155,7 @@ class ServerSession:
         if self._worker is not None and self._worker is not asyncio.current_task():
             self._worker.cancel()
         try:
-            self._close_transport()
+            self._transport.close()
         finally:
             self.server.session_ended(self)
 
@@ -175,10 +197,9 @@ class NetconfServer:
         self,
         username: str,
         source_host: str,
-        write: Callable[[bytes], None],
-        close: Callable[[], None],
+        transport: SessionTransport,
     ) -> ServerSession:
-        session = ServerSession(self, next(self._session_ids), username, source_host, write, close)
+        session = ServerSession(self, next(self._session_ids), username, source_host, transport)
         self.sessions[session.session_id] = session
         session.log(logging.INFO, "opened for %s from %s", username, source_host)
         session.start()

@@ -105,10 +105,14 @@ class _NetconfSSHServer(asyncssh.SSHServer):
 
 
 class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
+    """One netconf subsystem channel; it is also the session's transport."""
+
     def __init__(self, server: NetconfServer) -> None:
         self._server = server
         self._chan: asyncssh.SSHServerChannel[bytes] | None = None
         self._session: ServerSession | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self._chan = chan
@@ -123,19 +127,40 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
         return False
 
     def session_started(self) -> None:
-        chan = self._chan
-        assert chan is not None
-
-        def write(data: bytes) -> None:
-            if not chan.is_closing():
-                chan.write(data)
-
+        assert self._chan is not None
         self._session = self._server.open_session(
-            str(chan.get_extra_info("username")),
-            _peer(chan.get_extra_info("peername")),
-            write,
-            chan.close,
+            str(self._chan.get_extra_info("username")),
+            _peer(self._chan.get_extra_info("peername")),
+            self,
         )
+
+    # SessionTransport
+    def write(self, data: bytes) -> None:
+        if self._chan is not None and not self._chan.is_closing():
+            self._chan.write(data)
+
+    def close(self) -> None:
+        self._writable.set()
+        if self._chan is not None:
+            self._chan.close()
+
+    def pause_reading(self) -> None:
+        if self._chan is not None:
+            self._chan.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._chan is not None:
+            self._chan.resume_reading()
+
+    async def drained(self) -> None:
+        await self._writable.wait()
+
+    # asyncssh flow-control callbacks
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
 
     def data_received(self, data: bytes, datatype: object) -> None:
         if self._session is not None:
@@ -147,6 +172,7 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._writable.set()
         if self._session is not None:
             self._session.connection_lost()
 

@@ -143,9 +143,8 @@ class MemoryClient:
         self.closed = False
         self._decoder = FrameDecoder()
         self._framing = Framing.END_OF_MESSAGE
-        self.session: ServerSession = server.open_session(
-            "tester", "memory", self._write, self._close
-        )
+        self.paused = False
+        self.session: ServerSession = server.open_session("tester", "memory", self)
         self.hello = self._next_message()
         caps = ["urn:ietf:params:netconf:base:1.0"]
         if base_1_1:
@@ -157,11 +156,21 @@ class MemoryClient:
             self._decoder.switch_to_chunked()
         self.session_id = self.session.session_id
 
-    def _write(self, data: bytes) -> None:
+    # SessionTransport
+    def write(self, data: bytes) -> None:
         self._decoder.feed(data)
 
-    def _close(self) -> None:
+    def close(self) -> None:
         self.closed = True
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    async def drained(self) -> None:
+        return None
 
     def _next_message(self) -> etree._Element | None:
         event = self._decoder.next_event()

@@ -9,6 +9,7 @@ from lxml import etree
 
 from agent.datastore.subscriber import CommitSubscriber
 from agent.extensions import RpcContext, RpcHandler
+from agent.netconf.framing import encode_chunked
 from agent.netconf.library import ModuleLibrary
 from agent.netconf.xmlutil import BASE_NS, MONITORING_NS, YANG_LIBRARY_NS
 from agent.server import NetconfServer
@@ -298,5 +299,34 @@ def test_extension_state_rpc_subscriber_and_internal_error() -> None:
         (error,) = errors(await client.rpc(crash))
         assert error["error-tag"] == "operation-failed"
         assert "secret" not in error["error-message"]
+
+    run(scenario)
+
+
+def test_reading_pauses_while_rpcs_queue_and_replies_wait_for_drain() -> None:
+    async def scenario() -> None:
+        client = MemoryClient(make_server())
+        gate = asyncio.Event()
+
+        async def drained() -> None:
+            await gate.wait()
+
+        client.drained = drained  # type: ignore[method-assign]
+        batch = b"".join(
+            encode_chunked(
+                f'<rpc message-id="{i}" xmlns="{BASE_NS}"><get-config><source><running/>'
+                "</source></get-config></rpc>".encode()
+            )
+            for i in range(10)
+        )
+        client.session.data_received(batch)  # ten RPCs in one read
+        assert client.paused  # more than a few RPCs waiting: the transport stops reading
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert client._next_message() is None  # nothing written while the transport is full
+        gate.set()
+        replies = [await client.reply() for _ in range(10)]
+        assert [r.get("message-id") for r in replies] == [str(i) for i in range(10)]
+        assert not client.paused
 
     run(scenario)
