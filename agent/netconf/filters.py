@@ -23,6 +23,7 @@ from agent.errors import ErrorTag, ErrorType, NetconfError
 from agent.netconf.xmlutil import BASE_NS, attributes, element_children, new_element, qname
 
 MAX_XPATH_LENGTH = 4096
+MAX_XPATH_NAMESPACES = 256
 
 
 def _bad_filter(message: str) -> NetconfError:
@@ -173,7 +174,10 @@ def apply_filter(data: etree._Element, filter_element: etree._Element | None) ->
                 "an xpath filter needs a select attribute",
                 info=(("bad-attribute", "select"), ("bad-element", "filter")),
             )
-        namespaces = {k: v for k, v in filter_element.nsmap.items() if k}
+        nsmap = filter_element.nsmap
+        if len(nsmap) > MAX_XPATH_NAMESPACES:
+            raise _bad_filter("too many namespace prefixes in scope of the filter")
+        namespaces = {k: v for k, v in nsmap.items() if k}
         return xpath_filter(data, select, namespaces)
     raise NetconfError.single(
         ErrorType.PROTOCOL,
