@@ -209,3 +209,17 @@ def test_xpath_filter(m: manager.Manager) -> None:
         filter=("xpath", ({"ike": IKE}, "/ike:security/ike:ike/ike:policy[ike:name='10.1.1.2']")),
     )
     assert reply.data.xpath("//i:policy/i:name/text()", namespaces=NS) == ["10.1.1.2"]
+
+
+def test_extension_rpc_and_state_reach_the_negotiator(m: manager.Manager) -> None:
+    reply = m.dispatch(etree.fromstring(f'<clear-ike-security-associations xmlns="{IKE}"/>'))
+    assert reply.ok
+    counts = etree.fromstring(reply.xml.encode()).xpath("//i:cleared-count/text()", namespaces=NS)
+    assert counts == ["0"]
+    state = m.get(
+        filter=(
+            "subtree",
+            f'<security xmlns="{IKE}"><ike><security-associations/></ike></security>',
+        )
+    ).data
+    assert len(state.xpath("//i:security-associations", namespaces=NS)) == 1
