@@ -92,9 +92,18 @@ class ServerSession:
         log.log(level, f"[session {self.session_id}] {message}", *args)
 
     def start(self) -> None:
-        self.core.start()
+        loop = asyncio.get_running_loop()
+        self.core.start(loop.time())
         self._flush()
-        self._worker = asyncio.get_running_loop().create_task(self._run())
+        self._worker = loop.create_task(self._run())
+        if self.core.hello_deadline is not None:
+            loop.call_at(self.core.hello_deadline, self._check_hello)
+
+    def _check_hello(self) -> None:
+        failed = self.core.check_timeout(asyncio.get_running_loop().time())
+        if failed is not None and not self.closed:
+            self.log(logging.WARNING, "closing: %s", failed.reason)
+            self.close()
 
     def data_received(self, data: bytes) -> None:
         for event in self.core.receive_data(data):

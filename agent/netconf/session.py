@@ -46,6 +46,7 @@ from agent.netconf.xmlutil import (
 BASE_1_0 = "urn:ietf:params:netconf:base:1.0"
 BASE_1_1 = "urn:ietf:params:netconf:base:1.1"
 MAX_CLIENT_CAPABILITIES = 1024
+DEFAULT_HELLO_TIMEOUT = 30.0  # seconds
 MAX_CAPABILITY_LENGTH = 4096
 
 
@@ -91,6 +92,7 @@ class NetconfSession:
         capabilities: Sequence[str],
         *,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
     ) -> None:
         self.session_id = session_id
         self.capabilities = tuple(capabilities)
@@ -102,19 +104,35 @@ class NetconfSession:
         self._decoder = FrameDecoder(max_message_size)
         self._framing = Framing.END_OF_MESSAGE
         self._output = bytearray()
+        self._hello_timeout = hello_timeout
+        self.hello_deadline: float | None = None
 
     @property
     def framing(self) -> Framing:
         return self._framing
 
-    def start(self) -> None:
-        """Queue the server hello (RFC 6241 section 8.1), framed with ``]]>]]>``."""
+    def start(self, now: float = 0.0) -> None:
+        """Queue the server hello (RFC 6241 section 8.1), framed with ``]]>]]>``.
+
+        The client's hello is then expected before ``hello_deadline``.
+        """
+        self.hello_deadline = now + self._hello_timeout
         hello = new_element(base("hello"), {None: BASE_NS})
         capabilities = etree.SubElement(hello, base("capabilities"))
         for uri in self.capabilities:
             etree.SubElement(capabilities, base("capability")).text = uri
         etree.SubElement(hello, base("session-id")).text = str(self.session_id)
         self._output += encode(serialize(hello), Framing.END_OF_MESSAGE)
+
+    def check_timeout(self, now: float) -> SessionFailed | None:
+        """Fail the session if the client's hello is late; call at ``hello_deadline``."""
+        if (
+            self.state is SessionState.AWAIT_HELLO
+            and self.hello_deadline is not None
+            and now >= self.hello_deadline
+        ):
+            return self._fail("no hello from the client in time")
+        return None
 
     def data_to_send(self) -> bytes:
         data = bytes(self._output)

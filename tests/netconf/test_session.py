@@ -189,3 +189,19 @@ def test_framing_error_fails_session() -> None:
     assert isinstance(events[0], SessionFailed)
     assert not session.is_open()
     assert session.receive_data(encode_chunked(b"<rpc/>")) == []
+
+
+def test_late_client_hello_fails_the_session() -> None:
+    session = NetconfSession(3, [BASE_1_0], hello_timeout=30.0)
+    session.start(now=100.0)
+    assert session.hello_deadline == 130.0
+    assert session.check_timeout(129.9) is None
+    failed = session.check_timeout(130.0)
+    assert isinstance(failed, SessionFailed) and not session.is_open()
+
+
+def test_hello_in_time_disarms_the_deadline() -> None:
+    session = NetconfSession(3, [BASE_1_0], hello_timeout=30.0)
+    session.start(now=100.0)
+    session.receive_data(hello(BASE_1_0))
+    assert session.check_timeout(1000.0) is None and session.is_open()
