@@ -13,7 +13,7 @@ were created or positioned with ``insert``, so serialising the tree is determini
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -47,8 +47,8 @@ class ErrorOption(enum.StrEnum):
     ROLLBACK_ON_ERROR = "rollback-on-error"
 
 
-# Key values -> list entry, for one list below one parent.
-EntryIndex = dict[tuple[str, ...], etree._Element]
+# Key values -> list entry, for one list below one parent (a dict, or a PolicyLocator).
+EntryIndex = MutableMapping[tuple[str, ...], etree._Element]
 
 _ATTR_OPERATIONS = frozenset(op.value for op in Operation if op is not Operation.NONE)
 _CREATING = (Operation.MERGE, Operation.REPLACE, Operation.CREATE)
@@ -171,7 +171,7 @@ class EditEngine:
         self.errors: list[RpcError] = []
         # Per (parent, list tag): key values -> entry. Built once a parent sees a few lookups,
         # so a bulk edit of N entries is O(N) while a one-entry edit builds nothing.
-        self._indexes: dict[tuple[etree._Element, str], EntryIndex] = {}
+        self._indexes: dict[tuple[etree._Element, str], dict[tuple[str, ...], etree._Element]] = {}
         self._lookups: dict[tuple[etree._Element, str], int] = {}
         self._ns_prefixes = tuple(
             (prefix, ns) for ns, prefix in schema.prefixes.items() if ns in schema.namespaces

@@ -10,11 +10,18 @@ running file replaces the old one, the old one is hard-linked into ``state_dir/h
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pathlib
 import tempfile
 
 from lxml import etree
+
+from agent.datastore.locator import IKE_PATH, NAME_TAG, PolicyChanges
+from agent.datastore.serialize import POLICY_TAG, PolicySplitter, policy_bytes
+from agent.datastore.subscriber import IKE_NS
+
+log = logging.getLogger(__name__)
 
 STATE_NS = "urn:ike-agent:datastore:1"
 RUNNING_TAG = f"{{{STATE_NS}}}running"
@@ -73,8 +80,12 @@ def atomic_write(path: pathlib.Path, chunks: list[bytes], mode: int = 0o600) -> 
 class RunningStore:
     """Reads and writes ``running.xml`` and its history in ``state_dir``."""
 
-    def __init__(self, state_dir: pathlib.Path, history: int = 10) -> None:
+    def __init__(self, state_dir: pathlib.Path, history: int = 10,
+                 splitter: PolicySplitter | None = None) -> None:
         self.state_dir = state_dir
+        self._splitter = splitter
+        # Serialised policies of the last saved tree, by name, in document order.
+        self._policy_bytes: dict[str, bytes] | None = None
         self.history = max(0, history)
         self.path = state_dir / RUNNING_FILE
         self.history_dir = state_dir / HISTORY_DIR
@@ -85,13 +96,41 @@ class RunningStore:
             return 0, empty_data()
         return read_running(self.path)
 
-    def save(self, generation: int, data: etree._Element) -> None:
+    def save(self, generation: int, data: etree._Element, *,
+             changes: PolicyChanges | None = None) -> None:
+        """Write ``data`` as running at ``generation``.
+
+        ``changes`` (the policies changed since the last save) lets unchanged policies reuse
+        their bytes from the last save: a one-policy commit serialises one policy.
+        """
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        body, policy_bytes_now = self._body(data, changes)
         if self.history and self.path.exists():
             self._archive_current()
         head = f'<running xmlns="{STATE_NS}" generation="{generation}">'.encode()
-        atomic_write(self.path, [head, etree.tostring(data), b"</running>\n"])
+        self._policy_bytes = None  # unknown until the write succeeds
+        atomic_write(self.path, [head, body, b"</running>\n"])
+        self._policy_bytes = policy_bytes_now
         self._prune()
+
+    def _body(self, data: etree._Element,
+              changes: PolicyChanges | None) -> tuple[bytes, dict[str, bytes] | None]:
+        ike = data.find(IKE_PATH)
+        if self._splitter is None or ike is None or ike.find(POLICY_TAG) is None:
+            return etree.tostring(data), None
+        cached = None
+        if changes is not None and self._policy_bytes is not None:
+            cached = _patched(self._policy_bytes, changes)
+            count = ike.xpath("count(k:policy)", namespaces={"k": IKE_NS})
+            if count != len(cached):  # cannot happen; never write a wrong file if it does
+                log.warning("policy cache out of step (%s != %d); writing in full",
+                            count, len(cached))
+                cached = None
+        if cached is None:
+            cached = {(entry.findtext(NAME_TAG) or ""): policy_bytes(entry)
+                      for entry in ike.iterchildren(POLICY_TAG)}
+        head, tail = self._splitter.split(data)
+        return b"".join((head, *cached.values(), tail)), cached
 
     def _archive_current(self) -> None:
         self.history_dir.mkdir(mode=0o700, exist_ok=True)
@@ -156,3 +195,17 @@ def read_running(path: pathlib.Path) -> tuple[int, etree._Element]:
     for child in children[0]:
         data.append(child)
     return int(generation), data
+
+
+def _patched(cached: dict[str, bytes], changes: PolicyChanges) -> dict[str, bytes]:
+    """The last save's policy bytes with ``changes`` applied, in document order."""
+    patched = dict(cached)
+    for name, entry in changes.in_place.items():
+        if entry is None:
+            patched.pop(name, None)
+        else:
+            patched[name] = policy_bytes(entry)  # same place
+    for name, entry in changes.appended.items():
+        patched.pop(name, None)
+        patched[name] = policy_bytes(entry)  # at the end, like the entry itself
+    return patched

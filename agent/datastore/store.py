@@ -16,11 +16,13 @@ import pathlib
 from lxml import etree
 
 from agent.datastore.commit import CommitManager
-from agent.datastore.edit import EntryIndex, ErrorOption, Journal, Operation, Scope, apply_edit
+from agent.datastore.edit import ErrorOption, Journal, Operation, Scope, apply_edit
+from agent.datastore.locator import IKE_PATH, PolicyChanges, PolicyLocator, policy_positions
 from agent.datastore.persist import DatastoreLoadError, RunningStore, empty_data
 from agent.datastore.schema import Schema
-from agent.datastore.subscriber import IKE_NS, CommitSubscriber, ConfigSnapshot
-from agent.datastore.validation import IKE_TAG, POLICY_TAG, SECURITY_TAG, Validator
+from agent.datastore.serialize import IKE_TAG, POLICY_TAG, PolicySplitter
+from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
+from agent.datastore.validation import Validator
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 
 __all__ = ["Datastore", "DatastoreLoadError"]
@@ -28,35 +30,6 @@ __all__ = ["Datastore", "DatastoreLoadError"]
 _DEFAULT_OPERATIONS = ("merge", "replace", "none")
 _TEST_OPTIONS = ("test-then-set", "set", "test-only")
 _PARTITION = (IKE_TAG, POLICY_TAG)
-_IKE_PATH = f"{SECURITY_TAG}/{IKE_TAG}"
-
-
-def build_policy_index(data: etree._Element) -> EntryIndex:
-    """Policy key -> policy entry of ``data`` (in document order)."""
-    ike = data.find(_IKE_PATH)
-    if ike is None:
-        return {}
-    name = f"{{{IKE_NS}}}name"
-    return {(entry.findtext(name) or "",): entry for entry in ike.iterchildren(POLICY_TAG)}
-
-
-def copy_policy_index(index: EntryIndex, copied: etree._Element) -> EntryIndex:
-    """The index of ``copied``, a deep copy of the tree ``index`` belongs to.
-
-    The index is in document order (policies are ordered-by system: new ones are appended,
-    replaced ones keep their place), so the copy's entries pair up with its keys in order.
-    """
-    ike = copied.find(_IKE_PATH)
-    entries = list(ike.iterchildren(POLICY_TAG)) if ike is not None else []
-    if len(entries) != len(index) or (
-        entries and not _same_key(entries[-1], next(reversed(index)))
-    ):
-        return build_policy_index(copied)
-    return dict(zip(index, entries, strict=True))
-
-
-def _same_key(entry: etree._Element, key: tuple[str, ...]) -> bool:
-    return (entry.findtext(f"{{{IKE_NS}}}name") or "",) == key
 
 
 def _protocol_error(tag: ErrorTag, message: str, **kwargs: object) -> NetconfError:
@@ -76,7 +49,7 @@ class Datastore:
         self._schema = schema
         self._validator = Validator(schema)
         self._commits = CommitManager()
-        self._store = RunningStore(state_dir, history)
+        self._store = RunningStore(state_dir, history, PolicySplitter(schema))
         self.generation, running = self._store.load()
         errors = self._validator.check(running)
         if errors:
@@ -86,9 +59,12 @@ class Datastore:
                 f"({errors[0].path or 'no path'}; {len(errors)} error(s))",
             )
         self._running: etree._Element = running
-        self._running_index = build_policy_index(running)
+        self._running_positions = policy_positions(running.find(IKE_PATH))
         self._candidate: etree._Element | None = None  # None: same as running
-        self._candidate_index: EntryIndex | None = None  # None: build when needed
+        # Finds the candidate's policies; None: build when needed. Its changes are relative
+        # to running only while ``_locator_tracks_running``.
+        self._locator: PolicyLocator | None = None
+        self._locator_tracks_running = False
         self._scope = Scope()  # what the candidate changed since running
         self._candidate_valid = True
 
@@ -135,23 +111,25 @@ class Datastore:
             raise _bad_value("error-option", error_option, tuple(ErrorOption))
         candidate = self._writable_candidate()
         operation = Operation(default_operation)
-        ike = candidate.find(_IKE_PATH)
+        locator = self._candidate_locator()
+        before = locator.save_state()
         journal = apply_edit(
             self._schema, candidate, config, partition=_PARTITION,
             default_operation=operation, error_option=ErrorOption(error_option),
-            partition_index=None if ike is None else (ike, self._candidate_policy_index()),
+            partition_index=None if locator.ike is None else (locator.ike, locator),
         )
         if not journal.errors and operation is Operation.REPLACE:
             # RFC 6241 section 7.2: the <config> replaces the whole datastore.
             given = {c.tag for c in config if isinstance(c.tag, str)}
             for top in [c for c in candidate if c.tag not in given]:
                 journal.remove(top)
-                self._candidate_index = None
         try:
             self._finish_edit(journal, candidate, test_option)
         finally:
-            if journal.undone or candidate.find(_IKE_PATH) is not ike:
-                self._candidate_index = None  # not maintained by undo or for a new parent
+            if journal.undone:
+                locator.restore_state(before)
+            if candidate.find(IKE_PATH) is not locator.ike:  # <ike> created or replaced
+                self._locator = None
 
     def _finish_edit(self, journal: Journal, candidate: etree._Element, test_option: str) -> None:
         if journal.errors:
@@ -161,7 +139,7 @@ class Datastore:
             raise NetconfError(*journal.errors)
         if test_option != "set" and not journal.scope.empty:
             errors = self._validator.check(candidate, journal.scope, parse_only=True,
-                                           index=self._candidate_index)
+                                           index=self._locator)
             if errors:
                 journal.undo()
                 raise NetconfError(*errors)
@@ -175,14 +153,17 @@ class Datastore:
     def _writable_candidate(self) -> etree._Element:
         if self._candidate is None:
             self._candidate = copy.deepcopy(self._running)
-            self._candidate_index = copy_policy_index(self._running_index, self._candidate)
+            self._locator = PolicyLocator(self._candidate.find(IKE_PATH),
+                                          self._running_positions)
+            self._locator_tracks_running = True
         return self._candidate
 
-    def _candidate_policy_index(self) -> EntryIndex:
+    def _candidate_locator(self) -> PolicyLocator:
         assert self._candidate is not None
-        if self._candidate_index is None:
-            self._candidate_index = build_policy_index(self._candidate)
-        return self._candidate_index
+        if self._locator is None:
+            self._locator = PolicyLocator.build(self._candidate)
+            self._locator_tracks_running = False
+        return self._locator
 
     def _tree_from_config(self, config: etree._Element) -> etree._Element:
         """A new ``<data>`` tree holding ``config``'s content (structure checked)."""
@@ -197,7 +178,7 @@ class Datastore:
 
     def discard_changes(self) -> None:
         self._candidate = None
-        self._candidate_index = None
+        self._locator = None
         self._scope = Scope()
         self._candidate_valid = True
 
@@ -217,7 +198,7 @@ class Datastore:
 
     def _replace_candidate(self, data: etree._Element) -> None:
         self._candidate = data
-        self._candidate_index = None
+        self._locator = None
         self._scope = Scope(everything=True)
         self._candidate_valid = False
 
@@ -254,7 +235,7 @@ class Datastore:
         if self._candidate is None or self._candidate_valid:
             return
         errors = self._validator.check(self._candidate, self._scope,
-                                       index=self._candidate_policy_index())
+                                       index=self._candidate_locator())
         if errors:
             raise NetconfError(*errors)
         self._candidate_valid = True
@@ -264,21 +245,29 @@ class Datastore:
 
     def commit(self) -> int:
         self._validate_candidate()
+        changes: PolicyChanges | None = None
         if self._candidate is None:
-            new_running, new_index = self._running, self._running_index
+            new_running, positions = self._running, self._running_positions
         else:
-            new_running, new_index = self._candidate, self._candidate_policy_index()
+            new_running = self._candidate
+            locator = self._candidate_locator()
+            if locator.stale or not self._locator_tracks_running:
+                positions = policy_positions(new_running.find(IKE_PATH))
+            else:
+                positions = locator.committed_positions()
+                if not self._scope.everything:
+                    changes = locator.changes(self._scope.policies)
         snapshot = ConfigSnapshot(self.generation + 1, new_running)
 
         def swap() -> None:
             self._running = new_running
-            self._running_index = new_index
+            self._running_positions = positions
             self.generation = snapshot.generation
             self.discard_changes()
 
         self._commits.run(
             snapshot,
-            persist=lambda: self._store.save(snapshot.generation, new_running),
+            persist=lambda: self._store.save(snapshot.generation, new_running, changes=changes),
             swap=swap,
         )
         return self.generation

@@ -27,18 +27,21 @@ from lxml import etree
 from agent.datastore.edit import EntryIndex, Scope
 from agent.datastore.paths import libyang_path_to_instance_id
 from agent.datastore.schema import Schema, SchemaNode
+from agent.datastore.serialize import (
+    IKE_TAG,
+    POLICY_TAG,
+    SECURITY_TAG,
+    PolicySplitter,
+    policy_bytes,
+)
 from agent.datastore.subscriber import IKE_NS
 from agent.errors import ErrorTag, ErrorType, RpcError
 
-SECURITY_TAG = f"{{{IKE_NS}}}security"
-IKE_TAG = f"{{{IKE_NS}}}ike"
-POLICY_TAG = f"{{{IKE_NS}}}policy"
 PKI_TAG = f"{{{IKE_NS}}}pki"
 CERT_TAG = f"{{{IKE_NS}}}local-certificate"
 # Leaves whose values are secrets: never echoed in an error message.
 SECRET_LEAVES = frozenset({"ascii-text", "hexadecimal", "private-key"})
 PATH_NAMESPACES = (("ike", IKE_NS),)
-_MARKER = "ike-agent-policies-go-here"
 
 # RFC 7950 section 15: error-app-tag -> error-tag.
 _APP_TAG_TO_TAG = {
@@ -65,8 +68,7 @@ class Validator:
         self._module_prefixes = {m.name: m.prefix for m in schema.modules()}
         self._module_namespaces = {m.name: m.namespace for m in schema.modules()}
         self._cert_cache: dict[bytes, tuple[_CertFault, ...]] = {}
-        ike = schema.roots[SECURITY_TAG].children[IKE_TAG]
-        self._other_ike_tags = [tag for tag in ike.children if tag != POLICY_TAG]
+        self._splitter = PolicySplitter(schema)
 
     def check(self, data: etree._Element, scope: Scope | None = None, *,
               parse_only: bool = False, index: EntryIndex | None = None) -> list[RpcError]:
@@ -98,31 +100,10 @@ class Validator:
     def _split(self, data: etree._Element, scope: Scope | None,
                index: EntryIndex | None) -> tuple[str, str, list[str]]:
         """(text before the policies, text after them, each selected policy's text)."""
-        skeleton = etree.Element("skeleton")
-        policies: list[str] = []
-        for top in data:
-            if not isinstance(top.tag, str):
-                continue
-            if top.tag != SECURITY_TAG:
-                skeleton.append(_copy(top))
-                continue
-            security = etree.SubElement(skeleton, SECURITY_TAG)
-            for child in top:
-                if child.tag != IKE_TAG:
-                    security.append(_copy(child))
-                    continue
-                ike = etree.SubElement(security, IKE_TAG)
-                for entry in child.iterchildren(*self._other_ike_tags):  # filtered in C
-                    ike.append(_copy(entry))
-                ike.append(etree.Comment(_MARKER))
-                policies = [
-                    etree.tostring(p, encoding="unicode")
-                    for p in _selected_policies(child, scope, index)
-                ]
-        text = "".join(etree.tostring(c, encoding="unicode") for c in skeleton)
-        marker = f"<!--{_MARKER}-->"
-        head, _, tail = text.partition(marker)
-        return head, tail, policies
+        head, tail = self._splitter.split(data, root=False)
+        ike = data.find(f"{SECURITY_TAG}/{IKE_TAG}")
+        selected = _selected_policies(ike, scope, index) if ike is not None else []
+        return head.decode(), tail.decode(), [policy_bytes(p).decode() for p in selected]
 
     # -- libyang ----------------------------------------------------------------------
 
@@ -233,10 +214,6 @@ def _check_certificate(cert_pem: str, key_pem: str) -> tuple[_CertFault, ...]:
                                      "the private key does not match the certificate's "
                                      "public key."))
     return tuple(faults)
-
-
-def _copy(element: etree._Element) -> etree._Element:
-    return etree.fromstring(etree.tostring(element))
 
 
 def _selected_policies(ike: etree._Element, scope: Scope | None,

@@ -283,10 +283,10 @@ def test_replaced_policy_is_still_found_by_its_key_after_commit(seeded: Datastor
     assert candidate_text(seeded, "//i:policy/i:name/text()") == ["10.1.1.2"]
 
 
-def test_policy_index_follows_document_order_through_every_operation(
+def test_policy_locator_follows_document_order_through_every_operation(
     seeded: Datastore,
 ) -> None:
-    from agent.datastore.store import build_policy_index
+    from agent.datastore.locator import NAME_TAG
 
     steps = [
         security(policy("10.3.3.3")),
@@ -296,12 +296,20 @@ def test_policy_index_follows_document_order_through_every_operation(
         security(policy("10.1.1.2")),
         security(f'<policy {NC.format("remove")}><name>10.3.3.3</name></policy>'
                  + policy("10.3.3.3")),
+        security(f'<policy {NC.format("delete")}><name>10.1.1.1</name></policy>'),
+        security(f'<policy {NC.format("create")}><name>10.1.1.2</name></policy>'),  # fails
     ]
     for number, body in enumerate(steps):
-        seeded.edit_config(config(body))
-        candidate = seeded.get_config("candidate")
-        assert list(seeded._candidate_index or {}) == list(build_policy_index(candidate))
-        if number == 2:
+        try:
+            seeded.edit_config(config(body))
+        except NetconfError:
+            assert number == len(steps) - 1
+        locator = seeded._locator
+        assert locator is not None
+        names = candidate_text(seeded, "//i:policy/i:name/text()")
+        assert [key[0] for key in locator] == names
+        assert all(locator[(name,)].findtext(NAME_TAG) == name for name in names)
+        assert not locator.stale
+        if number in (2, 4):
             seeded.commit()
-    assert candidate_text(seeded, "//i:policy/i:name/text()") == [
-        "10.1.1.1", "10.1.1.2", "10.3.3.3"]
+    assert candidate_text(seeded, "//i:policy/i:name/text()") == ["10.1.1.2", "10.3.3.3"]

@@ -146,3 +146,29 @@ def test_failed_write_vetoes_the_commit(seeded: Datastore, tmp_path: pathlib.Pat
     assert seeded.generation == 1
     assert seeded.candidate_modified()
     assert [p.name for p in path.parent.iterdir() if p.is_file()] == []  # no temp file left
+
+
+def test_incremental_save_writes_exactly_the_full_serialisation(
+    seeded: Datastore, tmp_path: pathlib.Path, make_datastore: Make,
+) -> None:
+    from lxml import etree
+
+    nc = 'xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"'
+    steps = [
+        security(policy("10.2.2.2")),
+        security("<policy><name>10.1.1.1</name><mode>aggressive</mode></policy>"),
+        security(f'<policy {nc} nc:operation="delete"><name>10.1.1.2</name></policy>'),
+        security(f'<policy {nc} nc:operation="replace"><name>10.1.1.1</name>'
+                 "<pre-shared-key><ascii-text>new</ascii-text></pre-shared-key>"
+                 "<proposals>proposal-2</proposals></policy>"),
+        security(policy("10.1.1.2", proposals=("proposal-2", "proposal-1"))),
+        security(proposal("proposal-3")),
+    ]
+    for body in steps:
+        seeded.edit_config(config(body))
+        generation = seeded.commit()
+        expected = (f'<running xmlns="urn:ike-agent:datastore:1" generation="{generation}">'
+                    .encode() + etree.tostring(seeded.snapshot().data) + b"</running>\n")
+        assert state_file(tmp_path).read_bytes() == expected
+    assert data_bytes(make_datastore().get_config("running")) == data_bytes(
+        seeded.get_config("running"))

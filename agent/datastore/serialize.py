@@ -1,0 +1,76 @@
+"""Serialising a configuration with its policies cut out (for validation and persistence).
+
+Policies are by far the largest part of a configuration and change a few at a time. Both the
+validator (which hands libyang a subset of them) and the persistence (which reuses the bytes
+of unchanged ones) need the tree's text *around* the policy entries: ``head`` up to where the
+policies go and ``tail`` after them, so that ``head + policies + tail`` is exactly what
+``etree.tostring(data)`` gives.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from lxml import etree
+
+from agent.datastore.schema import Schema
+from agent.datastore.subscriber import IKE_NS
+
+SECURITY_TAG = f"{{{IKE_NS}}}security"
+IKE_TAG = f"{{{IKE_NS}}}ike"
+POLICY_TAG = f"{{{IKE_NS}}}policy"
+_MARKER = "ike-agent-policies-go-here"
+_POLICY_START = f'<policy xmlns="{IKE_NS}"'.encode()
+
+
+def policy_bytes(policy: etree._Element) -> bytes:
+    """A policy entry as it appears inside its ``<ike>`` parent (no repeated xmlns)."""
+    text = etree.tostring(policy)
+    if text.startswith(_POLICY_START):
+        return b"<policy" + text[len(_POLICY_START):]
+    return text
+
+
+class PolicySplitter:
+    """Cuts ``<data>`` trees into (head, tail) around their policies, using schema order."""
+
+    def __init__(self, schema: Schema) -> None:
+        ike = schema.roots[SECURITY_TAG].children[IKE_TAG]
+        tags = list(ike.order)
+        position = tags.index(POLICY_TAG)
+        self._before = tags[:position]
+        self._after = tags[position + 1:]
+
+    def split(self, data: etree._Element, *, root: bool = True) -> tuple[bytes, bytes]:
+        """(head, tail) of ``data`` serialised with its policies removed.
+
+        ``root=False`` leaves out the ``<data>`` element itself: only its children, one after
+        the other (what libyang parses).
+        """
+        skeleton = etree.Element(data.tag, nsmap=data.nsmap)  # type: ignore[arg-type]
+        for top in data:
+            if top.tag != SECURITY_TAG:
+                skeleton.append(copy.deepcopy(top))
+                continue
+            security = etree.SubElement(
+                skeleton, SECURITY_TAG, nsmap={None: IKE_NS}  # type: ignore[dict-item]
+            )
+            for child in top:
+                if child.tag != IKE_TAG:
+                    security.append(copy.deepcopy(child))
+                    continue
+                ike = etree.SubElement(security, IKE_TAG)
+                # iterchildren(*tags) filters in C: no Python loop over the policies.
+                for entry in child.iterchildren(*self._before):
+                    ike.append(copy.deepcopy(entry))
+                ike.append(etree.Comment(_MARKER))
+                for entry in child.iterchildren(*self._after):
+                    ike.append(copy.deepcopy(entry))
+        if root:
+            text = etree.tostring(skeleton)
+        else:
+            text = b"".join(etree.tostring(child) for child in skeleton)
+        head, marker, tail = text.partition(f"<!--{_MARKER}-->".encode())
+        if not marker:  # no <ike>: no policies
+            return text, b""
+        return head, tail
