@@ -7,7 +7,8 @@ Subtree rules (section 6.2): an empty filter element is a *selection node* (the 
 subtree is selected); a filter element holding only text is a *content match node* (a sibling
 set is selected only if every content match node in it matches, and the matching data nodes
 are part of the output); a filter element with element children is a *containment node*
-(filtered recursively, kept when something inside it was selected). A sibling set holding only
+(filtered recursively, kept when something inside it was selected); attributes on a filter
+element must be present with the same value on the data node. A sibling set holding only
 content match nodes selects all of the data node's children. A filter element without a
 namespace matches any namespace.
 """
@@ -38,7 +39,10 @@ def _bad_filter(message: str) -> NetconfError:
 def _matches(filter_node: etree._Element, data_node: etree._Element) -> bool:
     f_ns, f_name = qname(filter_node)
     d_ns, d_name = qname(data_node)
-    return f_name == d_name and (not f_ns or f_ns == d_ns)
+    if f_name != d_name or (f_ns and f_ns != d_ns):
+        return False
+    # Section 6.2.2: attribute match expressions; parse_message bounded the attributes.
+    return all(data_node.get(name) == value for name, value in filter_node.attrib.items())
 
 
 def _is_content_match(filter_node: etree._Element) -> bool:

@@ -126,3 +126,15 @@ def test_unknown_filter_type() -> None:
     with pytest.raises(NetconfError) as info:
         run("", 'type="regex"')
     assert info.value.errors[0].tag.value == "bad-attribute"
+
+
+def test_attribute_match_expression() -> None:
+    tagged = data()
+    first = tagged.xpath("//i:proposal", namespaces={"i": IKE})[0]
+    first.set("tag", "gold")
+    filter_element = etree.fromstring(
+        f'<filter xmlns="{BASE_NS}"><security xmlns="{IKE}"><ike><proposal tag="gold"/>'
+        "</ike></security></filter>"
+    )
+    result = apply_filter(tagged, filter_element)
+    assert names(result, "//i:proposal/i:name/text()") == ["proposal-1"]
