@@ -73,13 +73,13 @@ class Scope:
 class Journal:
     """Undo log of the mutations made by one edit, plus the scope they touched."""
 
-    def __init__(self, schema: Schema, partition: tuple[str, str]) -> None:
+    def __init__(self, schema: Schema, partition: tuple[str, str, str]) -> None:
         self._undo: list[Callable[[], None]] = []
         self.scope = Scope()
         self.errors: list[RpcError] = []
         self.undone = False
         self._schema = schema
-        self.partition_parent, self.partition_tag = partition
+        self.partition_parent, self.partition_tag, self._partition_key = partition
 
     def touched(self, element: etree._Element) -> None:
         """Note that ``element`` (or its subtree) changes."""
@@ -91,9 +91,7 @@ class Journal:
                 and parent is not None
                 and parent.tag == self.partition_parent
             ):
-                first = next(iter(node), None)
-                key = first.text if first is not None else None
-                self.scope.policies.add(key or "")
+                self.scope.policies.add(node.findtext(self._partition_key) or "")
                 return
             node = parent
         self.scope.everything = True
@@ -263,11 +261,9 @@ class EditEngine:
         for edit in edit_parent:
             if not isinstance(edit.tag, str):  # comments, processing instructions
                 continue
-            if schema_node is not None and schema_node.kind is NodeKind.LIST \
-                    and etree.QName(edit).localname in schema_node.keys \
-                    and edit.get(OPERATION_ATTR) is None:
-                continue  # keys identify the entry; they are never edited
             try:
+                if self._is_key(schema_node, edit, target):
+                    continue  # keys identify the entry; they are never edited
                 node = self._schema_node(edit, siblings, target)
                 op = self._operation(edit, inherited, target)
                 self._edit_node(target, node, edit, op)
@@ -276,6 +272,22 @@ class EditEngine:
                 if self.error_option is not ErrorOption.CONTINUE_ON_ERROR:
                     raise
                 # continue-on-error: the error is recorded; go on with the next sibling.
+
+    def _is_key(self, schema_node: SchemaNode | None, edit: etree._Element,
+                target: etree._Element) -> bool:
+        if schema_node is None or schema_node.kind is not NodeKind.LIST:
+            return False
+        name = etree.QName(edit).localname
+        if etree.QName(edit).namespace != schema_node.namespace or name not in schema_node.keys:
+            return False
+        if edit.get(OPERATION_ATTR) in (Operation.DELETE.value, Operation.REMOVE.value):
+            raise _Failed(self._err(
+                ErrorTag.BAD_ATTRIBUTE,
+                f"The key {name!r} cannot be deleted on its own: delete the list entry.",
+                target, edit,
+                info=(("bad-attribute", "operation"), ("bad-element", name)),
+            ))
+        return True
 
     # -- one node -----------------------------------------------------------------------
 
@@ -550,7 +562,7 @@ def apply_edit(
     target: etree._Element,
     config: etree._Element,
     *,
-    partition: tuple[str, str],
+    partition: tuple[str, str, str],
     default_operation: Operation,
     error_option: ErrorOption,
     partition_index: tuple[etree._Element, EntryIndex] | None = None,

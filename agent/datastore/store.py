@@ -17,7 +17,13 @@ from lxml import etree
 
 from agent.datastore.commit import CommitManager
 from agent.datastore.edit import ErrorOption, Journal, Operation, Scope, apply_edit
-from agent.datastore.locator import IKE_PATH, PolicyChanges, PolicyLocator, policy_positions
+from agent.datastore.locator import (
+    IKE_PATH,
+    NAME_TAG,
+    PolicyChanges,
+    PolicyLocator,
+    policy_positions,
+)
 from agent.datastore.persist import DatastoreLoadError, RunningStore, empty_data
 from agent.datastore.schema import Schema
 from agent.datastore.serialize import IKE_TAG, POLICY_TAG, PolicySplitter
@@ -29,7 +35,7 @@ __all__ = ["Datastore", "DatastoreLoadError"]
 
 _DEFAULT_OPERATIONS = ("merge", "replace", "none")
 _TEST_OPTIONS = ("test-then-set", "set", "test-only")
-_PARTITION = (IKE_TAG, POLICY_TAG)
+_PARTITION = (IKE_TAG, POLICY_TAG, NAME_TAG)  # policies: validated and stored apart
 
 
 def _protocol_error(tag: ErrorTag, message: str, **kwargs: object) -> NetconfError:
@@ -246,8 +252,9 @@ class Datastore:
     def commit(self) -> int:
         self._validate_candidate()
         changes: PolicyChanges | None = None
-        if self._candidate is None:
+        if self._candidate is None:  # nothing changed: the same configuration again
             new_running, positions = self._running, self._running_positions
+            changes = PolicyChanges({}, {})
         else:
             new_running = self._candidate
             locator = self._candidate_locator()

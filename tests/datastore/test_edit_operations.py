@@ -313,3 +313,13 @@ def test_policy_locator_follows_document_order_through_every_operation(
         if number in (2, 4):
             seeded.commit()
     assert candidate_text(seeded, "//i:policy/i:name/text()") == ["10.1.1.2", "10.3.3.3"]
+
+
+def test_a_key_cannot_be_deleted_on_its_own(seeded: Datastore) -> None:
+    error = edit_error(seeded, security(
+        f'<policy><name {NC.format("delete")}>10.1.1.1</name></policy>'))
+    assert error.tag is ErrorTag.BAD_ATTRIBUTE
+    assert ("bad-element", "name") in error.info
+    seeded.edit_config(config(security(  # merging a key is just naming the entry
+        f'<policy><name {NC.format("merge")}>10.1.1.1</name><mode>main</mode></policy>')))
+    assert candidate_text(seeded, "//i:policy[i:name='10.1.1.1']/i:mode/text()") == ["main"]

@@ -172,3 +172,12 @@ def test_incremental_save_writes_exactly_the_full_serialisation(
         assert state_file(tmp_path).read_bytes() == expected
     assert data_bytes(make_datastore().get_config("running")) == data_bytes(
         seeded.get_config("running"))
+
+
+def test_commit_without_changes_rewrites_the_same_configuration(
+    seeded: Datastore, tmp_path: pathlib.Path,
+) -> None:
+    before = state_file(tmp_path).read_bytes()
+    assert seeded.commit() == 2
+    after = state_file(tmp_path).read_bytes()
+    assert after == before.replace(b'generation="1"', b'generation="2"')
