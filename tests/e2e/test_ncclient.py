@@ -223,3 +223,21 @@ def test_extension_rpc_and_state_reach_the_negotiator(m: manager.Manager) -> Non
         )
     ).data
     assert len(state.xpath("//i:security-associations", namespaces=NS)) == 1
+
+
+def test_lock_holder_leaving_discards_its_candidate_changes(
+    agent: RunningAgent, m: manager.Manager
+) -> None:
+    commit_seed(m)
+    holder = connect(agent)
+    holder.lock("candidate")
+    edit = SEED.replace("seed-key-one", "changed-by-holder")
+    holder.edit_config(target="candidate", config=edit)
+    assert canonical(security(m, "candidate")) != canonical(security(m, "running"))
+    with pytest.raises(RPCError) as modified:
+        m.lock("candidate")
+    assert modified.value.tag == "lock-denied"
+    holder.close_session()
+    assert canonical(security(m, "candidate")) == canonical(security(m, "running"))
+    m.lock("candidate")
+    m.unlock("candidate")
