@@ -104,7 +104,7 @@ class UserStore:
         self._loaded_stamp = stamp
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         document = {
             "users": {
                 user.name: {
@@ -188,7 +188,7 @@ def ensure_initial_admin(
         return None
     password = token()
     path = store.path.parent / INITIAL_PASSWORD_FILE
-    store.path.parent.mkdir(parents=True, exist_ok=True)
+    store.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_private(path, password + "\n")
     store.set_password("admin", password)
     return path

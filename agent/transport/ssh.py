@@ -38,7 +38,7 @@ def load_or_create_host_key(state_dir: pathlib.Path) -> asyncssh.SSHKey:
     if path.exists():
         return asyncssh.read_private_key(str(path))
     key = asyncssh.generate_private_key("ssh-ed25519")
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_private(path, key.export_private_key().decode())
     log.info("generated SSH host key %s (%s)", path, key.get_fingerprint())
     return key
