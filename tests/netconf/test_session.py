@@ -205,3 +205,19 @@ def test_hello_in_time_disarms_the_deadline() -> None:
     session.start(now=100.0)
     session.receive_data(hello(BASE_1_0))
     assert session.check_timeout(1000.0) is None and session.is_open()
+
+
+def test_random_bytes_never_raise() -> None:
+    import random
+
+    rng = random.Random(1234)
+    alphabet = b'<>/#\n]]>?xml rpc message-id="1"&;!DOCTYPE' + bytes(range(0, 256, 7))
+    for base in (BASE_1_0, BASE_1_1):
+        for _ in range(40):
+            session = opened(base)
+            for _ in range(20):
+                data = bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 200)))
+                for event in session.receive_data(data):
+                    if isinstance(event, RpcReceived):
+                        session.send_reply(event, event.error or [])
+            session.data_to_send()
