@@ -6,58 +6,50 @@ names on the first node only) and lxml elements of a configuration tree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from lxml import etree
 
 from agent.datastore.schema import Schema, SchemaNode
 
 
-def _split_segments(path: str) -> list[str]:
-    """Split at '/' outside predicates and quoted strings."""
-    segments: list[str] = []
-    current: list[str] = []
+def _unquoted(text: str) -> Iterator[tuple[int, str, int]]:
+    """(index, character, predicate depth) of each character outside quoted strings."""
     quote: str | None = None
     depth = 0
-    for char in path:
+    for index, char in enumerate(text):
         if quote is not None:
             if char == quote:
                 quote = None
         elif char in "'\"":
             quote = char
-        elif char == "[":
-            depth += 1
-        elif char == "]":
-            depth -= 1
-        elif char == "/" and depth == 0:
-            segments.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    segments.append("".join(current))
-    return [s for s in segments if s]
+        else:
+            depth += (char == "[") - (char == "]")
+            yield index, char, depth
+
+
+def split_steps(path: str) -> list[tuple[str, str]]:
+    """``/a:x/y[k='v']`` -> ``[("a:x", ""), ("y", "[k='v']")]``."""
+    cuts = [i for i, char, depth in _unquoted(path) if char == "/" and depth == 0]
+    steps = []
+    for start, end in zip(cuts, [*cuts[1:], len(path)], strict=True):
+        segment = path[start + 1:end]
+        bracket = segment.find("[")  # node names hold no quotes: the first '[' opens
+        if segment:
+            steps.append((segment, "") if bracket < 0 else (segment[:bracket], segment[bracket:]))
+    return steps
 
 
 def _prefix_predicates(predicates: str, prefix: str) -> str:
     """``[name='x'][.='y']`` -> ``[ike:name='x'][.='y']``."""
     out: list[str] = []
-    quote: str | None = None
-    at_name = False
-    for char in predicates:
-        if quote is not None:
-            if char == quote:
-                quote = None
-        elif char in "'\"":
-            quote = char
-        elif char == "[":
-            out.append(char)
-            at_name = True
-            continue
-        if at_name:
-            at_name = False
-            if char != "." and not char.isspace():
-                out.append(f"{prefix}:")
-        out.append(char)
+    last = 0
+    for index, char, _ in _unquoted(predicates):
+        if char == "[" and predicates[index + 1:index + 2] not in (".", ""):
+            out.append(predicates[last:index + 1])
+            out.append(f"{prefix}:")
+            last = index + 1
+    out.append(predicates[last:])
     return "".join(out)
 
 
@@ -65,9 +57,7 @@ def libyang_path_to_instance_id(path: str, module_prefixes: Mapping[str, str]) -
     """Rewrite a libyang data path with the modules' prefixes on every node and key."""
     out: list[str] = []
     prefix = ""
-    for segment in _split_segments(path):
-        bracket = segment.find("[")
-        head, predicates = (segment, "") if bracket < 0 else (segment[:bracket], segment[bracket:])
+    for head, predicates in split_steps(path):
         if ":" in head:
             module, head = head.split(":", 1)
             prefix = module_prefixes.get(module, module)

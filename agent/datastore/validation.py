@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from agent.datastore.edit import EntryIndex, Scope
-from agent.datastore.paths import libyang_path_to_instance_id
+from agent.datastore.paths import libyang_path_to_instance_id, split_steps
 from agent.datastore.schema import Schema, SchemaNode
 from agent.datastore.serialize import (
     IKE_TAG,
@@ -149,7 +149,7 @@ class Validator:
         node: SchemaNode | None = None
         children = self.schema.roots
         namespace = ""
-        for segment in _path_names(data_path):
+        for segment, _ in split_steps(data_path):
             if ":" in segment:
                 module, segment = segment.split(":", 1)
                 namespace = self._module_namespaces.get(module, "")
@@ -229,35 +229,6 @@ def _selected_policies(ike: etree._Element, scope: Scope | None,
         assert isinstance(result, list)
         found.extend(result)  # type: ignore[arg-type]
     return found
-
-
-def _path_names(data_path: str) -> list[str]:
-    """Node names of a libyang data path, predicates removed."""
-    names: list[str] = []
-    current: list[str] = []
-    depth = 0
-    quote: str | None = None
-    for char in data_path:
-        if quote is not None:
-            if char == quote:
-                quote = None
-            continue
-        if depth and char in "'\"":
-            quote = char
-        elif char == "[":
-            depth += 1
-        elif char == "]":
-            depth -= 1
-        elif depth == 0:
-            if char == "/":
-                if current:
-                    names.append("".join(current))
-                current = []
-            else:
-                current.append(char)
-    if current:
-        names.append("".join(current))
-    return names
 
 
 def _drop_consequential(errors: list[RpcError]) -> list[RpcError]:
