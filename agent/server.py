@@ -138,7 +138,12 @@ class ServerSession:
             else:
                 result = await self.server.dispatcher.dispatch(context, rpc.operation)
             if isinstance(result, NetconfError):
-                self.log(logging.INFO, "rpc-error: %s", result)
+                # Tags and paths only: messages may quote submitted values (keys, PSKs).
+                self.log(
+                    logging.INFO,
+                    "rpc-error: %s",
+                    "; ".join(f"{e.tag.value} at {e.path or '-'}" for e in result.errors),
+                )
             await self._transport.drained()
             if self.closed:
                 return

@@ -241,3 +241,13 @@ def test_lock_holder_leaving_discards_its_candidate_changes(
     assert canonical(security(m, "candidate")) == canonical(security(m, "running"))
     m.lock("candidate")
     m.unlock("candidate")
+
+
+def test_rejected_secret_never_reaches_the_log(agent: RunningAgent, m: manager.Manager) -> None:
+    secret = "psk-" + "s3cr3t" * 50  # longer than the 255 characters allowed
+    bad = SEED.replace("seed-key-one", secret)
+    with pytest.raises(RPCError):
+        m.edit_config(target="candidate", config=bad)
+        m.validate(source="candidate")
+    m.discard_changes()
+    assert "s3cr3ts3cr3t" not in agent.log()
