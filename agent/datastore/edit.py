@@ -171,8 +171,10 @@ class EditEngine:
         # so a bulk edit of N entries is O(N) while a one-entry edit builds nothing.
         self._indexes: dict[tuple[etree._Element, str], dict[tuple[str, ...], etree._Element]] = {}
         self._lookups: dict[tuple[etree._Element, str], int] = {}
+        self._root_order = {tag: i for i, tag in enumerate(schema.roots)}
+        data_namespaces = {node.namespace for node in schema.roots.values()}
         self._ns_prefixes = tuple(
-            (prefix, ns) for ns, prefix in schema.prefixes.items() if ns in schema.namespaces
+            (prefix, ns) for ns, prefix in schema.prefixes.items() if ns in data_namespaces
         )
 
     # -- entry point -------------------------------------------------------------------
@@ -381,16 +383,26 @@ class EditEngine:
                     self.journal.remove(sibling)
                     break
 
-    def _parent_schema(self, target: etree._Element) -> dict[str, SchemaNode]:
+    def _schema_of(self, target: etree._Element) -> SchemaNode | None:
+        """The schema node of a target element (None for the ``<data>`` root)."""
         chain: list[etree._Element] = []
         el: etree._Element | None = target
         while el is not None and el.getparent() is not None:
             chain.append(el)
             el = el.getparent()
-        children = self.schema.roots
+        node: SchemaNode | None = None
         for ancestor in reversed(chain):
-            children = children[ancestor.tag].children  # type: ignore[index]
-        return children
+            children = self.schema.roots if node is None else node.children
+            node = children[ancestor.tag]  # type: ignore[index]
+        return node
+
+    def _parent_schema(self, target: etree._Element) -> dict[str, SchemaNode]:
+        node = self._schema_of(target)
+        return self.schema.roots if node is None else node.children
+
+    def _parent_order(self, target: etree._Element) -> dict[str, int]:
+        node = self._schema_of(target)
+        return self._root_order if node is None else node.order
 
     # -- finding and positioning ----------------------------------------------------------
 
@@ -454,22 +466,6 @@ class EditEngine:
             if child_rank <= rank:
                 return None if position == 0 else target.index(child) + 1
         return 0
-
-    def _parent_order(self, target: etree._Element) -> dict[str, int]:
-        if target.getparent() is None:
-            return {tag: i for i, tag in enumerate(self.schema.roots)}
-        chain: list[etree._Element] = []
-        el: etree._Element | None = target
-        while el is not None and el.getparent() is not None:
-            chain.append(el)
-            el = el.getparent()
-        schema_node: SchemaNode | None = None
-        children = self.schema.roots
-        for ancestor in reversed(chain):
-            schema_node = children[ancestor.tag]  # type: ignore[index]
-            children = schema_node.children
-        assert schema_node is not None
-        return schema_node.order
 
     def _insert_position(self, target: etree._Element, node: SchemaNode,
                          edit: etree._Element, insert: str) -> int:

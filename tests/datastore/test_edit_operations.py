@@ -29,6 +29,9 @@ def edit_error(datastore: Datastore, body: str, **kwargs: str) -> RpcError:
     with pytest.raises(NetconfError) as caught:
         datastore.edit_config(config(body), **kwargs)
     assert len(caught.value.errors) == 1, caught.value.errors
+    error = caught.value.errors[0]
+    if error.path:
+        assert error.path_namespaces == (("ike", IKE_NS),)
     if kwargs.get("error_option") != "continue-on-error":
         assert data_bytes(datastore.get_config("candidate")) == before
     return caught.value.errors[0]
