@@ -5,7 +5,9 @@ a new one (handed to subscribers inside :class:`ConfigSnapshot`, so they may kee
 candidate is copy-on-write: it *is* running until the first edit, which copies it. Edits are
 journalled (:mod:`agent.datastore.edit`) so a failed edit is undone without a copy, and the
 journal's scope (which policies changed) lets validation check only what changed since
-running, which is always valid. Locks belong to the NETCONF layer.
+running, which is always valid. A :class:`PolicyLocator` finds the candidate's policies by key
+and knows which were changed, appended or deleted, so persistence re-serialises only those.
+Locks belong to the NETCONF layer.
 """
 
 from __future__ import annotations
