@@ -56,19 +56,27 @@ def openssl_keygen(group: int) -> Callable[[], object]:
     return operation
 
 
-def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+def rates(seconds: float) -> list[tuple[int, str, float]]:
+    """(group, backend, operations per second) for every group and backend."""
     warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-    print(f"{'group':>5}  {'backend':<15} {'per second':>10}")
+    rows: list[tuple[int, str, float]] = []
     for group in sorted(MODP_GROUPS):
         for name, case in (
             ("chosen", chosen),
             ("pow", with_pow),
             ("openssl-keygen", openssl_keygen),
         ):
-            print(f"{group:>5}  {name:<15} {rate(case(group), seconds):>10.0f}", flush=True)
+            rows.append((group, name, rate(case(group), seconds)))
     for group in sorted(ECP_GROUPS):
-        print(f"{group:>5}  {'chosen':<15} {rate(chosen(group), seconds):>10.0f}", flush=True)
+        rows.append((group, "chosen", rate(chosen(group), seconds)))
+    return rows
+
+
+def main() -> None:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+    print(f"{'group':>5}  {'backend':<15} {'per second':>10}")
+    for group, name, per_second in rates(seconds):
+        print(f"{group:>5}  {name:<15} {per_second:>10.0f}", flush=True)
 
 
 if __name__ == "__main__":

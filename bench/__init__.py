@@ -1,0 +1,1 @@
+"""Benchmarks of the agent (NETCONF) and of the IKE negotiator: ``python -m bench --help``."""

@@ -1,0 +1,189 @@
+"""IKE figures: handshakes per second of the agent's negotiator and of strongSwan charon as
+responders, in the same run, against the same load generator (bench/ike_load.py, its own
+process), as a fraction of the DH limit (one side's key generation + shared secret per second
+with negotiator.crypto); memory per established SA; a py-spy profile of the agent under load.
+
+Topology (tests/interop/harness.py): namespaces A (198.51.100.1) and B (198.51.100.2) joined
+by a veth pair. Agent run: ``ike-agent run`` in A on UDP 500, generator in B. charon run:
+charon in B on UDP 500, generator in A. Each responder starts fresh for each group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.agent_process import PROJECT, PSK, started_agent
+from bench.common import cpu_seconds, rss_bytes
+from bench.dh_rates import chosen, rate
+from bench.profiling import Profile, PySpy
+from tests.interop.harness import (
+    ADDRESS_A,
+    ADDRESS_B,
+    Charon,
+    Connection,
+    NetnsPair,
+    charon_conf,
+    missing_prerequisite,
+    run,
+)
+
+CHARON_PROPOSALS = {14: "aes128-sha256-modp2048", 19: "aes128-sha256-ecp256"}
+# charon as one would set it up for load: it refuses more than block_threshold (default 5)
+# half-open SAs per peer IP, and its IKE_SA table has one bucket by default (ikesa_table_size).
+CHARON_LOAD_SETTINGS = (
+    "    block_threshold = 1000000\n    init_limit_half_open = 0\n"
+    "    ikesa_table_size = 4096\n    ikesa_table_segments = 16\n"
+)
+
+
+@dataclass
+class IkeOptions:
+    groups: tuple[int, ...] = (19, 14)
+    concurrency: int = 64
+    warmup: float = 2.0
+    seconds: float = 10.0
+    dh_seconds: float = 2.0
+    sa_count: int = 10000
+    profile_seconds: float = 6.0
+
+
+@dataclass
+class LoadRun:
+    responder: str
+    group: int
+    generator: dict[str, Any]
+    responder_cpu: float  # CPU seconds of the responder per wall second of the window run
+
+    @property
+    def rate(self) -> float:
+        return float(self.generator["in_window"]) / float(self.generator["window_seconds"])
+
+
+@dataclass
+class IkeResults:
+    skipped: str | None = None
+    dh_limit: dict[int, float] = field(default_factory=dict)
+    runs: list[LoadRun] = field(default_factory=list)
+    sa_memory: dict[str, Any] = field(default_factory=dict)
+    profile: Profile | None = None
+    profile_group: int = 19
+
+    def rate(self, responder: str, group: int) -> float | None:
+        for load in self.runs:
+            if load.responder == responder and load.group == group:
+                return load.rate
+        return None
+
+
+def _generator(netns: str, local: str, target: str, group: int, options: IkeOptions,
+               *, count: int = 0, seconds: float | None = None) -> dict[str, Any]:
+    command = ["ip", "netns", "exec", netns, sys.executable, "-m", "bench.ike_load",
+               "--local", local, "--target", target, "--group", str(group),
+               "--concurrency", str(options.concurrency), "--warmup", str(options.warmup),
+               "--seconds", str(seconds if seconds is not None else options.seconds)]
+    if count:
+        command += ["--count", str(count)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT, timeout=3600)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"load generator failed: {done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _measured(netns: str, local: str, target: str, group: int, options: IkeOptions,
+              responder_pid: int, name: str) -> LoadRun:
+    cpu_before, wall_before = cpu_seconds(responder_pid), time.monotonic()
+    generator = _generator(netns, local, target, group, options)
+    cpu = (cpu_seconds(responder_pid) - cpu_before) / (time.monotonic() - wall_before)
+    return LoadRun(name, group, generator, cpu)
+
+
+def _agent_runs(pair: NetnsPair, work: pathlib.Path, options: IkeOptions,
+                results: IkeResults, log: Any) -> None:
+    for group in options.groups:
+        agent = started_agent(work, f"ike-agent-g{group}", 0, netns=pair.a,
+                              ike_listen=f"{ADDRESS_A}:500", extra_policies=(ADDRESS_B,))
+        try:
+            load = _measured(pair.b, ADDRESS_B, f"{ADDRESS_A}:500", group, options, agent.pid,
+                             "agent")
+        finally:
+            agent.stop()
+        results.runs.append(load)
+        log(f"ike: agent group {group}: {load.rate:.0f} handshakes/s")
+    group = results.profile_group
+    agent = started_agent(work, "ike-agent-profile", 0, netns=pair.a,
+                          ike_listen=f"{ADDRESS_A}:500", extra_policies=(ADDRESS_B,))
+    try:
+        spy = PySpy(agent.pid, work / f"ike-agent-g{group}.raw")
+        _generator(pair.b, ADDRESS_B, f"{ADDRESS_A}:500", group, options,
+                   seconds=options.profile_seconds)
+        results.profile = spy.stop()
+    finally:
+        agent.stop()
+
+
+def _charon(pair: NetnsPair, work: pathlib.Path, group: int) -> Charon:
+    directory = work / f"charon-g{group}"
+    charon = Charon(pair.b, directory)
+    conf = charon_conf(directory, log_level=0)
+    marker = "    port_nat_t = 4500\n"
+    charon.conf.write_text(conf.replace(marker, marker + CHARON_LOAD_SETTINGS))
+    charon.start()
+    charon.load([Connection("bench", ADDRESS_B, ADDRESS_A, PSK, CHARON_PROPOSALS[group])])
+    return charon
+
+
+def _charon_runs(pair: NetnsPair, work: pathlib.Path, options: IkeOptions,
+                 results: IkeResults, log: Any) -> None:
+    for group in options.groups:
+        charon = _charon(pair, work, group)
+        try:
+            assert charon.process is not None
+            load = _measured(pair.a, ADDRESS_A, f"{ADDRESS_B}:500", group, options,
+                             charon.process.pid, "charon")
+        finally:
+            charon.stop()
+        results.runs.append(load)
+        log(f"ike: charon group {group}: {load.rate:.0f} handshakes/s")
+
+
+def _sa_memory(options: IkeOptions) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "bench.sa_memory", "--count",
+                           str(options.sa_count), "--group", "19"],
+                          capture_output=True, text=True, cwd=PROJECT, timeout=1800, check=True)
+    memory: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return memory
+
+
+def run_ike(work: pathlib.Path, options: IkeOptions, log: Any) -> IkeResults:
+    results = IkeResults()
+    for group in options.groups:
+        results.dh_limit[group] = rate(chosen(group), options.dh_seconds)
+        log(f"ike: DH limit group {group}: {results.dh_limit[group]:.0f}/s")
+    log(f"ike: memory per SA ({options.sa_count} SAs, in-process engine)")
+    results.sa_memory = _sa_memory(options)
+    reason = missing_prerequisite()
+    if reason is not None:
+        results.skipped = reason
+        return results
+    pair = NetnsPair.create(f"bn{os.getpid() % 100000}")
+    # The harness also joins our namespace to A (203.0.113.0/30) for NETCONF clients; the
+    # benchmark does not need it, and the same subnet may be in use by an interop test run.
+    run("ip", "link", "delete", f"ikmbn{os.getpid() % 100000}"[:15], check=False)
+    try:
+        _agent_runs(pair, work, options, results, log)
+        _charon_runs(pair, work, options, results, log)
+    finally:
+        pair.delete()
+    return results
+
+
+def responder_rss_note(pid: int) -> int:
+    return rss_bytes(pid)
