@@ -78,6 +78,7 @@ class Journal:
         self.scope = Scope()
         self.errors: list[RpcError] = []
         self.undone = False
+        self._created: set[etree._Element] = set()
         self._schema = schema
         self.partition_parent, self.partition_tag, self._partition_key = partition
 
@@ -103,6 +104,11 @@ class Journal:
             parent.append(element)
         else:
             parent.insert(index, element)
+        if parent in self._created:
+            # Inside a node this edit created: undoing that node undoes this too.
+            self._created.add(element)
+            return
+        self._created.add(element)
         self.touched(element)
         self._undo.append(lambda: parent.remove(element))
 
@@ -368,7 +374,7 @@ class EditEngine:
         """RFC 7950 section 7.9: creating a node of one case removes the other cases' nodes."""
         if not node.cases:
             return
-        parent_schema = self._parent_schema(target)
+        parent_schema = self._sibling_nodes(node)
         for sibling in list(target):
             if sibling is new or not isinstance(sibling.tag, str):
                 continue
@@ -400,9 +406,11 @@ class EditEngine:
         node = self._schema_of(target)
         return self.schema.roots if node is None else node.children
 
-    def _parent_order(self, target: etree._Element) -> dict[str, int]:
-        node = self._schema_of(target)
-        return self._root_order if node is None else node.order
+    def _sibling_nodes(self, node: SchemaNode) -> dict[str, SchemaNode]:
+        return self.schema.roots if node.parent is None else node.parent.children
+
+    def _sibling_order(self, node: SchemaNode) -> dict[str, int]:
+        return self._root_order if node.parent is None else node.parent.order
 
     # -- finding and positioning ----------------------------------------------------------
 
@@ -458,7 +466,7 @@ class EditEngine:
         insert = edit.get(INSERT_ATTR)
         if insert is not None:
             return self._insert_position(target, node, edit, insert)
-        order = self._parent_order(target)
+        order = self._sibling_order(node)
         rank = order.get(node.tag, len(order))
         # From the end: appending after the last child is the usual case (new list entries).
         for position, child in enumerate(target.iterchildren(reversed=True)):
@@ -508,7 +516,7 @@ class EditEngine:
         return index if insert == "before" else index + 1
 
     def _position_without_insert(self, target: etree._Element, node: SchemaNode) -> int:
-        order = self._parent_order(target)
+        order = self._sibling_order(node)
         rank = order.get(node.tag, len(order))
         for index, child in enumerate(target):
             if isinstance(child.tag, str) and order.get(child.tag, len(order)) > rank:

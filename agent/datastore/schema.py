@@ -56,6 +56,7 @@ class SchemaNode:
     children: dict[str, SchemaNode] = field(default_factory=dict)
     # Clark name of a child -> its position in the schema (keys first for lists).
     order: dict[str, int] = field(default_factory=dict)
+    parent: SchemaNode | None = field(default=None, repr=False)  # None: top-level
 
     @property
     def tag(self) -> str:
@@ -169,6 +170,7 @@ def _index_children(
             user_ordered=ordered_by is not None and ordered_by.arg == "user",
             presence=child.search_one("presence") is not None,
             cases=cases,
+            parent=parent,
         )
         into[node.tag] = node
         order[node.tag] = len(order)
