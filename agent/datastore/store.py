@@ -13,6 +13,7 @@ Locks belong to the NETCONF layer.
 from __future__ import annotations
 
 import copy
+import logging
 import pathlib
 
 from lxml import etree
@@ -34,6 +35,8 @@ from agent.datastore.validation import Validator
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 
 __all__ = ["Datastore", "DatastoreLoadError"]
+
+log = logging.getLogger(__name__)
 
 _DEFAULT_OPERATIONS = ("merge", "replace", "none")
 _TEST_OPTIONS = ("test-then-set", "set", "test-only")
@@ -216,7 +219,14 @@ class Datastore:
             self.discard_changes()
             return
         wanted = self.generation - generations_back
-        data = self._store.load_generation(wanted) if generations_back > 0 else None
+        try:
+            data = self._store.load_generation(wanted) if generations_back > 0 else None
+        except DatastoreLoadError as exc:
+            log.error("rollback: %s", exc)
+            raise NetconfError(RpcError(
+                ErrorType.APPLICATION, ErrorTag.OPERATION_FAILED,
+                f"The configuration of commit {wanted} cannot be read: {exc.reason}.",
+            )) from None
         if data is None:
             raise NetconfError(RpcError(
                 ErrorType.APPLICATION, ErrorTag.DATA_MISSING,

@@ -326,3 +326,16 @@ def test_a_key_cannot_be_deleted_on_its_own(seeded: Datastore) -> None:
     seeded.edit_config(config(security(  # merging a key is just naming the entry
         f'<policy><name {NC.format("merge")}>10.1.1.1</name><mode>main</mode></policy>')))
     assert candidate_text(seeded, "//i:policy[i:name='10.1.1.1']/i:mode/text()") == ["main"]
+
+
+def test_continue_on_error_reports_every_error(seeded: Datastore) -> None:
+    body = security(f'<policy {NC.format("create")}><name>10.1.1.1</name></policy>'
+                    f'<policy {NC.format("create")}><name>10.1.1.2</name></policy>'
+                    + policy("10.6.6.6"))
+    with pytest.raises(NetconfError) as caught:
+        seeded.edit_config(config(body), error_option="continue-on-error")
+    assert [(e.tag, e.path) for e in caught.value.errors] == [
+        (ErrorTag.DATA_EXISTS, POLICY_PATH.format("10.1.1.1")),
+        (ErrorTag.DATA_EXISTS, POLICY_PATH.format("10.1.1.2")),
+    ]
+    assert candidate_text(seeded, "//i:policy/i:name/text()")[-1] == "10.6.6.6"

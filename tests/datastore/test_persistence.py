@@ -181,3 +181,16 @@ def test_commit_without_changes_rewrites_the_same_configuration(
     assert seeded.commit() == 2
     after = state_file(tmp_path).read_bytes()
     assert after == before.replace(b'generation="1"', b'generation="2"')
+
+
+def test_rollback_to_an_unreadable_history_file_is_operation_failed(
+    seeded: Datastore, tmp_path: pathlib.Path,
+) -> None:
+    seeded.edit_config(config(security(policy("10.2.2.2"))))
+    seeded.commit()
+    (tmp_path / "state" / "history" / "1.xml").write_bytes(b"<broken")
+    with pytest.raises(NetconfError) as caught:
+        seeded.rollback(1)
+    assert caught.value.errors[0].tag is ErrorTag.OPERATION_FAILED
+    assert "not well-formed" in caught.value.errors[0].message
+    assert not seeded.candidate_modified()
