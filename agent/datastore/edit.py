@@ -144,6 +144,11 @@ def _reinsert(parent: etree._Element, previous: etree._Element | None,
     element.tail = tail
 
 
+def clip(text: str, limit: int = 64) -> str:
+    """Client-supplied text as quoted in an error message: bounded."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _error(tag: ErrorTag, message: str, **kwargs: object) -> RpcError:
     return RpcError(ErrorType.APPLICATION, tag, message, **kwargs)  # type: ignore[arg-type]
 
@@ -241,8 +246,8 @@ class EditEngine:
         if qname.namespace not in self.schema.namespaces:
             raise _Failed(self._err(
                 ErrorTag.UNKNOWN_NAMESPACE,
-                f"Unknown namespace {qname.namespace or '(none)'!r} "
-                f"of element {qname.localname!r}.",
+                f"Unknown namespace {clip(qname.namespace or '(none)')!r} "
+                f"of element {clip(qname.localname)!r}.",
                 target_parent, edit,
                 info=(("bad-element", qname.localname), ("bad-namespace", qname.namespace or "")),
             ))
@@ -250,7 +255,7 @@ class EditEngine:
         if node is None:
             raise _Failed(self._err(
                 ErrorTag.UNKNOWN_ELEMENT,
-                f"Unknown element {qname.localname!r} here.",
+                f"Unknown element {clip(qname.localname)!r} here.",
                 target_parent, edit,
                 info=(("bad-element", qname.localname),),
             ))

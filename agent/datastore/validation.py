@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from agent.datastore.edit import EntryIndex, Scope
+from agent.datastore.edit import EntryIndex, Scope, clip
 from agent.datastore.paths import libyang_path_to_instance_id, split_steps
 from agent.datastore.schema import Schema, SchemaNode
 from agent.datastore.serialize import (
@@ -136,7 +136,8 @@ class Validator:
             tag = ErrorTag.INVALID_VALUE  # type, range, length, pattern, enum
         else:
             tag = ErrorTag.DATA_MISSING  # a mandatory node below this one is missing
-        message = " ".join(str(error.message).split())
+        # One line, and bounded: libyang quotes the offending value (a certificate can be long).
+        message = clip(" ".join(str(error.message).split()), 400)
         if node is not None and node.name in SECRET_LEAVES and tag is ErrorTag.INVALID_VALUE:
             message = (f"Invalid {node.name}: the value does not satisfy its type "
                        "(length or pattern). The value is secret and not shown.")

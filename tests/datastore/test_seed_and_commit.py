@@ -171,3 +171,44 @@ def test_generation_increases_by_one_per_commit(seeded: Datastore) -> None:
     seeded.edit_config(config(security(policy("10.4.4.4"))))
     assert seeded.commit() == 2
     assert seeded.commit() == 3
+
+
+class BrokenSubscriber(RecordingSubscriber):
+    def __init__(self, fail_in: str) -> None:
+        super().__init__()
+        self.fail_in = fail_in
+
+    def prepare(self, snapshot: ConfigSnapshot) -> None:
+        super().prepare(snapshot)
+        if self.fail_in == "prepare":
+            raise RuntimeError("bug in a subscriber")
+
+    def commit(self, snapshot: ConfigSnapshot) -> None:
+        super().commit(snapshot)
+        if self.fail_in == "commit":
+            raise RuntimeError("bug in a subscriber")
+
+
+def test_unexpected_failure_in_prepare_is_operation_failed_without_details(
+    seeded: Datastore,
+) -> None:
+    prepared, broken = RecordingSubscriber(), BrokenSubscriber("prepare")
+    seeded.add_subscriber(prepared)
+    seeded.add_subscriber(broken)
+    seeded.edit_config(config(security(policy("10.3.3.3"))))
+    with pytest.raises(NetconfError) as caught:
+        seeded.commit()
+    error = caught.value.errors[0]
+    assert error.tag is ErrorTag.OPERATION_FAILED
+    assert "bug" not in error.message
+    assert prepared.calls == [("prepare", 2), ("abort", 2)]
+    assert seeded.generation == 1
+
+
+def test_failure_in_commit_does_not_stop_the_others(seeded: Datastore) -> None:
+    broken, after = BrokenSubscriber("commit"), RecordingSubscriber()
+    seeded.add_subscriber(broken)
+    seeded.add_subscriber(after)
+    seeded.edit_config(config(security(policy("10.3.3.3"))))
+    assert seeded.commit() == 2
+    assert after.calls == [("prepare", 2), ("commit", 2)]

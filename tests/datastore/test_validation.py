@@ -229,3 +229,10 @@ def test_incremental_validation_sees_a_changed_proposal_break_policies(
         ("credential-mismatch", POLICY_PATH.format("10.1.1.1")),
         ("credential-mismatch", POLICY_PATH.format("10.1.1.2")),
     ]
+
+
+def test_messages_quoting_long_values_are_bounded(datastore: Datastore) -> None:
+    body = security("", pki=local_certificate("c1", "x" * 70000, "y"))
+    errors = errors_of(datastore, body)
+    assert {e.path for e in errors} >= {CERT_PATH + "/ike:certificate"}
+    assert all(len(e.message) < 500 for e in errors)
