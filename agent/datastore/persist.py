@@ -111,7 +111,10 @@ class RunningStore:
         self._policy_bytes = None  # unknown until the write succeeds
         atomic_write(self.path, [head, body, b"</running>\n"])
         self._policy_bytes = policy_bytes_now
-        self._prune()
+        try:  # the commit is durable now: a failure to tidy up must not fail it
+            self._prune()
+        except OSError as exc:
+            log.warning("cannot prune the configuration history: %s", exc.strerror)
 
     def _body(self, data: etree._Element,
               changes: PolicyChanges | None) -> tuple[bytes, dict[str, bytes] | None]:
