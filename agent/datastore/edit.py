@@ -489,7 +489,7 @@ class EditEngine:
                 ErrorTag.BAD_ATTRIBUTE, f"{name!r} is not ordered-by user: insert is not allowed.",
                 target, edit, info=(("bad-attribute", "insert"), ("bad-element", name)),
             ))
-        entries = [el for el in target.iterchildren(node.tag) if el is not None]
+        entries = list(target.iterchildren(node.tag))
         if insert in ("first", "last"):
             if not entries:
                 return self._position_without_insert(target, node)
