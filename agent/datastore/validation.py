@@ -130,6 +130,8 @@ class Validator:
         app_tag: str | None = error.app_tag or None
         if app_tag is not None:
             tag = _APP_TAG_TO_TAG.get(app_tag, ErrorTag.OPERATION_FAILED)  # must's own tag
+        elif error.validation_code == ly.ValidationErrorCode.Reference:
+            tag = ErrorTag.UNKNOWN_ELEMENT  # no such schema node (the edit layer rejects these)
         elif error.validation_code != ly.ValidationErrorCode.Data:
             tag = ErrorTag.OPERATION_FAILED
         elif node is not None and node.is_term:

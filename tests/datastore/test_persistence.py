@@ -194,3 +194,13 @@ def test_rollback_to_an_unreadable_history_file_is_operation_failed(
     assert caught.value.errors[0].tag is ErrorTag.OPERATION_FAILED
     assert "not well-formed" in caught.value.errors[0].message
     assert not seeded.candidate_modified()
+
+
+def test_stored_configuration_with_an_unknown_element_names_it(
+    seeded: Datastore, make_datastore: Make, tmp_path: pathlib.Path,
+) -> None:
+    path = state_file(tmp_path)
+    path.write_bytes(path.read_bytes().replace(b"<ike>", b"<ike><colour>blue</colour>"))
+    with pytest.raises(DatastoreLoadError) as caught:
+        make_datastore()
+    assert "colour" in caught.value.reason
