@@ -41,6 +41,21 @@ class PolicySplitter:
         self._before = tags[:position]
         self._after = tags[position + 1:]
 
+    def _around_policies(
+        self, ike: etree._Element
+    ) -> tuple[list[etree._Element], list[etree._Element]]:
+        """The children of ``ike`` before and after its policies."""
+        # iterchildren(*tags) filters in C: no Python loop over the policies.
+        before = list(ike.iterchildren(*self._before))
+        after = list(ike.iterchildren(*self._after))
+        counts = ike.xpath("count(*) - count(k:policy)", namespaces={"k": IKE_NS})
+        if counts == len(before) + len(after):
+            return before, after
+        # Elements the schema does not know (only in a hand-edited file, which then fails
+        # validation): keep every one so that libyang sees and reports them.
+        others = [e for e in ike if isinstance(e.tag, str) and e.tag != POLICY_TAG]
+        return others, []
+
     def split(self, data: etree._Element, *, root: bool = True) -> tuple[bytes, bytes]:
         """(head, tail) of ``data`` serialised with its policies removed.
 
@@ -60,12 +75,10 @@ class PolicySplitter:
                     security.append(copy.deepcopy(child))
                     continue
                 ike = etree.SubElement(security, IKE_TAG)
-                # iterchildren(*tags) filters in C: no Python loop over the policies.
-                for entry in child.iterchildren(*self._before):
-                    ike.append(copy.deepcopy(entry))
+                before, after = self._around_policies(child)
+                ike.extend(copy.deepcopy(entry) for entry in before)
                 ike.append(etree.Comment(_MARKER))
-                for entry in child.iterchildren(*self._after):
-                    ike.append(copy.deepcopy(entry))
+                ike.extend(copy.deepcopy(entry) for entry in after)
         if root:
             text = etree.tostring(skeleton)
         else:
