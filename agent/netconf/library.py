@@ -5,8 +5,9 @@ protocol modules the NETCONF layer itself implements (ietf-netconf-monitoring,
 ietf-yang-library and ietf-datastores, shipped in ``yang/``). From it come:
 
 - the ``<hello>`` capabilities: RFC 6241 base and feature capabilities, one module capability
-  per YANG 1.0 module (RFC 6020 section 5.6.4) and the RFC 7950 section 5.6.4 yang-library
-  capability with the content-id;
+  per YANG 1.0 module (RFC 6020 section 5.6.4) and the RFC 8526 section 2 :yang-library:1.1
+  capability with the content-id (the 1.0 one of RFC 7950 section 5.6.4 promises the RFC 7895
+  ``/modules-state`` tree, which this server does not have);
 - the RFC 8525 ``<yang-library>`` tree (same content-id);
 - the RFC 6022 ``<schemas>`` list and the module text for ``<get-schema>``.
 """
@@ -130,7 +131,7 @@ class ModuleLibrary:
         # RFC 7950 section 5.6.4: YANG 1.1 modules are announced through the YANG library only.
         result += [m.capability() for m in self.modules if m.yang_version != "1.1"]
         result.append(
-            "urn:ietf:params:netconf:capability:yang-library:1.0"
+            "urn:ietf:params:netconf:capability:yang-library:1.1"
             f"?revision={YANG_LIBRARY_REVISION}&content-id={self.content_id}"
         )
         return result

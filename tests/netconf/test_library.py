@@ -32,7 +32,13 @@ def test_capabilities_and_content_id() -> None:
     assert caps[:2] == ["urn:ietf:params:netconf:base:1.0", "urn:ietf:params:netconf:base:1.1"]
     assert "urn:ietf:params:netconf:capability:candidate:1.0" in caps
     assert not any("writable-running" in c or "with-defaults" in c for c in caps)
-    assert caps[-1].endswith(f"content-id={lib.content_id}")
+    # RFC 8526 section 2: an RFC 8525 library is announced as :yang-library:1.1 with content-id
+    # (yangcli 2.13 reads :yang-library:1.0 as "has /modules-state" and aborts without it).
+    assert caps[-1] == (
+        "urn:ietf:params:netconf:capability:yang-library:1.1"
+        f"?revision=2019-01-04&content-id={lib.content_id}"
+    )
+    assert not any("yang-library:1.0" in c for c in caps)
     assert library().content_id == lib.content_id  # deterministic
     fewer = ModuleLibrary([m for m in lib.modules if m.name != "ietf-datastores"])
     assert fewer.content_id != lib.content_id
