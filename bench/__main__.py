@@ -52,6 +52,7 @@ def netconf_options(args: argparse.Namespace) -> NetconfOptions:
         options = NetconfOptions(sizes=(0, 1000, 10000), commit_runs=10, ncclient_runs=3,
                                  get_config_sizes=(10000,), get_config_runs=3, session_runs=10,
                                  concurrent_seconds=3.0, memory_sizes=(10000,),
+                                 breakdown_runs=3,
                                  profile_commit_size=10000, profile_get_config_size=10000)
     else:
         options = NetconfOptions()

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from agent.datastore.subscriber import IKE_NS
 from bench.agent_process import PASSWORD, USER, AgentUnderTest, policy_xml, started_agent
+from bench.commit_breakdown import Breakdown
+from bench.commit_breakdown import measure as measure_breakdown
 from bench.common import median, percentile, rss_bytes
 from bench.netconf_client import BASE_NS, NetconfClient
 from bench.profiling import Profile, PySpy
@@ -34,6 +36,7 @@ class NetconfOptions:
     memory_sizes: tuple[int, ...] = (10000, 50000)
     profile_commit_size: int | None = 10000
     profile_get_config_size: int | None = 50000
+    breakdown_runs: int = 5
 
 
 @dataclass
@@ -58,6 +61,7 @@ class NetconfResults:
     commit_profile: Profile | None = None
     get_config_profile: Profile | None = None
     profile_sizes: dict[str, int] = field(default_factory=dict)
+    breakdown: list[Breakdown] = field(default_factory=list)
 
 
 class _NewPolicies:
@@ -110,7 +114,7 @@ async def _own_client_phase(agent: AgentUnderTest, size: int, options: NetconfOp
                 result.get_config_bytes = len(reply)
         if size == options.profile_get_config_size:
             spy = PySpy(agent.pid, work / f"get-config-{size}.raw")
-            for _ in range(max(3, options.get_config_runs)):
+            for _ in range(max(10, options.get_config_runs)):
                 await client.rpc(GET_CONFIG)
             results.get_config_profile = spy.stop()
             results.profile_sizes["get-config"] = size
@@ -185,6 +189,8 @@ def run_netconf(work: pathlib.Path, options: NetconfOptions,
         finally:
             agent.stop()
         results.sizes.append(result)
+        if options.breakdown_runs:
+            results.breakdown.append(measure_breakdown(size, options.breakdown_runs))
         log(f"netconf: {size} policies: commit p50 {median(result.commit) * 1000:.1f} ms "
             f"p95 {percentile(result.commit, 0.95) * 1000:.1f} ms")
     return results

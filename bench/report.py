@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
+from bench import commit_breakdown
 from bench.common import Machine, median, percentile
 from bench.ike_bench import IkeResults
 from bench.netconf_bench import NetconfResults
@@ -41,6 +42,10 @@ def netconf_tables(results: NetconfResults, runs: int) -> str:
     growth = _growth(results)
     if growth:
         out += ["", growth]
+    if results.breakdown:
+        out += ["", "### (1b) the same commit in process, split: datastore alone vs the "
+                f"negotiator's prepare ({len(results.breakdown[0].datastore_commit)} runs, p50)",
+                "", commit_breakdown.table(results.breakdown)]
     out += ["", "### (2) get-config of the whole running datastore "
             "(median of the runs after one warm-up)", "",
             "| policies | reply MB | runs | median s | MB/s | target >= 20 MB/s |",
