@@ -1,0 +1,205 @@
+"""Ansible's ``ansible.netcommon.netconf_config`` (a real ``ansible-playbook``) against the agent.
+
+netconf_config sends validate, lock, get-config candidate, edit-config (a ``<config>`` without the
+base namespace), get-config candidate, commit, unlock, get-config running, close-session; it
+reports "changed" when the get-config text before and after differ, so a second identical play
+is only ``changed=false`` when the agent's get-config output is deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from .conftest import NS, RunningAgent, discard_candidate, get_config, policy_proposals
+
+SEED = """<config>
+  <security xmlns="urn:ike-agent:yang:ike-security">
+    <ike>
+      <proposal>
+        <name>proposal-1</name>
+        <authentication-method>pre-shared-keys</authentication-method>
+        <dh-group>group14</dh-group>
+        <authentication-algorithm>sha-256</authentication-algorithm>
+        <encryption-algorithm>aes-128-cbc</encryption-algorithm>
+        <lifetime-seconds>3600</lifetime-seconds>
+      </proposal>
+      <proposal>
+        <name>proposal-2</name>
+        <authentication-method>pre-shared-keys</authentication-method>
+        <dh-group>group19</dh-group>
+        <authentication-algorithm>sha1</authentication-algorithm>
+        <encryption-algorithm>aes-256-cbc</encryption-algorithm>
+      </proposal>
+      <policy>
+        <name>10.1.1.2</name>
+        <mode>main</mode>
+        <description>to branch office</description>
+        <pre-shared-key><ascii-text>example-key-1</ascii-text></pre-shared-key>
+        <proposals>proposal-1</proposals>
+        <proposals>proposal-2</proposals>
+      </policy>
+      <policy>
+        <name>10.1.1.1</name>
+        <pre-shared-key><hexadecimal>6578616d706c652d6b6579</hexadecimal></pre-shared-key>
+        <proposals>proposal-1</proposals>
+        <proposals>proposal-2</proposals>
+      </policy>
+    </ike>
+  </security>
+</config>
+"""
+MISSING_PROPOSAL = """<config>
+  <security xmlns="urn:ike-agent:yang:ike-security">
+    <ike>
+      <policy>
+        <name>10.7.7.7</name>
+        <pre-shared-key><ascii-text>example-key-7</ascii-text></pre-shared-key>
+        <proposals>missing-proposal</proposals>
+      </policy>
+    </ike>
+  </security>
+</config>
+"""
+
+
+def playbook(content: str) -> str:
+    """One play, one netconf_config task: edit candidate, validate, commit."""
+    body = "".join(f"          {line}\n" for line in content.splitlines())
+    return (
+        "- name: configure IKE over NETCONF\n"
+        "  hosts: agent\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - name: push to candidate and commit\n"
+        "      ansible.netcommon.netconf_config:\n"
+        "        target: candidate\n"
+        "        validate: true\n"
+        "        commit: true\n"
+        "        content: |\n"
+        f"{body}"
+    )
+
+
+@dataclass(frozen=True)
+class PlayResult:
+    returncode: int
+    task: dict[str, Any]
+    stats: dict[str, int]
+    stderr: str
+
+
+def ansible_playbook() -> str:
+    found = pathlib.Path(sys.executable).with_name("ansible-playbook")
+    if found.exists():
+        return str(found)
+    which = shutil.which("ansible-playbook")
+    if which is None:
+        pytest.fail("ansible-playbook is not installed (pip install -e '.[test]' installs ansible)")
+    return which
+
+
+@pytest.fixture(scope="module")
+def workdir(agent: RunningAgent, tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """Inventory plus a private ANSIBLE_HOME: nothing is read from or written to ``~``."""
+    root = tmp_path_factory.mktemp("ansible")
+    (root / "inventory.ini").write_text(
+        "[agent]\n"
+        f"{agent.host} ansible_port={agent.port}\n"
+        "[agent:vars]\n"
+        "ansible_connection=ansible.netcommon.netconf\n"
+        "ansible_network_os=default\n"
+        f"ansible_user={agent.username}\n"
+        f"ansible_password={agent.password}\n"
+        f"ansible_python_interpreter={sys.executable}\n"
+    )
+    return root
+
+
+def run_play(workdir: pathlib.Path, name: str, content: str) -> PlayResult:
+    path = workdir / f"{name}.yml"
+    path.write_text(playbook(content))
+    env = {
+        **os.environ,
+        "LC_ALL": "C.UTF-8",
+        "ANSIBLE_HOME": str(workdir / "home"),
+        "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp"),
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_PARAMIKO_LOOK_FOR_KEYS": "False",
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    done = subprocess.run(
+        [ansible_playbook(), "-i", str(workdir / "inventory.ini"), str(path)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    try:
+        report = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"ansible-playbook printed no JSON report:\n{done.stdout}\n{done.stderr}")
+    (task,) = report["plays"][0]["tasks"]
+    (host,) = task["hosts"].values()
+    (stats,) = report["stats"].values()
+    return PlayResult(done.returncode, host, stats, done.stderr)
+
+
+SEED_POLICIES = {
+    "10.1.1.1": ["proposal-1", "proposal-2"],
+    "10.1.1.2": ["proposal-1", "proposal-2"],
+}
+
+
+def test_netconf_config_commits_the_seed_and_a_second_run_changes_nothing(
+    agent: RunningAgent, workdir: pathlib.Path
+) -> None:
+    first = run_play(workdir, "seed", SEED)
+    assert first.returncode == 0, first
+    assert first.stats["failures"] == 0 and first.stats["unreachable"] == 0, first
+    assert first.task["changed"] is True, first
+    assert "urn:ietf:params:netconf:capability:validate:1.1" in first.task["server_capabilities"]
+
+    running = get_config(agent)
+    assert policy_proposals(running) == SEED_POLICIES
+    names = [e.text for e in running.iterfind("i:security/i:ike/i:proposal/i:name", NS)]
+    assert sorted(str(name) for name in names) == ["proposal-1", "proposal-2"]
+    hexkey = running.findtext(
+        "i:security/i:ike/i:policy[i:name='10.1.1.1']/i:pre-shared-key/i:hexadecimal", namespaces=NS
+    )
+    assert hexkey == "6578616d706c652d6b6579"
+
+    again = run_play(workdir, "seed-again", SEED)
+    assert again.returncode == 0, again
+    assert again.task["changed"] is False, again
+    assert again.stats["changed"] == 0
+    assert policy_proposals(get_config(agent)) == SEED_POLICIES
+
+
+def test_netconf_config_with_a_missing_proposal_fails_and_running_is_unchanged(
+    agent: RunningAgent, workdir: pathlib.Path
+) -> None:
+    before = get_config(agent)
+    try:
+        result = run_play(workdir, "missing-proposal", MISSING_PROPOSAL)
+        assert result.returncode != 0, result
+        assert result.stats["failures"] == 1, result
+        assert result.task["failed"] is True
+        assert "missing-proposal" in result.task["msg"], result.task["msg"]
+        after = get_config(agent)
+        assert "10.7.7.7" not in policy_proposals(after)
+        assert policy_proposals(after) == policy_proposals(before)
+    finally:
+        # netconf_config unlocks without discard-changes after a refused commit, so the
+        # shared candidate still holds the rejected edit (see README, Ansible).
+        discard_candidate(agent)
