@@ -171,4 +171,9 @@ class ConfigOperations:
     async def unlock(self, context: RpcContext, operation: etree._Element) -> Reply:
         target = str(datastore_or_config(operation, "target", allow_config=False, allowed=LOCKABLE))
         self.locks.unlock(target, context.session_id)
+        # As on Junos, releasing the candidate lock discards what its holder left uncommitted:
+        # the lock made the candidate that session's workspace, and leaving it dirty would
+        # refuse every later lock (RFC 6241 section 7.5) until someone discards by hand.
+        if target == "candidate" and self.datastore.candidate_modified():
+            self.datastore.discard_changes()
         return []

@@ -118,6 +118,22 @@ def test_lock_on_modified_candidate_is_refused() -> None:
     run(scenario)
 
 
+def test_unlocking_the_candidate_discards_uncommitted_changes() -> None:
+    async def scenario() -> None:
+        store = FakeDatastore()
+        server = make_server(store)
+        a, b = MemoryClient(server), MemoryClient(server)
+        assert is_ok(await a.rpc(LOCK.format("candidate")))
+        assert is_ok(await a.rpc(edit()))
+        assert store.candidate_modified()
+        assert is_ok(await a.rpc(UNLOCK.format("candidate")))
+        assert not store.candidate_modified()
+        # The next client finds a clean candidate it can lock (Ansible's lock/edit/unlock).
+        assert is_ok(await b.rpc(LOCK.format("candidate")))
+
+    run(scenario)
+
+
 def test_candidate_discarded_when_lock_holder_ends() -> None:
     async def scenario() -> None:
         store = FakeDatastore()
