@@ -438,13 +438,16 @@ class AgentPolicy:
     proposals: tuple[str, ...] = ("aes128-sha1-modp2048",)
     aggressive: bool = False
     lifetime: int = 3600
+    local_identity: str | None = None
 
     def xml(self) -> str:
         refs = "".join(f"<proposals>{p}</proposals>" for p in self.proposals)
         mode = "aggressive" if self.aggressive else "main"
+        identity = (f"<local-identity>{self.local_identity}</local-identity>"
+                    if self.local_identity else "")
         return (f"<policy><name>{self.peer}</name><mode>{mode}</mode>"
                 f"<pre-shared-key><ascii-text>{self.psk}</ascii-text></pre-shared-key>"
-                f"{refs}</policy>")
+                f"{refs}{identity}</policy>")
 
 
 def agent_security_xml(*policies: AgentPolicy) -> str:

@@ -335,3 +335,26 @@ def test_ipv6_peers(netns: NetnsPair, workdir: Path, charon: Charon, initiator: 
         assert agent_sa["policy"] == ADDRESS6_B
     finally:
         agent.close()
+
+
+@pytest.mark.parametrize("initiator", ["charon", "agent"])
+def test_wildcard_listen_with_local_identity(netns: NetnsPair, workdir: Path, charon: Charon,
+                                             initiator: str) -> None:
+    """Bound to 0.0.0.0 the engine has no address of its own to send as ID: the policy's
+    local-identity supplies it (charon checks the ID against remote id = 198.51.100.1)."""
+    agent = AgentProcess(netns.a, "0.0.0.0:500", workdir / f"agent-any-{initiator}.log")
+    try:
+        policy = AgentPolicy(ADDRESS_B, PSK, local_identity=ADDRESS_A)
+        assert agent.commit(agent_security_xml(policy), generation=1) == {"ok": True}
+        charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, PSK)])
+        if initiator == "charon":
+            assert charon.initiate("agent").returncode == 0, agent.log()[-3000:]
+        else:
+            assert agent.initiate(ADDRESS_B)["state"] == "established", charon.log()[-3000:]
+        [agent_sa] = _established(agent)
+        [charon_sa] = charon.list_sas()
+        assert agent_sa["initiator-cookie"] == charon_sa["initiator-spi"]
+        assert charon_sa["remote-id"] == ADDRESS_A
+        assert agent_sa["local-address"] == ADDRESS_A
+    finally:
+        agent.close()
