@@ -75,13 +75,15 @@ def _engine_resolves_wildcard() -> bool:
     return "local_address_for" in inspect.signature(Engine).parameters
 
 
-def _default_engine_factory(config: NegotiatorConfig, local: Address) -> EngineLike:
+def build_engine(config: NegotiatorConfig, local: Address, **engine_options: Any) -> EngineLike:
+    """The real engine for a socket bound to ``local``; ``engine_options`` go to its
+    constructor (retransmit timing...). Bound to a wildcard, it is given a way to learn which
+    address it speaks from towards each peer, when the engine supports that."""
     from negotiator.engine.engine import Engine
 
-    options: dict[str, Any] = {}
     if is_wildcard(local[0]) and _engine_resolves_wildcard():
-        options["local_address_for"] = source_address_for
-    engine: EngineLike = Engine(config, local_address=local, **options)
+        engine_options["local_address_for"] = source_address_for
+    engine: EngineLike = Engine(config, local_address=local, **engine_options)
     return engine
 
 
@@ -207,7 +209,7 @@ class NegotiatorService:
         self,
         config: NegotiatorConfig,
         *,
-        engine_factory: EngineFactory = _default_engine_factory,
+        engine_factory: EngineFactory = build_engine,
         clock: Callable[[], float] = time.time,
         initiate_timeout: float = DEFAULT_INITIATE_TIMEOUT,
     ) -> None:
@@ -379,7 +381,7 @@ class NegotiatorService:
 
 async def start_negotiator(
     running: ConfigSnapshot, listen: Address, *,
-    engine_factory: EngineFactory = _default_engine_factory,
+    engine_factory: EngineFactory = build_engine,
 ) -> NegotiatorService:
     """The daemon's negotiator: compiled from the running configuration and listening on
     ``listen``. Raises OSError naming the address when it cannot bind (e.g. UDP 500 needs

@@ -26,7 +26,7 @@ from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import NetconfError
 from agent.extensions import RpcContext
 from negotiator.config import NegotiatorConfig
-from negotiator.service import EngineFactory, NegotiatorService
+from negotiator.service import EngineFactory, NegotiatorService, build_engine
 from negotiator.shell import Address, EngineLike
 
 CONTEXT = RpcContext(session_id=1, username="interop")
@@ -66,11 +66,7 @@ def engine_factory(base: float, tries: int) -> EngineFactory:
     """The real engine, with retransmits short enough for tests (like charon's here)."""
 
     def build(config: NegotiatorConfig, local: Address) -> EngineLike:
-        from negotiator.engine.engine import Engine
-
-        engine: EngineLike = Engine(config, local_address=local, retransmit_base=base,
-                                    retransmit_tries=tries)
-        return engine
+        return build_engine(config, local, retransmit_base=base, retransmit_tries=tries)
 
     return build
 
