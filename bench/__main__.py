@@ -1,7 +1,8 @@
 """Run the benchmarks: ``python -m bench [--quick] [--only netconf,ike,dh] [--sizes ...]``.
 
 Writes bench/results/latest.md (tables, machine, method) and latest.json, and the plot
-bench/commit-latency.png when the NETCONF part ran. ``make bench ARGS=--quick`` for ~2 min.
+bench/commit-latency.png when the NETCONF part ran (into --output with --quick).
+``make bench ARGS=--quick`` for ~1-2 min.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -51,8 +53,7 @@ def netconf_options(args: argparse.Namespace) -> NetconfOptions:
     if args.quick:
         options = NetconfOptions(sizes=(0, 1000, 10000), commit_runs=10, ncclient_runs=3,
                                  get_config_sizes=(10000,), get_config_runs=3, session_runs=10,
-                                 concurrent_seconds=3.0, memory_sizes=(10000,),
-                                 breakdown_runs=3,
+                                 concurrent_seconds=3.0, breakdown_runs=3,
                                  profile_commit_size=10000, profile_get_config_size=10000)
     else:
         options = NetconfOptions()
@@ -86,6 +87,50 @@ def ike_options(args: argparse.Namespace) -> IkeOptions:
     return options
 
 
+def run_netconf_part(args: argparse.Namespace, work: pathlib.Path,
+                     record: dict[str, Any]) -> list[str]:
+    from bench import report
+
+    options = netconf_options(args)
+    netconf: NetconfResults = run_netconf(work, options, _log)
+    record["netconf"] = asdict(netconf)
+    if not args.no_plot and len(netconf.sizes) > 1:
+        # The plot BENCHMARKS.md shows is a full run's; a --quick run plots into --output.
+        plot = args.output / "commit-latency.png" if args.quick else HERE / "commit-latency.png"
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        report.plot_commit_latency(netconf, plot)
+    return ["## NETCONF", "", report.netconf_tables(netconf, options.commit_runs)]
+
+
+def run_ike_part(args: argparse.Namespace, work: pathlib.Path,
+                 record: dict[str, Any]) -> list[str]:
+    from bench import report
+
+    ike = ike_options(args)
+    results: IkeResults = run_ike(work, ike, _log)
+    record["ike"] = asdict(results)
+    return ["## IKE", "", report.ike_tables(results, ike.seconds, ike.warmup, ike.concurrency)]
+
+
+def run_dh_part(args: argparse.Namespace, work: pathlib.Path,
+                record: dict[str, Any]) -> list[str]:
+    from bench.dh_rates import rates
+
+    _log("dh: rates per group and backend")
+    rows = rates(0.3 if args.quick else 1.0)
+    record["dh"] = rows
+    return ["## DH backends (bench/dh_rates.py, one core)", "",
+            "| group | backend | per second |", "| ---: | --- | ---: |",
+            *(f"| {g} | {name} | {r:.0f} |" for g, name, r in rows)]
+
+
+RUNNERS: dict[str, Callable[[argparse.Namespace, pathlib.Path, dict[str, Any]], list[str]]] = {
+    "netconf": run_netconf_part,
+    "ike": run_ike_part,
+    "dh": run_dh_part,
+}
+
+
 def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -103,38 +148,23 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
     sections = ["# Benchmark run", "", report.machine_section(machine(), command.strip())]
     record: dict[str, Any] = {"command": command, "machine": asdict(machine())}
+    failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ike-agent-bench-") as directory:
         work = pathlib.Path(directory)
-        if "netconf" in parts:
-            options = netconf_options(args)
-            netconf: NetconfResults = run_netconf(work, options, _log)
-            sections += ["", "## NETCONF", "", report.netconf_tables(netconf, options.commit_runs)]
-            record["netconf"] = asdict(netconf)
-            if not args.no_plot and len(netconf.sizes) > 1:
-                report.plot_commit_latency(netconf, HERE / "commit-latency.png")
-        if "ike" in parts:
-            ike = ike_options(args)
-            ike_results: IkeResults = run_ike(work, ike, _log)
-            sections += ["", "## IKE", "",
-                         report.ike_tables(ike_results, ike.seconds, ike.warmup,
-                                           ike.concurrency)]
-            record["ike"] = asdict(ike_results)
-        if "dh" in parts:
-            from bench.dh_rates import rates
-
-            _log("dh: rates per group and backend")
-            rows = rates(0.3 if args.quick else 1.0)
-            sections += ["", "## DH backends (bench/dh_rates.py, one core)", "",
-                         "| group | backend | per second |", "| ---: | --- | ---: |",
-                         *(f"| {g} | {name} | {r:.0f} |" for g, name, r in rows)]
-            record["dh"] = rows
+        for part in parts:
+            try:
+                sections += ["", *RUNNERS[part](args, work, record)]
+            except Exception as exc:  # one broken part must not lose the others' figures
+                _log(f"{part}: FAILED: {exc!r}")
+                sections += ["", f"## {part}: FAILED", "", f"`{exc!r}`"[:2000]]
+                failed.append(part)
     sections += ["", f"Total time: {time.monotonic() - started:.0f} s."]
     text = "\n".join(sections) + "\n"
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "latest.md").write_text(text)
     (args.output / "latest.json").write_text(json.dumps(record, indent=1, default=str))
     print(text)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ class NetconfOptions:
     concurrent_sessions: int = 50
     concurrent_policies: int = 1000
     concurrent_seconds: float = 5.0
-    memory_sizes: tuple[int, ...] = (10000, 50000)
     profile_commit_size: int | None = 10000
     profile_get_config_size: int | None = 50000
     breakdown_runs: int = 5
