@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=int, help="commit runs per size (own client)")
     parser.add_argument("--ike-seconds", type=float, help="IKE measurement window")
     parser.add_argument("--concurrency", type=int, help="IKE negotiations in flight")
+    parser.add_argument("--ike-runs", type=int, help="IKE load runs per responder and group")
     parser.add_argument("--sa-count", type=int, help="SAs for the memory-per-SA figure")
     parser.add_argument("--no-ncclient", action="store_true", help="skip the ncclient runs")
     parser.add_argument("--no-plot", action="store_true")
@@ -74,14 +75,16 @@ def netconf_options(args: argparse.Namespace) -> NetconfOptions:
 
 def ike_options(args: argparse.Namespace) -> IkeOptions:
     if args.quick:
-        options = IkeOptions(warmup=1.0, seconds=3.0, dh_seconds=1.0, sa_count=2000,
-                             profile_seconds=3.0)
+        options = IkeOptions(warmup=1.0, seconds=3.0, dh_seconds=0.5, sa_count=2000,
+                             profile_seconds=3.0, runs=1)
     else:
         options = IkeOptions()
     if args.ike_seconds:
         options.seconds = args.ike_seconds
     if args.concurrency:
         options.concurrency = args.concurrency
+    if args.ike_runs:
+        options.runs = args.ike_runs
     if args.sa_count:
         options.sa_count = args.sa_count
     return options
@@ -109,7 +112,8 @@ def run_ike_part(args: argparse.Namespace, work: pathlib.Path,
     ike = ike_options(args)
     results: IkeResults = run_ike(work, ike, _log)
     record["ike"] = asdict(results)
-    return ["## IKE", "", report.ike_tables(results, ike.seconds, ike.warmup, ike.concurrency)]
+    return ["## IKE", "", report.ike_tables(results, ike.seconds, ike.warmup, ike.concurrency,
+                                             ike.runs)]
 
 
 def run_dh_part(args: argparse.Namespace, work: pathlib.Path,
