@@ -155,7 +155,8 @@ class Connection:
     psk: str
     proposals: str = "aes128-sha1-modp2048"
     aggressive: bool = False
-    lifetime: int = 3600
+    lifetime: int = 3600  # reauth_time: charon reauthenticates (new main mode) after it
+    over_time: int = 0  # ... and the SA dies this much later
 
     def swanctl(self) -> str:
         return f"""    {self.name} {{
@@ -168,7 +169,7 @@ class Connection:
         proposals = {self.proposals}
         rekey_time = 0
         reauth_time = {self.lifetime}s
-        over_time = 0s
+        over_time = {self.over_time}s
         rand_time = 0s
         local {{
             auth = psk

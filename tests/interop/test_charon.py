@@ -358,3 +358,41 @@ def test_wildcard_listen_with_local_identity(netns: NetnsPair, workdir: Path, ch
         assert agent_sa["local-address"] == ADDRESS_A
     finally:
         agent.close()
+
+
+def test_charon_reauthenticates_before_the_agents_sa_expires(agent: AgentProcess,
+                                                             charon: Charon) -> None:
+    """charon reauthenticates after 3 s with a fresh main mode and keeps the old SA until its
+    hard lifetime (3 + 30 s, the lifetime it proposes): the agent holds both SAs meanwhile,
+    each matching one of charon's (lifetimes this short are the peer's doing; our YANG
+    minimum is 180 s)."""
+    policy = AgentPolicy(ADDRESS_B, PSK)
+    assert agent.commit(agent_security_xml(policy), generation=1) == {"ok": True}
+    charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, PSK, lifetime=3, over_time=30)])
+    assert charon.initiate("agent").returncode == 0
+    [first] = _established(agent)
+    assert first["lifetime-seconds"] == "33"
+    wait_until(lambda: len(_established(agent)) == 2, "no second SA from charon's "
+               "reauthentication", timeout=8)
+    charon_sas = {sa["initiator-spi"]: sa["state"] for sa in charon.list_sas()}
+    agent_sas = {sa["initiator-cookie"]: sa["role"] for sa in _established(agent)}
+    assert agent_sas.keys() == charon_sas.keys()
+    assert charon_sas[first["initiator-cookie"]] == "REKEYING"
+    assert sorted(charon_sas.values()) == ["ESTABLISHED", "REKEYING"]
+    assert set(agent_sas.values()) == {"responder"}
+
+
+def test_the_agents_sa_expires_and_the_peer_sees_the_delete(agent: AgentProcess,
+                                                            charon: Charon) -> None:
+    """The runner's commit skips YANG validation, so a 3 s lifetime can be configured: the
+    agent initiates, charon echoes 3 s (but keeps its own 3600 s), the agent's SA expires and
+    its DELETE removes charon's."""
+    policy = AgentPolicy(ADDRESS_B, PSK, lifetime=3)
+    assert agent.commit(agent_security_xml(policy), generation=1) == {"ok": True}
+    charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, PSK)])
+    reply = agent.initiate(ADDRESS_B)
+    assert reply["state"] == "established"
+    assert len(charon.list_sas()) == 1
+    wait_until(lambda: agent.security_associations() == [], "the SA did not expire", timeout=8)
+    assert f"SaDeleted(index={reply['index']}, reason='lifetime expired')" in agent.events()
+    wait_until(lambda: charon.list_sas() == [], "charon did not see the expiry DELETE")
