@@ -77,7 +77,16 @@ class NetnsPair:
     b: str
 
     @classmethod
+    def remove_stale(cls) -> None:
+        """Delete namespaces left by an earlier session that was killed (named by its pid)."""
+        listing = run("ip", "netns", "list", check=False).stdout
+        for name in re.findall(r"^(ikeagent-[ab]-(\d+))\b", listing, re.MULTILINE):
+            if not Path(f"/proc/{name[1]}").exists():
+                run("ip", "netns", "delete", name[0], check=False)
+
+    @classmethod
     def create(cls, tag: str) -> NetnsPair:
+        cls.remove_stale()
         pair = cls(a=f"ikeagent-a-{tag}", b=f"ikeagent-b-{tag}")
         try:
             run("ip", "netns", "add", pair.a)
