@@ -118,7 +118,10 @@ def test_commit_veto_get_initiate_reload_and_clear_over_netconf(
     unsupported = unsupported.replace("group14", "group1")
     with pytest.raises(RPCError) as caught:
         _commit(netconf, unsupported)
-    assert "group1" in str(caught.value)
+    error = caught.value
+    assert (error.tag, error.app_tag) == ("invalid-value", "unsupported-algorithm")
+    assert "proposal[ike:name='aes128-sha1-modp2048']/ike:dh-group" in (error.path or "")
+    assert "group1" in error.message
     netconf.discard_changes()
 
     # Generation 1: charon initiates; the SA appears in <get>.
