@@ -3,6 +3,7 @@ the management link), negotiating with charon in namespace B."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -85,7 +86,11 @@ def netconf(daemon: subprocess.Popen[bytes]) -> Iterator[Any]:
     try:
         yield session
     finally:
-        session.close_session()
+        from ncclient.transport.errors import TransportError
+
+        with contextlib.suppress(TransportError):  # a test may have stopped the daemon
+            if session.connected:
+                session.close_session()
 
 
 def _commit(session: Any, security_xml: str) -> None:
@@ -156,3 +161,21 @@ def test_commit_veto_get_initiate_reload_and_clear_over_netconf(
     assert _rpc(netconf, "clear-ike-security-associations", ADDRESS_B) == {"cleared-count": "2"}
     assert _sas(netconf) == []
     wait_until(lambda: charon.list_sas() == [], "charon kept SAs the agent deleted")
+
+
+def test_unknown_peer_error_and_shutdown_deletes_at_the_peer(
+    daemon: subprocess.Popen[bytes], netconf: Any, charon: Charon
+) -> None:
+    from ncclient.operations.rpc import RPCError
+
+    with pytest.raises(RPCError) as caught:
+        _rpc(netconf, "initiate-ike-security-association", "198.51.100.99")
+    assert caught.value.tag == "invalid-value" and "198.51.100.99" in caught.value.message
+
+    _commit(netconf, agent_security_xml(AgentPolicy(ADDRESS_B, "bye-secret")))
+    charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, "bye-secret")])
+    assert _rpc(netconf, "initiate-ike-security-association", ADDRESS_B)["state"] == "established"
+    assert len(charon.list_sas()) == 1
+    daemon.terminate()  # SIGTERM: the daemon stops the negotiator, which sends DELETE
+    assert daemon.wait(timeout=10) == 0
+    wait_until(lambda: charon.list_sas() == [], "charon kept the SA of a stopped daemon")
