@@ -11,7 +11,6 @@ the two RPCs call the engine through the shell so their datagrams go out at once
 from __future__ import annotations
 
 import asyncio
-import inspect
 import ipaddress
 import logging
 import time
@@ -67,37 +66,16 @@ _SA_LEAVES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _engine_resolves_wildcard() -> bool:
-    """Whether the engine can learn per peer which address it speaks from when bound to a
-    wildcard (``local_address_for``; see "Interop findings" in NEGOTIATOR_API.md)."""
-    from negotiator.engine.engine import Engine
-
-    return "local_address_for" in inspect.signature(Engine).parameters
-
-
 def build_engine(config: NegotiatorConfig, local: Address, **engine_options: Any) -> EngineLike:
     """The real engine for a socket bound to ``local``; ``engine_options`` go to its
     constructor (retransmit timing...). Bound to a wildcard, it is given a way to learn which
     address it speaks from towards each peer, when the engine supports that."""
     from negotiator.engine.engine import Engine
 
-    if is_wildcard(local[0]) and _engine_resolves_wildcard():
+    if is_wildcard(local[0]):
         engine_options["local_address_for"] = source_address_for
     engine: EngineLike = Engine(config, local_address=local, **engine_options)
     return engine
-
-
-def wildcard_identity_warnings(listen_host: str, config: NegotiatorConfig) -> list[str]:
-    """Policies whose ID would be the unspecified address because we listen on a wildcard
-    and they have no local-identity: peers that check the ID (strongSwan does) refuse them."""
-    if not is_wildcard(listen_host):
-        return []
-    return [
-        f"policy {peer}: no local-identity while listening on {listen_host}; set "
-        f"local-identity or --ike-listen to a concrete address, or the peer may reject our ID"
-        for peer, policy in config.policies.items()
-        if policy.local_identity is None
-    ]
 
 
 _NSMAP: Any = {None: IKE_NS}  # lxml accepts None for the default namespace
@@ -121,12 +99,6 @@ def _leaf_text(name: str, value: object, sa: SaInfo, now: float) -> str | None:
         return None
     if name == "established-at" and sa.established_at is not None:
         return rfc3339(sa.established_at)
-    if name == "local-address" and is_wildcard(sa.local_address):
-        # Bound to a wildcard: report the address the kernel sends from towards this peer.
-        try:
-            return source_address_for(sa.remote_address, sa.remote_port)
-        except (OSError, ValueError):
-            return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if name.endswith("-cookie"):
@@ -235,15 +207,7 @@ class NegotiatorService:
         bound = self._shell.local_address
         assert bound is not None
         log.info("IKE negotiator listening on %s port %d", *bound)
-        self._warn_wildcard_identities()
         return bound
-
-    def _warn_wildcard_identities(self) -> None:
-        bound = self._shell.local_address if self._shell is not None else None
-        if bound is None or not is_wildcard(bound[0]) or _engine_resolves_wildcard():
-            return
-        for warning in wildcard_identity_warnings(bound[0], self._config):
-            log.warning("%s", warning)
 
     async def stop(self) -> None:
         """Delete every SA (ISAKMP DELETE to each peer), then close the socket."""
@@ -271,7 +235,6 @@ class NegotiatorService:
         if self._shell is not None:
             shell = self._shell
             shell.call(lambda _now: shell.engine.update_config(config))
-            self._warn_wildcard_identities()
 
     # -- AgentExtension -----------------------------------------------------------------
     def commit_subscriber(self) -> CommitSubscriber | None:

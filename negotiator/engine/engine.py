@@ -74,9 +74,13 @@ class Engine:
         retransmit_tries: int = 4,
         half_open_timeout: float = 30.0,
         max_half_open: int = 1000,
+        local_address_for: Callable[[str], str] | None = None,
     ) -> None:
         self._config = config
         self._local = local_address
+        # Bound to a wildcard (0.0.0.0 / ::), the address we speak from towards a peer (for
+        # our ID payload, RFC 2407 section 4.6.2, and the SA's state) is asked of this.
+        self._local_address_for = local_address_for
         self._tools = Tools(random_bytes, dh_factory)
         self._retransmit_base = retransmit_base
         self._retransmit_tries = retransmit_tries
@@ -383,6 +387,12 @@ class Engine:
             if cookie != ZERO_COOKIE and not self._table.own_cookie_in_use(cookie):
                 return cookie
 
+    def _local_towards(self, peer: str) -> Address:
+        wildcard = ipaddress.ip_address(self._local[0]).is_unspecified
+        if self._local_address_for is None or not wildcard:
+            return self._local
+        return (self._local_address_for(peer), self._local[1])
+
     def _new_sa(
         self,
         role: Role,
@@ -395,14 +405,15 @@ class Engine:
         *,
         take_index: bool = True,
     ) -> IkeSa:
-        identity = policy.local_identity or self._local[0]
+        local = self._local_towards(remote[0])
+        identity = policy.local_identity or local[0]
         return IkeSa(
             index=self._take_index() if take_index else 0,
             role=role,
             mode=mode,
             initiator_cookie=icookie,
             responder_cookie=rcookie,
-            local=self._local,
+            local=local,
             remote=remote,
             config=self._config,
             policy=policy,

@@ -338,13 +338,13 @@ def test_ipv6_peers(netns: NetnsPair, workdir: Path, charon: Charon, initiator: 
 
 
 @pytest.mark.parametrize("initiator", ["charon", "agent"])
-def test_wildcard_listen_with_local_identity(netns: NetnsPair, workdir: Path, charon: Charon,
-                                             initiator: str) -> None:
-    """Bound to 0.0.0.0 the engine has no address of its own to send as ID: the policy's
-    local-identity supplies it (charon checks the ID against remote id = 198.51.100.1)."""
+def test_wildcard_listen_sends_the_address_it_speaks_from(netns: NetnsPair, workdir: Path,
+                                                         charon: Charon, initiator: str) -> None:
+    """Bound to 0.0.0.0 (the default --ike-listen) with no local-identity, the agent sends
+    the address it speaks from as its ID: charon checks it against remote id = 198.51.100.1."""
     agent = AgentProcess(netns.a, "0.0.0.0:500", workdir / f"agent-any-{initiator}.log")
     try:
-        policy = AgentPolicy(ADDRESS_B, PSK, local_identity=ADDRESS_A)
+        policy = AgentPolicy(ADDRESS_B, PSK)
         assert agent.commit(agent_security_xml(policy), generation=1) == {"ok": True}
         charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, PSK)])
         if initiator == "charon":

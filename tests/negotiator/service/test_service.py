@@ -329,28 +329,3 @@ def test_operational_state_is_valid_against_the_yang_model() -> None:
     schema = Schema.load()
     schema.context.parse_data(text, ly.DataFormat.XML, ly.ParseOptions.Strict,
                               ly.ValidationOptions.Present)
-
-
-def test_wildcard_listen_warns_about_policies_without_local_identity() -> None:
-    from negotiator.service import wildcard_identity_warnings
-
-    config = compile_config(snapshot([P("a")], [
-        policy_xml("192.0.2.1", ["a"]),
-        policy_xml("192.0.2.2", ["a"], extra="<local-identity>gw.example.net</local-identity>"),
-    ]))
-    assert wildcard_identity_warnings("127.0.0.1", config) == []
-    [warning] = wildcard_identity_warnings("0.0.0.0", config)
-    assert "192.0.2.1" in warning and "local-identity" in warning
-    assert len(wildcard_identity_warnings("::", config)) == 1
-
-
-def test_wildcard_local_address_is_reported_as_the_source_towards_the_peer() -> None:
-    async def body() -> None:
-        service, engines = _service()
-        await service.start(("0.0.0.0", 0))
-        engines[0].sas[1] = sa_info(1, "127.0.0.1", local_address="0.0.0.0")
-        [state] = service.operational_state()
-        assert state.xpath("string(.//ike:local-address)", namespaces=NS) == "127.0.0.1"
-        await service.stop()
-
-    _run(body)
