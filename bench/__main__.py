@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ike-seconds", type=float, help="IKE measurement window")
     parser.add_argument("--concurrency", type=int, help="IKE negotiations in flight")
     parser.add_argument("--ike-runs", type=int, help="IKE load runs per responder and group")
+    parser.add_argument("--ike-ports", type=int, help="UDP source ports of the IKE generator")
     parser.add_argument("--sa-count", type=int, help="SAs for the memory-per-SA figure")
     parser.add_argument("--no-ncclient", action="store_true", help="skip the ncclient runs")
     parser.add_argument("--no-plot", action="store_true")
@@ -85,6 +86,8 @@ def ike_options(args: argparse.Namespace) -> IkeOptions:
         options.concurrency = args.concurrency
     if args.ike_runs:
         options.runs = args.ike_runs
+    if args.ike_ports:
+        options.ports = args.ike_ports
     if args.sa_count:
         options.sa_count = args.sa_count
     return options

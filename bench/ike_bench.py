@@ -47,6 +47,7 @@ CHARON_LOAD_SETTINGS = (
 class IkeOptions:
     groups: tuple[int, ...] = (19, 14)
     concurrency: int = 64
+    ports: int = 1  # the generator's UDP source ports (one initiator Engine each)
     warmup: float = 2.0
     seconds: float = 10.0
     dh_seconds: float = 1.0
@@ -98,7 +99,8 @@ def _generator(netns: str, local: str, target: str, group: int, options: IkeOpti
                *, count: int = 0, seconds: float | None = None) -> dict[str, Any]:
     command = ["ip", "netns", "exec", netns, sys.executable, "-m", "bench.ike_load",
                "--local", local, "--target", target, "--group", str(group),
-               "--concurrency", str(options.concurrency), "--warmup", str(options.warmup),
+               "--concurrency", str(options.concurrency), "--ports", str(options.ports),
+               "--warmup", str(options.warmup),
                "--seconds", str(seconds if seconds is not None else options.seconds)]
     if count:
         command += ["--count", str(count)]

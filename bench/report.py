@@ -113,10 +113,11 @@ def ike_tables(results: IkeResults, window: float, warmup: float, concurrency: i
     if results.skipped:
         out += ["", f"Handshake figures skipped: {results.skipped}."]
         return "\n".join(out)
+    ports = results.runs[0].generator.get("ports", 1) if results.runs else 1
     out += ["", f"### Handshakes per second (main mode, PSK, AES-128/SHA-256; {concurrency} "
-            f"negotiations in flight, {warmup:.0f} s warm-up, {window:.0f} s window; median "
-            f"of {runs} runs, each with a fresh responder; the other columns are the median "
-            "run's)", "",
+            f"negotiations in flight from {ports} source port(s), {warmup:.0f} s warm-up, "
+            f"{window:.0f} s window; median of {runs} runs, each with a fresh responder; "
+            "the other columns are the median run's)", "",
             "| group | responder | handshakes/s (median) | all runs | per-second counts "
             "| responder CPU (cores) | generator CPU (cores) | failed | / DH limit "
             "| target >= 60% |",
