@@ -8,7 +8,9 @@ reading pauses while more than a few RPCs wait, and a reply is only written once
 transport has drained what it already holds, so a client that sends without reading cannot
 make the server buffer without bound. When a session ends (close-
 session, kill-session, transport loss, framing error), its locks are released and, if it held
-the candidate lock, the candidate is discarded (RFC 6241 section 8.3.5.2).
+the candidate lock, the candidate is discarded (RFC 6241 section 8.3.5.2); a confirmed commit
+it issued without ``<persist>`` is rolled back (section 8.4.1). One loop timer follows the
+confirmed-commit deadline (:class:`agent.netconf.confirmed_commit.ConfirmedCommits`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from lxml import etree
 
 from agent.errors import ErrorTag, ErrorType, NetconfError
 from agent.extensions import AgentExtension, RpcContext, RpcHandler
+from agent.netconf.confirmed_commit import ConfirmedCommits
 from agent.netconf.dispatch import Dispatcher
 from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
 from agent.netconf.library import DATASTORES, ModuleLibrary
@@ -192,13 +195,18 @@ class NetconfServer:
         self.max_message_size = max_message_size
         self.clock = clock
         self.locks = LockTable()
+        self.confirmed = ConfirmedCommits(datastore)
+        self._confirm_timer: asyncio.TimerHandle | None = None
         self.sessions: dict[int, ServerSession] = {}
         self._session_ids = itertools.count(1)
         self.dispatcher = Dispatcher()
         state_sources = [e.operational_state for e in extensions]
         state_sources.append(self.monitoring_state)
         state_sources.append(lambda: [library.yang_library()])
-        self.dispatcher.register_all(ConfigOperations(datastore, self.locks).handlers())
+        operations = ConfigOperations(
+            datastore, self.locks, self.confirmed, deadline_changed=self._arm_confirm_timer
+        )
+        self.dispatcher.register_all(operations.handlers())
         self.dispatcher.register_all(StateOperations(datastore, library, state_sources).handlers())
         self.dispatcher.register_all(self._session_handlers())
         for extension in extensions:
@@ -225,11 +233,31 @@ class NetconfServer:
         if "candidate" in released:
             self.datastore.discard_changes()
             session.log(logging.INFO, "candidate lock released: uncommitted changes discarded")
+        if self.confirmed.session_ended(session.session_id):
+            self._arm_confirm_timer()
         session.log(logging.INFO, "closed")
 
     def close_all(self) -> None:
         for session in list(self.sessions.values()):
             session.close()
+        if self.confirmed.shutdown():
+            self._arm_confirm_timer()
+
+    def _arm_confirm_timer(self) -> None:
+        """Follow the confirmed-commit deadline with one loop timer."""
+        if self._confirm_timer is not None:
+            self._confirm_timer.cancel()
+            self._confirm_timer = None
+        deadline = self.confirmed.deadline
+        if deadline is not None:
+            self._confirm_timer = asyncio.get_running_loop().call_at(
+                deadline, self._confirm_timer_fired
+            )
+
+    def _confirm_timer_fired(self) -> None:
+        self._confirm_timer = None
+        self.confirmed.expire(asyncio.get_running_loop().time())
+        self._arm_confirm_timer()
 
     def _session_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
         return {

@@ -7,12 +7,14 @@ another session holds a lock on a datastore the change touches (``in-use``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 
 from lxml import etree
 
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.extensions import RpcContext, RpcHandler
+from agent.netconf.confirmed_commit import ConfirmedCommits, parse_cancel, parse_commit
 from agent.netconf.filters import apply_filter
 from agent.netconf.locks import LOCKABLE, LockTable
 from agent.netconf.ports import DatastoreLike
@@ -92,10 +94,25 @@ def _option(operation: etree._Element, name: str, allowed: Sequence[str]) -> str
     return value
 
 
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
 class ConfigOperations:
-    def __init__(self, datastore: DatastoreLike, locks: LockTable) -> None:
+    def __init__(
+        self,
+        datastore: DatastoreLike,
+        locks: LockTable,
+        confirmed: ConfirmedCommits | None = None,
+        *,
+        now: Callable[[], float] = _loop_time,
+        deadline_changed: Callable[[], None] = lambda: None,
+    ) -> None:
         self.datastore = datastore
         self.locks = locks
+        self.confirmed = confirmed if confirmed is not None else ConfirmedCommits(datastore)
+        self._now = now
+        self._deadline_changed = deadline_changed  # the shell re-arms its confirm timer
 
     def handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
         return {
@@ -104,6 +121,7 @@ class ConfigOperations:
             (BASE_NS, "copy-config"): self.copy_config,
             (BASE_NS, "validate"): self.validate,
             (BASE_NS, "commit"): self.commit,
+            (BASE_NS, "cancel-commit"): self.cancel_commit,
             (BASE_NS, "discard-changes"): self.discard_changes,
             (BASE_NS, "lock"): self.lock,
             (BASE_NS, "unlock"): self.unlock,
@@ -148,13 +166,23 @@ class ConfigOperations:
         return []
 
     async def commit(self, context: RpcContext, operation: etree._Element) -> Reply:
-        for unsupported in ("confirmed", "persist", "persist-id"):
-            if child(operation, unsupported) is not None:
-                raise not_supported(unsupported, "confirmed commit is not supported")
+        request = parse_commit(operation)
         # RFC 6241 section 8.3.4.1: in-use when another session holds the running lock; the
         # candidate lock guards the changes being committed just as much.
         self.locks.check_writable(context.session_id, "running", "candidate")
-        self.datastore.commit()
+        try:
+            self.confirmed.commit(context.session_id, request, self._now())
+        finally:
+            self._deadline_changed()
+        return []
+
+    async def cancel_commit(self, context: RpcContext, operation: etree._Element) -> Reply:
+        persist_id = parse_cancel(operation)
+        self.locks.check_writable(context.session_id, "running")
+        try:
+            self.confirmed.cancel(context.session_id, persist_id)
+        finally:
+            self._deadline_changed()
         return []
 
     async def discard_changes(self, context: RpcContext, operation: etree._Element) -> Reply:

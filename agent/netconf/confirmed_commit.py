@@ -1,0 +1,229 @@
+"""Confirmed commit (RFC 6241 section 8.4, ``:confirmed-commit:1.1``), sans-IO.
+
+Theory of operation: :class:`ConfirmedCommits` sits between the ``<commit>`` and
+``<cancel-commit>`` handlers and the datastore. A confirmed commit (``<confirmed/>``) commits
+the candidate like any commit, keeps a copy of running as it was *before* the first confirmed
+commit, and arms a deadline ``now + confirm-timeout``. Then, until the deadline:
+
+- a plain ``<commit/>`` from the session that issued it (or, with ``<persist>``, from any
+  session giving the matching ``<persist-id>``) commits the candidate and confirms;
+- a further ``<commit><confirmed/>`` commits the candidate and re-arms the deadline (the
+  rollback target stays the configuration before the first one);
+- ``<cancel-commit/>`` (with ``<persist-id>`` when persisted) rolls back at once.
+
+Rollback (cancel, :meth:`expire` at the deadline, :meth:`session_ended` for the issuing session
+of a non-persisted confirmed commit, :meth:`shutdown` standing in for the RFC's reboot) copies
+the saved configuration into the candidate and commits it through the normal commit pipeline,
+so subscribers reload it under a new generation number and the candidate is reset.
+
+Nothing here reads a clock: every entry point takes ``now`` (seconds, any monotonic origin)
+and :attr:`ConfirmedCommits.deadline` tells the shell when to call :meth:`expire`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from lxml import etree
+
+from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
+from agent.netconf.ports import DatastoreLike
+from agent.netconf.xmlutil import child
+
+log = logging.getLogger("agent.netconf")
+
+DEFAULT_CONFIRM_TIMEOUT = 600  # seconds, RFC 6241 section 8.4.5.1
+MAX_CONFIRM_TIMEOUT = 4294967295  # confirm-timeout is a uint32
+MAX_TOKEN_LENGTH = 1024  # persist / persist-id: bound what a client may make us keep
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRequest:
+    """The parameters of one ``<commit>`` (RFC 6241 section 8.4.5.1)."""
+
+    confirmed: bool = False
+    timeout: int = DEFAULT_CONFIRM_TIMEOUT
+    persist: str | None = None
+    persist_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCommit:
+    """An outstanding confirmed commit."""
+
+    session_id: int  # the session that issued the last confirmed commit
+    persist: str | None  # the token; None: bound to ``session_id``
+    deadline: float
+    before: etree._Element  # running before the first confirmed commit
+
+
+def _invalid(element: str, message: str) -> NetconfError:
+    return NetconfError(
+        RpcError(ErrorType.PROTOCOL, ErrorTag.INVALID_VALUE, message,
+                 info=(("bad-element", element),))
+    )
+
+
+def _failed(message: str) -> NetconfError:
+    return NetconfError.single(ErrorType.PROTOCOL, ErrorTag.OPERATION_FAILED, message)
+
+
+def _token(operation: etree._Element, name: str) -> str | None:
+    element = child(operation, name)
+    if element is None:
+        return None
+    text = (element.text or "").strip()
+    if len(text) > MAX_TOKEN_LENGTH:
+        raise _invalid(name, f"<{name}> is longer than {MAX_TOKEN_LENGTH} characters")
+    return text
+
+
+def parse_commit(operation: etree._Element) -> CommitRequest:
+    """Read ``<confirmed/>``, ``<confirm-timeout>``, ``<persist>`` and ``<persist-id>``."""
+    confirmed = child(operation, "confirmed") is not None
+    timeout = DEFAULT_CONFIRM_TIMEOUT
+    timeout_element = child(operation, "confirm-timeout")
+    persist = _token(operation, "persist")
+    if not confirmed and (timeout_element is not None or persist is not None):
+        name = "confirm-timeout" if timeout_element is not None else "persist"
+        raise _invalid(name, f"<{name}> is only allowed with <confirmed/>")
+    if timeout_element is not None:
+        text = (timeout_element.text or "").strip()
+        if not text.isdigit() or len(text) > 10 or not 1 <= int(text) <= MAX_CONFIRM_TIMEOUT:
+            raise _invalid("confirm-timeout", "<confirm-timeout> must be 1..4294967295 seconds")
+        timeout = int(text)
+    return CommitRequest(confirmed, timeout, persist, _token(operation, "persist-id"))
+
+
+def parse_cancel(operation: etree._Element) -> str | None:
+    """The ``<persist-id>`` of a ``<cancel-commit>`` (RFC 6241 section 8.4.4.1), if any."""
+    return _token(operation, "persist-id")
+
+
+def _prefix(session_id: int) -> str:
+    return f"[session {session_id}]"
+
+
+class ConfirmedCommits:
+    def __init__(self, datastore: DatastoreLike) -> None:
+        self._datastore = datastore
+        self.pending: PendingCommit | None = None
+
+    @property
+    def deadline(self) -> float | None:
+        """When :meth:`expire` must be called next, or None when nothing is pending."""
+        return None if self.pending is None else self.pending.deadline
+
+    def commit(self, session_id: int, request: CommitRequest, now: float) -> int:
+        """Commit the candidate, arming, extending or confirming a confirmed commit.
+
+        Returns the new generation. Raises NetconfError (nothing changed) when the request
+        may not act on the pending confirmed commit, or when the commit itself fails.
+        """
+        pending = self.pending
+        if pending is not None:
+            self._check_authority(pending, session_id, request.persist_id, "commit")
+        elif request.persist_id is not None:
+            raise _invalid("persist-id", "no persisted confirmed commit is pending")
+        before = pending.before if pending is not None else None
+        if request.confirmed and before is None:
+            before = self._datastore.get_config("running")
+        generation = self._datastore.commit()
+        prefix = _prefix(session_id)
+        if request.confirmed:
+            assert before is not None
+            self.pending = PendingCommit(session_id, request.persist, now + request.timeout, before)
+            log.info(
+                "%s confirmed commit %s (generation %d): rolled back in %d s unless confirmed%s",
+                prefix, "extended" if pending is not None else "armed", generation,
+                request.timeout, ", persisted" if request.persist is not None else "",
+            )
+        elif pending is not None:
+            self.pending = None
+            log.info("%s confirmed commit confirmed (generation %d)", prefix, generation)
+        return generation
+
+    def cancel(self, session_id: int, persist_id: str | None) -> int:
+        """``<cancel-commit>``: roll back now (RFC 6241 section 8.4.4.1)."""
+        pending = self.pending
+        if pending is None:
+            raise _failed("no confirmed commit is pending")
+        self._check_authority(pending, session_id, persist_id, "cancel-commit")
+        generation = self._rollback(pending)
+        log.info("%s confirmed commit cancelled: running restored (generation %d)",
+                 _prefix(session_id), generation)
+        return generation
+
+    def expire(self, now: float) -> bool:
+        """Roll back if the deadline has passed; True if it did (or tried and failed)."""
+        pending = self.pending
+        if pending is None or now < pending.deadline:
+            return False
+        self._rollback_logged(pending, "timed out")
+        return True
+
+    def session_ended(self, session_id: int) -> bool:
+        """A session ended: roll back its non-persisted confirmed commit (section 8.4.1)."""
+        pending = self.pending
+        if pending is None or pending.persist is not None or pending.session_id != session_id:
+            return False
+        self._rollback_logged(pending, "issuing session ended")
+        return True
+
+    def shutdown(self) -> bool:
+        """The server stops: like a reboot, it restores running (RFC 6241 section 8.4.1)."""
+        pending = self.pending
+        if pending is None:
+            return False
+        self._rollback_logged(pending, "server stopping")
+        return True
+
+    @staticmethod
+    def _check_authority(
+        pending: PendingCommit, session_id: int, persist_id: str | None, operation: str
+    ) -> None:
+        # RFC 6241 section 8.4.1: without <persist> only the issuing session may follow up;
+        # with it, any session giving the token.
+        if pending.persist is None:
+            if persist_id is not None:
+                raise _invalid("persist-id", "the pending confirmed commit was not persisted")
+            if session_id != pending.session_id:
+                raise NetconfError(RpcError(
+                    ErrorType.PROTOCOL, ErrorTag.IN_USE,
+                    f"a confirmed commit of session {pending.session_id} is pending; "
+                    f"only that session may {operation} until it ends or times out",
+                    info=(("session-id", str(pending.session_id)),),
+                ))
+            return
+        if persist_id is None:
+            raise NetconfError(RpcError(
+                ErrorType.PROTOCOL, ErrorTag.MISSING_ELEMENT,
+                f"a persisted confirmed commit is pending: {operation} needs its <persist-id>",
+                info=(("bad-element", "persist-id"),),
+            ))
+        if persist_id != pending.persist:
+            raise _invalid("persist-id", "<persist-id> does not match the pending confirmed commit")
+
+    def _rollback(self, pending: PendingCommit) -> int:
+        self._datastore.copy_config(pending.before, "candidate")
+        try:
+            generation = self._datastore.commit()
+        except NetconfError:
+            self._datastore.discard_changes()
+            raise
+        self.pending = None
+        return generation
+
+    def _rollback_logged(self, pending: PendingCommit, reason: str) -> None:
+        prefix = _prefix(pending.session_id)
+        try:
+            generation = self._rollback(pending)
+        except NetconfError as exc:
+            # Nothing better can be done without a client: keep the new configuration.
+            self.pending = None
+            log.error("%s confirmed commit %s, but the rollback failed: %s",
+                      prefix, reason, "; ".join(e.tag.value for e in exc.errors))
+            return
+        log.warning("%s confirmed commit rolled back (%s): running restored (generation %d)",
+                    prefix, reason, generation)
