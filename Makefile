@@ -2,32 +2,45 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+TESTING := $(VENV)/.installed-test
+
+# IKE's port 500 is privileged: run as root it is used (what peers expect); otherwise the
+# negotiator listens on UDP 5500 so that `make run` still starts. Override with RUN_ARGS.
+ifeq ($(shell id -u),0)
+RUN_ARGS ?=
+else
+RUN_ARGS ?= --ike-listen 0.0.0.0:5500
+endif
 
 .PHONY: venv run test lint bench clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(TESTING): $(RUNTIME)
 	$(BIN)/pip install -q -e '.[test]'
-	touch $(STAMP)
+	touch $@
 
-venv: $(STAMP)
+venv: $(TESTING)
 
-run: $(STAMP)
-	$(BIN)/ike-agent run
+run: $(RUNTIME)
+	$(BIN)/ike-agent run $(RUN_ARGS)
 
-lint: $(STAMP)
+lint: $(TESTING)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	cd yang && ../$(BIN)/pyang --strict -p . *.yang
 
-test: $(STAMP)
+test: $(TESTING)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(TESTING)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench $(ARGS)
 
