@@ -141,6 +141,50 @@ def compile_config(snapshot: ConfigSnapshot) -> NegotiatorConfig:
     )
 
 
+class ConfigCompiler:
+    """:func:`compile_config` that remembers its last result and recompiles only what changed.
+
+    A policy's :class:`Policy` depends only on its own XML subtree and the proposals it names,
+    so the cache maps the subtree's serialization (``etree.tostring``: C speed, a few us per
+    policy, exact: equal bytes mean equal leaves) to the Policy compiled from it; a cached
+    Policy is reused only if every proposal it holds is still the current one (identity:
+    unchanged proposals keep their previous object). The result equals ``compile_config``.
+    The cache holds only the last compile's policies, so it stays the size of the config.
+    """
+
+    def __init__(self) -> None:
+        self._proposals: dict[str, Proposal] = {}
+        self._policies: dict[bytes, Policy] = {}
+
+    def compile(self, snapshot: ConfigSnapshot) -> NegotiatorConfig:
+        """Like :func:`compile_config` (same result, same ValueError)."""
+        previous = self._proposals
+        proposals: dict[str, Proposal] = {}
+        for proposal in map(_compile_proposal, _proposal_elements(snapshot)):
+            old = previous.get(proposal.name)
+            proposals[proposal.name] = old if old == proposal else proposal
+        unchanged = proposals.keys() == previous.keys() and all(
+            proposals[name] is previous[name] for name in proposals
+        )
+        cache, fresh = self._policies, {}
+        policies: dict[IpAddress, Policy] = {}
+        ike = _ike(snapshot)
+        if ike is not None:
+            for node in ike.iterfind(_q("policy")):
+                key = etree.tostring(node, with_tail=False)
+                policy = cache.get(key)
+                if policy is None or not (
+                    unchanged or all(proposals.get(p.name) is p for p in policy.proposals)
+                ):
+                    policy = _compile_policy(node, proposals)
+                fresh[key] = policy
+                policies[policy.peer] = policy
+        self._proposals, self._policies = proposals, fresh
+        return NegotiatorConfig(
+            generation=snapshot.generation, policies=MappingProxyType(policies)
+        )
+
+
 def _unsupported(proposal: str, leaf: str, value: str, why: str) -> RpcError:
     return RpcError(
         type=ErrorType.APPLICATION,

@@ -23,7 +23,7 @@ from lxml import etree
 from agent.datastore.subscriber import IKE_NS, CommitSubscriber, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.extensions import RpcContext, RpcHandler
-from negotiator.compile import check_supported, compile_config
+from negotiator.compile import ConfigCompiler, check_supported
 from negotiator.config import NegotiatorConfig
 from negotiator.engine.events import Event, SaEstablished, SaFailed, SaInfo
 from negotiator.shell import (
@@ -148,8 +148,10 @@ def _peer_address(operation: etree._Element, *, required: bool) -> str | None:
 class _Subscriber:
     """Two-phase commit participant (prepare / commit / abort)."""
 
-    def __init__(self, service: NegotiatorService) -> None:
+    def __init__(self, service: NegotiatorService, compiler: ConfigCompiler) -> None:
         self._service = service
+        # Incremental: a commit that edits one policy recompiles that policy only (F1).
+        self._compiler = compiler
         self._prepared: dict[int, NegotiatorConfig] = {}
 
     def prepare(self, snapshot: ConfigSnapshot) -> None:
@@ -157,7 +159,7 @@ class _Subscriber:
         if errors:
             raise NetconfError(*errors)
         try:
-            self._prepared[snapshot.generation] = compile_config(snapshot)
+            self._prepared[snapshot.generation] = self._compiler.compile(snapshot)
         except ValueError as exc:
             raise NetconfError(
                 RpcError(ErrorType.APPLICATION, ErrorTag.OPERATION_FAILED,
@@ -167,7 +169,7 @@ class _Subscriber:
     def commit(self, snapshot: ConfigSnapshot) -> None:
         config = self._prepared.pop(snapshot.generation, None)
         if config is None:  # committed without prepare (should not happen): compile now
-            config = compile_config(snapshot)
+            config = self._compiler.compile(snapshot)
         self._service.apply_config(config)
 
     def abort(self, snapshot: ConfigSnapshot) -> None:
@@ -184,14 +186,17 @@ class NegotiatorService:
         engine_factory: EngineFactory = build_engine,
         clock: Callable[[], float] = time.time,
         initiate_timeout: float = DEFAULT_INITIATE_TIMEOUT,
+        compiler: ConfigCompiler | None = None,
     ) -> None:
+        """``compiler``: the one that compiled ``config``, so that the first commit already
+        reuses its policies (a fresh one otherwise)."""
         self._config = config
         self._engine_factory = engine_factory
         self._clock = clock
         self._initiate_timeout = initiate_timeout
         self._shell: Shell | None = None
         self._waiters: dict[int, list[asyncio.Future[str | None]]] = {}
-        self._subscriber = _Subscriber(self)
+        self._subscriber = _Subscriber(self, compiler or ConfigCompiler())
         self.event_listeners: list[Callable[[Event], None]] = []
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -349,7 +354,9 @@ async def start_negotiator(
     """The daemon's negotiator: compiled from the running configuration and listening on
     ``listen``. Raises OSError naming the address when it cannot bind (e.g. UDP 500 needs
     root, or another IKE daemon holds it)."""
-    service = NegotiatorService(compile_config(running), engine_factory=engine_factory)
+    compiler = ConfigCompiler()
+    service = NegotiatorService(compiler.compile(running), engine_factory=engine_factory,
+                                compiler=compiler)
     try:
         await service.start(listen)
     except OSError as exc:
