@@ -22,6 +22,8 @@ DEFAULT_STATE_DIR = pathlib.Path("state")
 DEFAULT_NETCONF_LISTEN = "127.0.0.1:8830"
 DEFAULT_IKE_LISTEN = "0.0.0.0:500"
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+DEFAULT_MAX_SESSIONS = 64
+DEFAULT_IDLE_TIMEOUT = 3600.0  # seconds
 
 log = logging.getLogger("agent")
 
@@ -34,6 +36,8 @@ class RunOptions:
     ike_host: str
     ike_port: int
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # 0: none
 
 
 def build_extensions(options: RunOptions) -> list[AgentExtension]:
@@ -49,6 +53,22 @@ def parse_host_port(text: str) -> tuple[str, int]:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, int(port)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 10**9:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"expected seconds (0 or more), got {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,6 +105,22 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_MESSAGE_SIZE,
         metavar="BYTES",
         help=f"largest NETCONF message accepted (default {DEFAULT_MAX_MESSAGE_SIZE})",
+    )
+    run.add_argument(
+        "--max-sessions",
+        type=_positive_int,
+        default=DEFAULT_MAX_SESSIONS,
+        metavar="N",
+        help="most SSH connections, and NETCONF sessions, open at once; more are refused "
+        f"(default {DEFAULT_MAX_SESSIONS})",
+    )
+    run.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="close a NETCONF session that sends nothing for this long; 0: never "
+        f"(default {DEFAULT_IDLE_TIMEOUT:g})",
     )
     run.add_argument(
         "--log-level",
@@ -162,9 +198,15 @@ async def _serve(options: RunOptions) -> int:
         ModuleLibrary.build(schema.modules()),
         [*build_extensions(options), negotiator],
         max_message_size=options.max_message_size,
+        idle_timeout=options.idle_timeout or None,
     )
     acceptor = await start_ssh_server(
-        server, users, options.state_dir, options.netconf_host, options.netconf_port
+        server,
+        users,
+        options.state_dir,
+        options.netconf_host,
+        options.netconf_port,
+        max_sessions=options.max_sessions,
     )
     for sock in acceptor.sockets:
         address = sock.getsockname()
@@ -206,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ike_host=args.ike_listen[0],
         ike_port=args.ike_listen[1],
         max_message_size=args.max_message_size,
+        max_sessions=args.max_sessions,
+        idle_timeout=args.idle_timeout,
     )
     try:
         return asyncio.run(_serve(options))

@@ -82,7 +82,10 @@ class ServerSession:
         self.source_host = source_host
         self.login_time = server.clock()
         self.core = NetconfSession(
-            session_id, server.library.capabilities(), max_message_size=server.max_message_size
+            session_id,
+            server.library.capabilities(),
+            max_message_size=server.max_message_size,
+            idle_timeout=server.idle_timeout,
         )
         self.closed = False
         self._close_after_reply = False
@@ -90,6 +93,8 @@ class ServerSession:
         self._reading_paused = False
         self._queue: asyncio.Queue[RpcReceived] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._busy = False  # an RPC is being executed (not idle, whatever the clock says)
 
     def log(self, level: int, message: str, *args: object) -> None:
         log.log(level, f"[session {self.session_id}] {message}", *args)
@@ -99,17 +104,35 @@ class ServerSession:
         self.core.start(loop.time())
         self._flush()
         self._worker = loop.create_task(self._run())
-        if self.core.hello_deadline is not None:
-            loop.call_at(self.core.hello_deadline, self._check_hello)
+        self._arm_timer()
 
-    def _check_hello(self) -> None:
-        failed = self.core.check_timeout(asyncio.get_running_loop().time())
-        if failed is not None and not self.closed:
+    def _arm_timer(self) -> None:
+        # One timer at a time, re-armed lazily when it fires: activity only moves the
+        # session's deadline, so receiving data costs no timer bookkeeping.
+        deadline = self.core.next_deadline()
+        if deadline is not None and not self.closed:
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._check_timeout)
+
+    def _rearm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._arm_timer()
+
+    def _check_timeout(self) -> None:
+        self._timer = None
+        if self.closed:
+            return
+        failed = self.core.check_timeout(asyncio.get_running_loop().time(), busy=self._busy)
+        if failed is not None:
             self.log(logging.WARNING, "closing: %s", failed.reason)
             self.close()
+            return
+        self._arm_timer()
 
     def data_received(self, data: bytes) -> None:
-        for event in self.core.receive_data(data):
+        now = asyncio.get_running_loop().time()
+        for event in self.core.receive_data(data, now):
             if isinstance(event, SessionFailed):
                 self.log(logging.WARNING, "closing: %s", event.reason)
                 self.close()
@@ -121,6 +144,7 @@ class ServerSession:
                     self.source_host,
                     "base:1.1 chunked" if event.base_1_1 else "base:1.0 end-of-message",
                 )
+                self._rearm_timer()  # from the hello deadline to the idle one
             else:
                 self._queue.put_nowait(event)
         if not self._reading_paused and self._queue.qsize() >= PAUSE_READING_AT:
@@ -134,12 +158,15 @@ class ServerSession:
                 self._reading_paused = False
                 self._transport.resume_reading()
             rpc = await self._queue.get()
+            self._busy = True
             if rpc.error is not None or rpc.operation is None:
                 result: Reply | NetconfError = rpc.error or NetconfError.single(
                     ErrorType.RPC, ErrorTag.MALFORMED_MESSAGE, "no operation"
                 )
             else:
                 result = await self.server.dispatcher.dispatch(context, rpc.operation)
+            # Busy only while executing: a client that does not read its replies is idle.
+            self._busy = False
             if isinstance(result, NetconfError):
                 # Tags and paths only: messages may quote submitted values (keys, PSKs).
                 self.log(
@@ -150,7 +177,7 @@ class ServerSession:
             await self._transport.drained()
             if self.closed:
                 return
-            self.core.send_reply(rpc, result)
+            self.core.send_reply(rpc, result, asyncio.get_running_loop().time())
             self._flush()
             if self._close_after_reply:
                 self.close()
@@ -169,6 +196,8 @@ class ServerSession:
             return
         self.closed = True
         self.core.close()
+        if self._timer is not None:
+            self._timer.cancel()
         if self._worker is not None and self._worker is not asyncio.current_task():
             self._worker.cancel()
         try:
@@ -188,11 +217,13 @@ class NetconfServer:
         extensions: Sequence[AgentExtension] = (),
         *,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        idle_timeout: float | None = None,
         clock: Clock = _utc_now,
     ) -> None:
         self.datastore = datastore
         self.library = library
         self.max_message_size = max_message_size
+        self.idle_timeout = idle_timeout  # seconds without traffic before a session is closed
         self.clock = clock
         self.locks = LockTable()
         self.confirmed = ConfirmedCommits(datastore)

@@ -2,8 +2,10 @@
 
 Unknown operations get the RFC 6241 Appendix A answer: ``unknown-namespace`` when nobody
 serves that namespace, ``operation-not-supported`` when the namespace is known but not the
-name. Any exception that is not a :class:`NetconfError` is a bug: it is logged with its
-traceback and the client only sees ``operation-failed`` with a generic message.
+name. A known base operation with an unexpected parameter is refused
+(:mod:`agent.netconf.operation_children`). Any exception that is not a :class:`NetconfError`
+is a bug: it is logged with its traceback and the client only sees ``operation-failed`` with
+a generic message.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from lxml import etree
 
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.extensions import RpcContext, RpcHandler
+from agent.netconf.operation_children import check_children
 from agent.netconf.xmlutil import BASE_NS, qname
 
 log = logging.getLogger("agent.netconf")
@@ -40,6 +43,7 @@ class Dispatcher:
             namespace = BASE_NS  # lenient: an un-namespaced base operation
         handler = self._handlers.get((namespace, name))
         if handler is not None:
+            check_children(operation, namespace, name)
             return handler
         if not any(ns == namespace for ns, _ in self._handlers):
             raise NetconfError(

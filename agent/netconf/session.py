@@ -15,6 +15,10 @@ whatever :meth:`data_to_send` returns. ``receive_data`` returns events:
 
 The shell answers each :class:`RpcReceived` with :meth:`send_reply`, the one route by which
 replies are built (see :mod:`agent.netconf.replies`).
+
+Timers: :meth:`next_deadline` is when the shell must call :meth:`check_timeout` next: the
+hello deadline first, then (with an ``idle_timeout``) the moment the session has been silent
+that long; ``receive_data`` and ``send_reply`` given ``now`` count as activity.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ class NetconfSession:
         *,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
+        idle_timeout: float | None = None,
     ) -> None:
         self.session_id = session_id
         self.capabilities = tuple(capabilities)
@@ -106,6 +111,8 @@ class NetconfSession:
         self._output = bytearray()
         self._hello_timeout = hello_timeout
         self.hello_deadline: float | None = None
+        self._idle_timeout = idle_timeout or None  # 0: no idle timeout
+        self._last_activity = 0.0
 
     @property
     def framing(self) -> Framing:
@@ -117,6 +124,7 @@ class NetconfSession:
         The client's hello is then expected before ``hello_deadline``.
         """
         self.hello_deadline = now + self._hello_timeout
+        self._last_activity = now
         hello = new_element(base("hello"), {None: BASE_NS})
         capabilities = etree.SubElement(hello, base("capabilities"))
         for uri in self.capabilities:
@@ -124,14 +132,27 @@ class NetconfSession:
         etree.SubElement(hello, base("session-id")).text = str(self.session_id)
         self._output += encode(serialize(hello), Framing.END_OF_MESSAGE)
 
-    def check_timeout(self, now: float) -> SessionFailed | None:
-        """Fail the session if the client's hello is late; call at ``hello_deadline``."""
-        if (
-            self.state is SessionState.AWAIT_HELLO
-            and self.hello_deadline is not None
-            and now >= self.hello_deadline
-        ):
-            return self._fail("no hello from the client in time")
+    def next_deadline(self) -> float | None:
+        """When :meth:`check_timeout` must run next (None: no timer needed)."""
+        if self.state is SessionState.AWAIT_HELLO:
+            return self.hello_deadline
+        if self.state is SessionState.OPEN and self._idle_timeout is not None:
+            return self._last_activity + self._idle_timeout
+        return None
+
+    def check_timeout(self, now: float, *, busy: bool = False) -> SessionFailed | None:
+        """Fail the session if the client's hello is late or it has been idle too long.
+
+        ``busy``: the shell still has RPCs of this session to answer, so it is not idle.
+        """
+        if self.state is SessionState.AWAIT_HELLO:
+            if self.hello_deadline is not None and now >= self.hello_deadline:
+                return self._fail("no hello from the client in time")
+        elif self.state is SessionState.OPEN and self._idle_timeout is not None:
+            if busy:
+                self._last_activity = now
+            elif now >= self._last_activity + self._idle_timeout:
+                return self._fail(f"idle for {self._idle_timeout:g} s")
         return None
 
     def data_to_send(self) -> bytes:
@@ -145,9 +166,11 @@ class NetconfSession:
     def close(self) -> None:
         self.state = SessionState.CLOSED
 
-    def receive_data(self, data: bytes) -> list[SessionEvent]:
+    def receive_data(self, data: bytes, now: float | None = None) -> list[SessionEvent]:
         if self.state is SessionState.CLOSED:
             return []
+        if now is not None:
+            self._last_activity = now
         self._decoder.feed(data)
         events: list[SessionEvent] = []
         while self.is_open():
@@ -164,10 +187,15 @@ class NetconfSession:
         return events
 
     def send_reply(
-        self, rpc: RpcReceived, content: Sequence[etree._Element] | NetconfError
+        self,
+        rpc: RpcReceived,
+        content: Sequence[etree._Element] | NetconfError,
+        now: float | None = None,
     ) -> None:
         if self.state is SessionState.CLOSED:
             return
+        if now is not None:
+            self._last_activity = now
         if isinstance(content, NetconfError):
             self.out_rpc_errors += 1
         self._output += encode(build_reply(rpc.attributes, content), self._framing)

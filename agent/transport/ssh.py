@@ -4,6 +4,9 @@ Bytes from the channel go to the :class:`agent.server.ServerSession`; bytes it p
 back to the channel. Authentication asks the :class:`agent.auth.UserStore` (password or
 OpenSSH authorized key), with a bounded number of password attempts per connection. The
 ed25519 host key is generated on first start in the state directory and reused afterwards.
+At most ``max_sessions`` SSH connections (authenticated or not) and as many netconf channels
+are open at once; past that a connection is disconnected at once and a channel is refused,
+each with a log line.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pathlib
+from dataclasses import dataclass
 
 import asyncssh
 
@@ -22,6 +26,7 @@ log = logging.getLogger("agent.ssh")
 HOST_KEY_FILE = "ssh_host_ed25519_key"
 MAX_PASSWORD_ATTEMPTS = 3
 LOGIN_TIMEOUT_SECONDS = 60
+DEFAULT_MAX_SESSIONS = 64
 # AES-GCM first: small request round trips were about twice as fast as with chacha20.
 ENCRYPTION_ALGORITHMS = (
     "aes128-gcm@openssh.com",
@@ -50,10 +55,21 @@ def _peer(info: object) -> str:
     return "unknown"
 
 
+@dataclass(slots=True)
+class ConnectionLimits:
+    """What is open now, against one bound shared by every connection of a listener."""
+
+    max_sessions: int
+    connections: int = 0
+    channels: int = 0
+
+
 class _NetconfSSHServer(asyncssh.SSHServer):
-    def __init__(self, users: UserStore, server: NetconfServer) -> None:
+    def __init__(self, users: UserStore, server: NetconfServer, limits: ConnectionLimits) -> None:
         self._users = users
         self._server = server
+        self._limits = limits
+        self._admitted = False
         self._conn: asyncssh.SSHServerConnection | None = None
         self._failures = 0
         self._peer = "unknown"
@@ -61,9 +77,29 @@ class _NetconfSSHServer(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self._peer = _peer(conn.get_extra_info("peername"))
+        if self._limits.connections >= self._limits.max_sessions:
+            log.warning(
+                "refusing SSH connection from %s: %d connections open (--max-sessions %d)",
+                self._peer, self._limits.connections, self._limits.max_sessions,
+            )
+            conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, "too many connections")
+            return
+        self._admitted = True
+        self._limits.connections += 1
 
-    def session_requested(self) -> _NetconfChannel:
-        return _NetconfChannel(self._server)
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._admitted:
+            self._admitted = False
+            self._limits.connections -= 1
+
+    def session_requested(self) -> _NetconfChannel | bool:
+        if self._limits.channels >= self._limits.max_sessions:
+            log.warning(
+                "refusing a session channel from %s: %d sessions open (--max-sessions %d)",
+                self._peer, self._limits.channels, self._limits.max_sessions,
+            )
+            return False
+        return _NetconfChannel(self._server, self._limits)
 
     def begin_auth(self, username: str) -> bool:
         try:
@@ -107,8 +143,11 @@ class _NetconfSSHServer(asyncssh.SSHServer):
 class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
     """One netconf subsystem channel; it is also the session's transport."""
 
-    def __init__(self, server: NetconfServer) -> None:
+    def __init__(self, server: NetconfServer, limits: ConnectionLimits) -> None:
         self._server = server
+        self._limits = limits
+        limits.channels += 1
+        self._counted = True
         self._chan: asyncssh.SSHServerChannel[bytes] | None = None
         self._session: ServerSession | None = None
         self._writable = asyncio.Event()
@@ -173,17 +212,27 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._writable.set()
+        if self._counted:
+            self._counted = False
+            self._limits.channels -= 1
         if self._session is not None:
             self._session.connection_lost()
 
 
 async def start_ssh_server(
-    server: NetconfServer, users: UserStore, state_dir: pathlib.Path, host: str, port: int
+    server: NetconfServer,
+    users: UserStore,
+    state_dir: pathlib.Path,
+    host: str,
+    port: int,
+    *,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
 ) -> asyncssh.SSHAcceptor:
     """Listen for NETCONF over SSH; returns the acceptor (``close()`` to stop listening)."""
     host_key = load_or_create_host_key(state_dir)
+    limits = ConnectionLimits(max_sessions)
     return await asyncssh.create_server(
-        lambda: _NetconfSSHServer(users, server),
+        lambda: _NetconfSSHServer(users, server, limits),
         host,
         port,
         server_host_keys=[host_key],
