@@ -11,6 +11,8 @@ from lxml import etree
 from ncclient import manager
 from ncclient.operations import RPCError
 
+from agent.cli import main
+
 from .conftest import PASSWORD, USER, RunningAgent, add_user, start_agent, stop_agent
 from .test_ncclient import connect
 
@@ -80,3 +82,13 @@ def test_unknown_parameter_of_a_base_operation(one_session: RunningAgent) -> Non
     assert "<bad-element>bogus</bad-element>" in (refused.value.info or "")
     assert m.get_config(source="running").ok
     m.close_session()
+
+
+@pytest.mark.parametrize(
+    "option", [("--max-sessions", "0"), ("--max-sessions", "x"), ("--idle-timeout", "-1"),
+               ("--idle-timeout", "nan")],
+)
+def test_bad_limit_options_are_refused(option: tuple[str, str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", *option])
+    assert exited.value.code == 2
