@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from types import MappingProxyType
+from typing import cast
 
 from lxml import etree
 
@@ -141,48 +142,114 @@ def compile_config(snapshot: ConfigSnapshot) -> NegotiatorConfig:
     )
 
 
+_XPATH_NS = {"i": IKE_NS}
+_POLICY_COUNT = etree.XPath("count(i:policy)", namespaces=_XPATH_NS)
+_POLICIES_NAMED = etree.XPath("count(i:policy[name() = $qname])", namespaces=_XPATH_NS)
+
+
+def _policy_keys(ike: etree._Element) -> list[bytes]:
+    """One cache key per policy element (document order): exact, meaning equal keys under the
+    same in-scope namespaces (``ike.nsmap``) are equal subtrees. Counting and serializing run
+    in C and create no element proxies (10,000 proxies cost more than the rest, GC included).
+
+    Fast path: serialize ``<ike>`` once and split it at the policy start tags; each piece is
+    a policy's serialization plus whatever follows it up to the next policy (over-inclusive:
+    at worst a needless recompile). Valid only if every policy is written with the same
+    qualified name and that tag occurs exactly once per policy (text is escaped, so only a
+    comment or another tag starting with that name could add one): else one ``tostring``
+    per policy.
+    """
+    first = ike.find(_q("policy"))
+    if first is None:
+        return []
+    count = int(cast(float, _POLICY_COUNT(ike)))
+    qname = f"{first.prefix}:policy" if first.prefix else "policy"
+    if int(cast(float, _POLICIES_NAMED(ike, qname=qname))) == count:
+        pieces = etree.tostring(ike, with_tail=False).split(f"<{qname}".encode())
+        if len(pieces) == count + 1:
+            return pieces[1:]
+    # Context-free keys: they start with "<", pieces never do.
+    return [etree.tostring(node, with_tail=False) for node in ike.iterfind(_q("policy"))]
+
+
+def _policy_nodes(ike: etree._Element, positions: list[int]) -> dict[int, etree._Element]:
+    """Policy elements by document position (0-based), for the few that need compiling: one
+    walk that keeps only those proxies (a list of all of them would wake the GC)."""
+    wanted, nodes = set(positions), {}
+    for i, node in enumerate(ike.iterfind(_q("policy"))):
+        if i in wanted:
+            nodes[i] = node
+            if len(nodes) == len(wanted):
+                break
+    return nodes
+
+
 class ConfigCompiler:
     """:func:`compile_config` that remembers its last result and recompiles only what changed.
 
     A policy's :class:`Policy` depends only on its own XML subtree and the proposals it names,
-    so the cache maps the subtree's serialization (``etree.tostring``: C speed, a few us per
-    policy, exact: equal bytes mean equal leaves) to the Policy compiled from it; a cached
-    Policy is reused only if every proposal it holds is still the current one (identity:
-    unchanged proposals keep their previous object). The result equals ``compile_config``.
-    The cache holds only the last compile's policies, so it stays the size of the config.
+    so the cache maps the subtree's serialization (:func:`_policy_keys`, C speed) to the
+    Policy compiled from it; a cached Policy is reused only if every proposal it holds is
+    still the current one (identity: unchanged proposals keep their previous object). The
+    peer -> Policy mapping is the previous one copied (no re-hashing of 10,000 addresses) and
+    patched, and rebuilt in document order if the patch does not give that order. The result
+    equals ``compile_config`` (order included). The cache holds only the last compile's
+    policies, so it stays the size of the config.
     """
 
     def __init__(self) -> None:
         self._proposals: dict[str, Proposal] = {}
-        self._policies: dict[bytes, Policy] = {}
+        self._namespaces: dict[str | None, str] | None = None
+        self._cache: dict[bytes, Policy] = {}
+        self._policies: dict[IpAddress, Policy] = {}
 
     def compile(self, snapshot: ConfigSnapshot) -> NegotiatorConfig:
         """Like :func:`compile_config` (same result, same ValueError)."""
-        previous = self._proposals
-        proposals: dict[str, Proposal] = {}
-        for proposal in map(_compile_proposal, _proposal_elements(snapshot)):
-            old = previous.get(proposal.name)
-            proposals[proposal.name] = old if old == proposal else proposal
-        unchanged = proposals.keys() == previous.keys() and all(
-            proposals[name] is previous[name] for name in proposals
+        proposals = self._proposals_reusing_unchanged(snapshot)
+        unchanged = proposals.keys() == self._proposals.keys() and all(
+            proposals[name] is self._proposals[name] for name in proposals
         )
-        cache, fresh = self._policies, {}
-        policies: dict[IpAddress, Policy] = {}
         ike = _ike(snapshot)
-        if ike is not None:
-            for node in ike.iterfind(_q("policy")):
-                key = etree.tostring(node, with_tail=False)
-                policy = cache.get(key)
-                if policy is None or not (
-                    unchanged or all(proposals.get(p.name) is p for p in policy.proposals)
-                ):
-                    policy = _compile_policy(node, proposals)
-                fresh[key] = policy
-                policies[policy.peer] = policy
-        self._proposals, self._policies = proposals, fresh
+        keys = _policy_keys(ike) if ike is not None else []
+        namespaces = dict(ike.nsmap) if ike is not None else None
+        cache = self._cache if namespaces == self._namespaces else {}
+        found: list[Policy | None] = list(map(cache.get, keys))
+        stale = [
+            i for i, policy in enumerate(found)
+            if policy is None or not (
+                unchanged or all(proposals.get(p.name) is p for p in policy.proposals)
+            )
+        ]
+        compiled: list[Policy] = []
+        if stale:
+            assert ike is not None
+            for i, node in _policy_nodes(ike, stale).items():
+                found[i] = policy = _compile_policy(node, proposals)
+                compiled.append(policy)
+        in_order = cast(list[Policy], found)  # no None left
+        fresh = dict(zip(keys, in_order, strict=True))
+        policies = self._policies.copy() if cache else {}
+        for policy in compiled:
+            policies[policy.peer] = policy
+        kept = {policy.peer for policy in compiled}
+        for key in cache.keys() - fresh.keys():
+            peer = cache[key].peer
+            if peer not in kept:
+                policies.pop(peer, None)
+        if list(policies.values()) != in_order:  # e.g. inserted in the middle, duplicates
+            policies = {policy.peer: policy for policy in in_order}
+        self._proposals, self._namespaces = proposals, namespaces
+        self._cache, self._policies = fresh, policies
         return NegotiatorConfig(
             generation=snapshot.generation, policies=MappingProxyType(policies)
-        )
+        )  # never mutated: the next compile patches a copy
+
+    def _proposals_reusing_unchanged(self, snapshot: ConfigSnapshot) -> dict[str, Proposal]:
+        proposals: dict[str, Proposal] = {}
+        for proposal in map(_compile_proposal, _proposal_elements(snapshot)):
+            old = self._proposals.get(proposal.name)
+            proposals[proposal.name] = old if old == proposal else proposal
+        return proposals
 
 
 def _unsupported(proposal: str, leaf: str, value: str, why: str) -> RpcError:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from agent.datastore.subscriber import ConfigSnapshot
+from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
 from negotiator.compile import ConfigCompiler, compile_config
 from negotiator.config import NegotiatorConfig
 
@@ -132,3 +132,20 @@ def test_unchanged_policies_are_reused_and_changed_ones_recompiled() -> None:
     assert policy is not None and policy.proposals[0].hash == "sha-256"
     _same(third, compile_config(snapshot([P("a", hash="sha-256"), P("b", group="group19")],
                                          policies, generation=3)))
+
+
+@pytest.mark.parametrize("odd", [
+    '<ike:policy xmlns:ike="{ns}"><ike:name>192.0.2.9</ike:name><ike:pre-shared-key>'
+    "<ike:ascii-text>s</ike:ascii-text></ike:pre-shared-key><ike:proposals>a</ike:proposals>"
+    "</ike:policy>",  # a prefixed policy: the split on "<policy" would not line up
+    "<!--<policy>--><policy><name>192.0.2.9</name><pre-shared-key><ascii-text>s</ascii-text>"
+    "</pre-shared-key><proposals>b</proposals></policy>",  # a comment holding the tag
+])
+def test_policies_written_unusually_still_compile_exactly(odd: str) -> None:
+    compiler = ConfigCompiler()
+    proposals = [P("a"), P("b", group="group19")]
+    policies = [policy_xml(f"192.0.2.{i}", ["a"]) for i in range(1, 4)]
+    for generation, extra in enumerate((odd, "", odd), start=1):
+        policies[0] = policy_xml("192.0.2.1", ["a"], psk=f"k{generation}")
+        snap = snapshot(proposals, [*policies, extra.replace("{ns}", IKE_NS)], generation)
+        _same(compiler.compile(snap), compile_config(snap))
