@@ -3,7 +3,9 @@
 Theory of operation: every input to the engine (a datagram, a timer expiry, or a call made by
 the service such as ``initiate``) goes through :meth:`Shell.call`, which passes the wall-clock
 ``now`` and afterwards (1) sends every queued datagram, (2) hands every queued event to the
-``on_event`` callback, (3) re-arms the single timer from ``engine.next_timer()``. The shell
+``on_event`` callback, (3) re-arms the single timer from ``engine.next_timer()`` if that is
+earlier than the armed one (a timer armed too early just finds nothing due and re-arms: far
+cheaper than cancel + call_later after every datagram). The shell
 holds no protocol state: forgetting it and building a new one around the same engine is safe.
 """
 
@@ -62,6 +64,7 @@ class Shell(asyncio.DatagramProtocol):
         self._max_datagram = max_datagram
         self._transport: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._armed_for: float | None = None  # the engine deadline self._timer was set for
         self.dropped_oversized = 0
 
     # -- asyncio.DatagramProtocol -------------------------------------------------------
@@ -120,24 +123,31 @@ class Shell(asyncio.DatagramProtocol):
         self._rearm()
 
     def _on_timer(self) -> None:
-        self._timer = None
+        self._timer, self._armed_for = None, None
         self.call(self.engine.handle_timers)
 
     def _rearm(self) -> None:
-        self._cancel_timer()
         if self._transport is None:
+            self._cancel_timer()
             return
         deadline = self.engine.next_timer()
         if deadline is None:
+            return  # an armed timer stays: it will find nothing due
+        if self._timer is not None and self._armed_for is not None and (
+            self._armed_for <= deadline
+        ):
             return
+        self._cancel_timer()
         # Engine deadlines are wall-clock; the loop's clock is monotonic: convert the delay.
         delay = max(0.0, deadline - self._clock())
         self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+        self._armed_for = deadline
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._armed_for = None
 
 
 async def open_shell(

@@ -49,6 +49,7 @@ from negotiator.engine.exchange import Exchange, Step
 from negotiator.engine.main_mode import MainMode
 from negotiator.engine.phase1 import Phase1Error, Tools, identity_payload
 from negotiator.engine.state import ZERO_COOKIE, Address, Expect, IkeSa, Role, SaTable
+from negotiator.engine.timers import Deadlines
 
 log = logging.getLogger("negotiator.engine")
 
@@ -87,6 +88,7 @@ class Engine:
         self._half_open_timeout = half_open_timeout
         self._max_half_open = max_half_open
         self._table = SaTable()
+        self._deadlines = Deadlines()  # SA index -> its one deadline (see _deadline_of)
         self._next_index = 1
         self._outgoing: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
@@ -123,6 +125,7 @@ class Engine:
         self._table.add(sa)
         log.info("%s: initiating %s mode with %s", sa.log_prefix, sa.mode.value, remote[0])
         self._send(sa, message, now, awaits_reply=True)
+        self._schedule(sa)
         return sa.index
 
     def datagram_received(self, data: bytes, remote: Address, now: float) -> None:
@@ -144,30 +147,33 @@ class Engine:
                 self._delete(sa, "cleared", now)
             else:
                 log.info("%s: negotiation cleared", sa.log_prefix)
-                self._table.remove(sa)
+                self._remove(sa)
                 self._events.append(SaFailed(sa.index, "cleared"))
         return cleared
 
     def handle_timers(self, now: float) -> None:
+        """Acts on the SAs whose deadline is due (each once per call, in index order); the
+        others are not looked at."""
         self._now = now
-        for sa in self._table:
+        for index in self._deadlines.pop_due(now):
+            sa = self._table.get(index)
+            if sa is None:
+                continue
             if sa.established:
                 if sa.expires_at is not None and now >= sa.expires_at:
                     self._delete(sa, "lifetime expired", now)
-                continue
-            half_open_deadline = self._half_open_deadline(sa)
-            if sa.retransmit_at is not None and now >= sa.retransmit_at:
-                self._retransmit(sa, now)
-            elif half_open_deadline is not None and now >= half_open_deadline:
-                self._fail(sa, None, "half-open negotiation timed out", "half-open timeout")
+                    continue
+            else:
+                half_open_deadline = self._half_open_deadline(sa)
+                if sa.retransmit_at is not None and now >= sa.retransmit_at:
+                    self._retransmit(sa, now)
+                elif half_open_deadline is not None and now >= half_open_deadline:
+                    self._fail(sa, None, "half-open negotiation timed out", "half-open timeout")
+                    continue
+            self._schedule(sa)
 
     def next_timer(self) -> float | None:
-        deadlines: list[float] = []
-        for sa in self._table:
-            for deadline in (sa.retransmit_at, sa.expires_at, self._half_open_deadline(sa)):
-                if deadline is not None:
-                    deadlines.append(deadline)
-        return min(deadlines, default=None)
+        return self._deadlines.earliest()
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         outgoing, self._outgoing = self._outgoing, []
@@ -233,6 +239,7 @@ class Engine:
                 self._fail(sa, err.notify, err.reason, err.detail)
             else:
                 log.info("%s: %s", sa.log_prefix, err.detail)
+                self._schedule(sa)
             return
         self._advance(sa, data, step, now)
 
@@ -298,6 +305,7 @@ class Engine:
                 sa.lifetime,
             )
             self._events.append(SaEstablished(sa.index))
+        self._schedule(sa)
 
     def _informational(self, sa: IkeSa, header: IsakmpHeader, data: bytes, now: float) -> None:
         try:
@@ -311,7 +319,7 @@ class Engine:
                     log.info("%s: unauthenticated DELETE ignored", sa.log_prefix)
                 elif sa.established:
                     log.info("%s: deleted by peer", sa.log_prefix)
-                    self._table.remove(sa)
+                    self._remove(sa)
                     self._events.append(SaDeleted(sa.index, "deleted by peer"))
                 else:
                     self._fail(sa, None, "deleted by peer", "deleted by peer")
@@ -359,14 +367,38 @@ class Engine:
         )
         if notify is not None:
             self._outgoing.append((informational.notify(sa, notify, self._tools), sa.remote))
-        self._table.remove(sa)
+        self._remove(sa)
         self._events.append(SaFailed(sa.index, reason))
 
     def _delete(self, sa: IkeSa, reason: str, now: float) -> None:
         log.info("%s: deleting the SA with %s: %s", sa.log_prefix, sa.remote[0], reason)
         self._outgoing.append((informational.delete(sa, self._tools), sa.remote))
-        self._table.remove(sa)
+        self._remove(sa)
         self._events.append(SaDeleted(sa.index, reason))
+
+    # -- timers --------------------------------------------------------------------------------
+
+    def _deadline_of(self, sa: IkeSa) -> float | None:
+        """An SA's one deadline: expiry once established; else the next retransmission, or
+        for a responder not retransmitting, the half-open timeout."""
+        if sa.established:
+            return sa.expires_at
+        if sa.retransmit_at is not None:
+            return sa.retransmit_at
+        return self._half_open_deadline(sa)
+
+    def _schedule(self, sa: IkeSa) -> None:
+        """Record ``sa``'s current deadline (and whether it is still half-open); call after
+        anything that may have changed it, while the SA is in the table."""
+        if self._table.get(sa.index) is not sa:
+            return
+        if sa.established:
+            self._table.note_established(sa)
+        self._deadlines.set(sa.index, self._deadline_of(sa))
+
+    def _remove(self, sa: IkeSa) -> None:
+        self._table.remove(sa)
+        self._deadlines.discard(sa.index)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -101,6 +101,7 @@ class SaTable:
         self._by_index: dict[int, IkeSa] = {}
         self._by_own_cookie: dict[bytes, IkeSa] = {}
         self._by_peer_cookie: dict[tuple[Address, bytes], IkeSa] = {}
+        self._half_open: set[int] = set()  # indices of SAs not established (a count, O(1))
 
     def __iter__(self) -> Iterator[IkeSa]:
         return iter(list(self._by_index.values()))
@@ -108,8 +109,13 @@ class SaTable:
     def __len__(self) -> int:
         return len(self._by_index)
 
+    def get(self, index: int) -> IkeSa | None:
+        return self._by_index.get(index)
+
     def add(self, sa: IkeSa) -> None:
         self._by_index[sa.index] = sa
+        if not sa.established:
+            self._half_open.add(sa.index)
         if sa.role is Role.INITIATOR:
             self._by_own_cookie[sa.initiator_cookie] = sa
         else:
@@ -118,6 +124,7 @@ class SaTable:
 
     def remove(self, sa: IkeSa) -> None:
         self._by_index.pop(sa.index, None)
+        self._half_open.discard(sa.index)
         own = sa.initiator_cookie if sa.role is Role.INITIATOR else sa.responder_cookie
         self._by_own_cookie.pop(own, None)
         if sa.role is Role.RESPONDER:
@@ -142,5 +149,10 @@ class SaTable:
             return sa
         return None
 
+    def note_established(self, sa: IkeSa) -> None:
+        """Call once ``sa.established`` turned true (the engine does, after each step)."""
+        self._half_open.discard(sa.index)
+
     def half_open(self) -> int:
-        return sum(1 for sa in self._by_index.values() if not sa.established)
+        """How many SAs are negotiating (not established)."""
+        return len(self._half_open)

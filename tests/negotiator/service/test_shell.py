@@ -150,3 +150,36 @@ def test_wildcards_and_source_address_lookup() -> None:
     assert not is_wildcard("127.0.0.1") and not is_wildcard("198.51.100.1")
     assert source_address_for("127.0.0.1") == "127.0.0.1"
     assert source_address_for("127.0.0.2") in ("127.0.0.1", "127.0.0.2")
+
+
+class _DeadlineEngine(FakeEngine):
+    """A FakeEngine whose next deadline the test sets."""
+
+    deadline: float | None = None
+
+    def next_timer(self) -> float | None:
+        return self.deadline
+
+
+def test_timer_is_rearmed_only_for_an_earlier_deadline() -> None:
+    async def run() -> None:
+        clock = Clock()
+        engine = _DeadlineEngine(_config_for("127.0.0.1"), ("127.0.0.1", 0))
+        shell = await open_shell(lambda _l: engine, ("127.0.0.1", 0), lambda _e: None,
+                                 clock=clock)
+        engine.deadline = clock.now + 60
+        shell.call(lambda _now: None)
+        armed = shell._timer
+        assert armed is not None
+        for later in (clock.now + 60, clock.now + 90, None):  # same, later, none: kept
+            engine.deadline = later
+            shell.call(lambda _now: None)
+            assert shell._timer is armed
+        engine.deadline = clock.now + 30  # earlier: re-armed
+        shell.call(lambda _now: None)
+        assert shell._timer is not armed and shell._timer is not None
+        assert armed.cancelled()
+        shell.close()
+        assert shell._timer is None
+
+    asyncio.run(run())
