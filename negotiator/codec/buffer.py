@@ -2,12 +2,27 @@
 
 Every read checks what remains and raises :class:`MalformedPacket` (PAYLOAD_MALFORMED) instead
 of ``IndexError``/``struct.error``, so a hostile datagram can never escape as another exception.
+Fixed layouts are read and written with precompiled :class:`struct.Struct`\\ s
+(:meth:`Buffer.pull_struct`): one call per header instead of one per field.
 """
 
 from __future__ import annotations
 
+import struct
+from typing import Any
+
 from negotiator.codec.constants import NotifyType
 from negotiator.codec.errors import MalformedPacket
+
+UINT16 = struct.Struct(">H")
+UINT32 = struct.Struct(">I")
+
+
+def _short(length: int, position: int, remaining: int) -> MalformedPacket:
+    return MalformedPacket(
+        NotifyType.PAYLOAD_MALFORMED,
+        f"need {length} bytes at offset {position}, {remaining} remain",
+    )
 
 
 class Buffer:
@@ -16,7 +31,9 @@ class Buffer:
     __slots__ = ("_data", "_position")
 
     def __init__(self, data: bytes = b"") -> None:
-        self._data = bytearray(data)
+        # Reading: the input itself (bytes slices are copies, so nobody can change it);
+        # writing: a bytearray that grows in place.
+        self._data: bytes | bytearray = bytes(data) if data else bytearray()
         self._position = 0
 
     @property
@@ -36,26 +53,38 @@ class Buffer:
     # -- reading -------------------------------------------------------------------------------
 
     def pull_bytes(self, length: int) -> bytes:
-        if length < 0 or length > self.remaining():
-            raise MalformedPacket(
-                NotifyType.PAYLOAD_MALFORMED,
-                f"need {length} bytes at offset {self._position}, {self.remaining()} remain",
-            )
         start = self._position
-        self._position += length
-        return bytes(self._data[start : self._position])
+        end = start + length
+        if length < 0 or end > len(self._data):
+            raise _short(length, start, len(self._data) - start)
+        self._position = end
+        return bytes(self._data[start:end])
+
+    def pull_struct(self, layout: struct.Struct) -> tuple[Any, ...]:
+        """The fields of one fixed-size structure, in ``layout`` order."""
+        start = self._position
+        if start + layout.size > len(self._data):
+            raise _short(layout.size, start, len(self._data) - start)
+        self._position = start + layout.size
+        return layout.unpack_from(self._data, start)
 
     def pull_rest(self) -> bytes:
         return self.pull_bytes(self.remaining())
 
     def pull_uint8(self) -> int:
-        return self.pull_bytes(1)[0]
+        position = self._position
+        if position >= len(self._data):
+            raise _short(1, position, 0)
+        self._position = position + 1
+        return self._data[position]
 
     def pull_uint16(self) -> int:
-        return int.from_bytes(self.pull_bytes(2), "big")
+        value: int = self.pull_struct(UINT16)[0]
+        return value
 
     def pull_uint32(self) -> int:
-        return int.from_bytes(self.pull_bytes(4), "big")
+        value: int = self.pull_struct(UINT32)[0]
+        return value
 
     def pull_buffer(self, length: int) -> Buffer:
         """A sub-cursor over the next ``length`` bytes (a payload body), consuming them here."""
@@ -63,15 +92,26 @@ class Buffer:
 
     # -- writing -------------------------------------------------------------------------------
 
+    def _writable(self) -> bytearray:
+        if not isinstance(self._data, bytearray):
+            self._data = bytearray(self._data)
+        return self._data
+
     def push_bytes(self, value: bytes) -> None:
-        self._data += value
-        self._position = len(self._data)
+        data = self._writable()
+        data += value
+        self._position = len(data)
+
+    def push_struct(self, layout: struct.Struct, *values: Any) -> None:
+        self.push_bytes(layout.pack(*values))
 
     def push_uint8(self, value: int) -> None:
-        self.push_bytes(value.to_bytes(1, "big"))
+        data = self._writable()
+        data.append(value)
+        self._position = len(data)
 
     def push_uint16(self, value: int) -> None:
-        self.push_bytes(value.to_bytes(2, "big"))
+        self.push_bytes(UINT16.pack(value))
 
     def push_uint32(self, value: int) -> None:
-        self.push_bytes(value.to_bytes(4, "big"))
+        self.push_bytes(UINT32.pack(value))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from negotiator.codec.buffer import Buffer
@@ -32,6 +33,11 @@ from negotiator.codec.errors import MalformedPacket
 # +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 
 
+# cookies, next payload, version, exchange type, flags, message ID, length
+HEADER = struct.Struct(">8s8sBBBBII")
+assert HEADER.size == HEADER_LENGTH
+
+
 @dataclass(frozen=True, slots=True)
 class IsakmpHeader:
     initiator_cookie: bytes
@@ -55,14 +61,10 @@ class IsakmpHeader:
             raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, f"{total} bytes: short header")
         if total > MAX_PACKET_SIZE:
             raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, f"{total} bytes: too large")
-        icookie = buf.pull_bytes(8)
-        rcookie = buf.pull_bytes(8)
-        next_payload = buf.pull_uint8()
-        version = buf.pull_uint8()
-        exchange_type = buf.pull_uint8()
-        flags = Flags(buf.pull_uint8())
-        message_id = buf.pull_uint32()
-        length = buf.pull_uint32()
+        icookie, rcookie, next_payload, version, exchange_type, flag_bits, message_id, length = (
+            buf.pull_struct(HEADER)
+        )
+        flags = Flags(flag_bits)
         if version >> 4 != ISAKMP_VERSION >> 4:
             raise MalformedPacket(NotifyType.INVALID_MAJOR_VERSION, f"version {version:#04x}")
         if length != total:
@@ -74,14 +76,15 @@ class IsakmpHeader:
         )
 
     def push(self, buf: Buffer) -> None:
-        buf.push_bytes(self.initiator_cookie)
-        buf.push_bytes(self.responder_cookie)
-        buf.push_uint8(self.next_payload)
-        buf.push_uint8(self.version)
-        buf.push_uint8(self.exchange_type)
-        buf.push_uint8(int(self.flags))
-        buf.push_uint32(self.message_id)
-        buf.push_uint32(self.length)
+        buf.push_bytes(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        if len(self.initiator_cookie) != 8 or len(self.responder_cookie) != 8:
+            raise ValueError("cookies are 8 bytes")  # struct would pad or cut them silently
+        return HEADER.pack(
+            self.initiator_cookie, self.responder_cookie, self.next_payload, self.version,
+            self.exchange_type, int(self.flags), self.message_id, self.length,
+        )
 
     def describe(self) -> str:
         try:

@@ -9,6 +9,7 @@ message nothing may follow the last payload.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -95,52 +96,66 @@ class PayloadChain:
         return tuple(p.payload_type for p in self.payloads)
 
 
+# Generic payload header (RFC 2408 section 3.2): next payload, RESERVED, payload length.
+GENERIC_HEADER = struct.Struct(">BBH")
+assert GENERIC_HEADER.size == GENERIC_HEADER_LENGTH
+# Plain ints for the per-payload loop (enum member lookups cost a call each).
+_NONE = int(PayloadType.NONE)
+_INSIDE_SA_ONLY = frozenset({int(PayloadType.PROPOSAL), int(PayloadType.TRANSFORM)})
+
+
 def pull_payload_chain(first: int, data: bytes, *, allow_padding: bool = False) -> PayloadChain:
     """Parse the chain starting with payload type ``first``; raise MalformedPacket."""
-    buf = Buffer(data)
+    data = bytes(data)
+    end = len(data)
+    position = 0
     payloads: list[Payload] = []
     bodies: list[bytes] = []
     next_payload = first
-    while next_payload != PayloadType.NONE:
+    while next_payload != _NONE:
         if len(payloads) == MAX_PAYLOADS:
             raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, "too many payloads")
-        if next_payload in (PayloadType.PROPOSAL, PayloadType.TRANSFORM):
+        if next_payload in _INSIDE_SA_ONLY:
             raise MalformedPacket(
                 NotifyType.INVALID_PAYLOAD_TYPE, f"{next_payload} outside an SA payload"
             )
         this_type = next_payload
-        next_payload = buf.pull_uint8()
-        buf.pull_uint8()  # RESERVED
-        length = buf.pull_uint16()
-        if length < GENERIC_HEADER_LENGTH or length - GENERIC_HEADER_LENGTH > buf.remaining():
+        if end - position < GENERIC_HEADER_LENGTH:
+            raise MalformedPacket(
+                NotifyType.PAYLOAD_MALFORMED,
+                f"need {GENERIC_HEADER_LENGTH} bytes at offset {position}, "
+                f"{end - position} remain",
+            )
+        next_payload, _reserved, length = GENERIC_HEADER.unpack_from(data, position)
+        position += GENERIC_HEADER_LENGTH
+        if length < GENERIC_HEADER_LENGTH or length - GENERIC_HEADER_LENGTH > end - position:
             raise MalformedPacket(
                 NotifyType.PAYLOAD_MALFORMED, f"payload {this_type} length {length}"
             )
-        body = buf.pull_bytes(length - GENERIC_HEADER_LENGTH)
+        body = data[position : position + length - GENERIC_HEADER_LENGTH]
+        position += length - GENERIC_HEADER_LENGTH
         cls = _PAYLOAD_CLASSES.get(this_type)
         payload: Payload = (
             UnknownPayload(this_type, body) if cls is None else cls.pull(Buffer(body))
         )
         payloads.append(payload)
         bodies.append(body)
-    if not allow_padding and not buf.eof():
+    if not allow_padding and position < end:
         raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, "bytes after the last payload")
     return PayloadChain(tuple(payloads), tuple(bodies))
 
 
 def push_payload_chain(payloads: Sequence[Payload]) -> tuple[int, bytes]:
     """Encode payloads; return (type of the first, bytes) for the ISAKMP header."""
-    buf = Buffer()
+    parts: list[bytes] = []
+    last = len(payloads) - 1
     for i, payload in enumerate(payloads):
-        body = Buffer()
-        payload.push(body)
-        next_type = payloads[i + 1].payload_type if i + 1 < len(payloads) else PayloadType.NONE
-        buf.push_uint8(next_type)
-        buf.push_uint8(0)
-        buf.push_uint16(GENERIC_HEADER_LENGTH + len(body.data()))
-        buf.push_bytes(body.data())
+        body = payload_body(payload)
+        next_type = payloads[i + 1].payload_type if i < last else _NONE
+        parts.append(GENERIC_HEADER.pack(next_type, 0, GENERIC_HEADER_LENGTH + len(body)))
+        parts.append(body)
     first = payloads[0].payload_type if payloads else PayloadType.NONE
-    return first, buf.data()
+    return first, b"".join(parts)
 
 
 def payload_body(payload: Payload) -> bytes:
@@ -175,10 +190,7 @@ def push_message(
         HEADER_LENGTH + len(body),
         ISAKMP_VERSION,
     )
-    buf = Buffer()
-    header.push(buf)
-    buf.push_bytes(body)
-    return buf.data()
+    return header.to_bytes() + body
 
 
 def encode_plain_message(

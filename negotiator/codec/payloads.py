@@ -10,6 +10,7 @@ Every payload starts with the generic header (RFC 2408 section 3.2), read by
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
@@ -86,6 +87,9 @@ class NatDDraftPayload(_OpaquePayload):
 # +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 # ~                     Identification Data                       ~
 # +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+_ID = struct.Struct(">BBH")  # ID type, protocol ID, port
+
+
 @dataclass(frozen=True, slots=True)
 class IdPayload:
     payload_type: ClassVar[PayloadType] = PayloadType.ID
@@ -96,16 +100,11 @@ class IdPayload:
 
     @classmethod
     def pull(cls, buf: Buffer) -> IdPayload:
-        id_type = buf.pull_uint8()
-        protocol_id = buf.pull_uint8()
-        port = buf.pull_uint16()
+        id_type, protocol_id, port = buf.pull_struct(_ID)
         return cls(id_type, buf.pull_rest(), protocol_id, port)
 
     def push(self, buf: Buffer) -> None:
-        buf.push_uint8(self.id_type)
-        buf.push_uint8(self.protocol_id)
-        buf.push_uint16(self.port)
-        buf.push_bytes(self.data)
+        buf.push_bytes(_ID.pack(self.id_type, self.protocol_id, self.port) + self.data)
 
 
 # Notification payload (RFC 2408 section 3.14)
@@ -120,6 +119,10 @@ class IdPayload:
 # +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 # ~                       Notification Data                       ~
 # +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# DOI, protocol ID, SPI size, then notify type (notify) or number of SPIs (delete)
+_DOI_PROTOCOL_SPI = struct.Struct(">IBBH")
+
+
 @dataclass(frozen=True, slots=True)
 class NotifyPayload:
     payload_type: ClassVar[PayloadType] = PayloadType.NOTIFY
@@ -131,20 +134,15 @@ class NotifyPayload:
 
     @classmethod
     def pull(cls, buf: Buffer) -> NotifyPayload:
-        doi = buf.pull_uint32()
-        protocol_id = buf.pull_uint8()
-        spi_size = buf.pull_uint8()
-        notify_type = buf.pull_uint16()
+        doi, protocol_id, spi_size, notify_type = buf.pull_struct(_DOI_PROTOCOL_SPI)
         spi = buf.pull_bytes(spi_size)
         return cls(notify_type, spi, buf.pull_rest(), protocol_id, doi)
 
     def push(self, buf: Buffer) -> None:
-        buf.push_uint32(self.doi)
-        buf.push_uint8(self.protocol_id)
-        buf.push_uint8(len(self.spi))
-        buf.push_uint16(self.notify_type)
-        buf.push_bytes(self.spi)
-        buf.push_bytes(self.data)
+        header = _DOI_PROTOCOL_SPI.pack(
+            self.doi, self.protocol_id, len(self.spi), self.notify_type
+        )
+        buf.push_bytes(header + self.spi + self.data)
 
 
 # Delete payload (RFC 2408 section 3.15)
@@ -167,10 +165,7 @@ class DeletePayload:
 
     @classmethod
     def pull(cls, buf: Buffer) -> DeletePayload:
-        doi = buf.pull_uint32()
-        protocol_id = buf.pull_uint8()
-        spi_size = buf.pull_uint8()
-        count = buf.pull_uint16()
+        doi, protocol_id, spi_size, count = buf.pull_struct(_DOI_PROTOCOL_SPI)
         if count > MAX_SPIS:
             raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, f"{count} SPIs")
         spis = tuple(buf.pull_bytes(spi_size) for _ in range(count))
@@ -179,12 +174,8 @@ class DeletePayload:
         return cls(spi_size, spis, protocol_id, doi)
 
     def push(self, buf: Buffer) -> None:
-        buf.push_uint32(self.doi)
-        buf.push_uint8(self.protocol_id)
-        buf.push_uint8(self.spi_size)
-        buf.push_uint16(len(self.spis))
-        for spi in self.spis:
-            buf.push_bytes(spi)
+        header = _DOI_PROTOCOL_SPI.pack(self.doi, self.protocol_id, self.spi_size, len(self.spis))
+        buf.push_bytes(header + b"".join(self.spis))
 
 
 @dataclass(frozen=True, slots=True)

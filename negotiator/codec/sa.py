@@ -6,6 +6,7 @@ their on-wire form (TV or TLV) so that a parsed SA re-encodes byte for byte.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
@@ -34,6 +35,12 @@ from negotiator.codec.errors import MalformedPacket
 # +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 
 AF_BIT = 0x8000
+_TV = struct.Struct(">H2s")  # attribute type with AF set, value
+_TLV = struct.Struct(">HH")  # attribute type, value length (the value follows)
+_GENERIC = struct.Struct(">BBH")  # next payload, RESERVED, length (RFC 2408 section 3.2)
+_TRANSFORM = struct.Struct(">BBH")  # transform number, transform ID, RESERVED2
+_PROPOSAL = struct.Struct(">BBBB")  # proposal number, protocol ID, SPI size, # of transforms
+_DOI_SITUATION = struct.Struct(">II")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,26 +63,25 @@ class DataAttribute:
 
     @classmethod
     def pull(cls, buf: Buffer) -> DataAttribute:
-        word = buf.pull_uint16()
-        if word & AF_BIT:
-            return cls(word & ~AF_BIT, buf.pull_bytes(2), True)
-        return cls(word, buf.pull_bytes(buf.pull_uint16()), False)
+        word, length = buf.pull_struct(_TLV)
+        if word & AF_BIT:  # TV: the second word is the value
+            return cls(word & ~AF_BIT, length.to_bytes(2, "big"), True)
+        return cls(word, buf.pull_bytes(length), False)
+
+    def to_bytes(self) -> bytes:
+        if self.basic:
+            if len(self.value) != 2:
+                raise ValueError("a basic (TV) attribute value is 2 bytes")
+            return _TV.pack(AF_BIT | self.attribute_type, self.value)
+        return _TLV.pack(self.attribute_type, len(self.value)) + self.value
 
     def push(self, buf: Buffer) -> None:
-        if self.basic:
-            buf.push_uint16(AF_BIT | self.attribute_type)
-            buf.push_bytes(self.value)
-        else:
-            buf.push_uint16(self.attribute_type)
-            buf.push_uint16(len(self.value))
-            buf.push_bytes(self.value)
+        buf.push_bytes(self.to_bytes())
 
 
 def _pull_substructure(buf: Buffer, expected_next: int) -> tuple[int, Buffer]:
     """Read a proposal/transform generic header; return (next payload, body cursor)."""
-    next_payload = buf.pull_uint8()
-    buf.pull_uint8()  # RESERVED
-    length = buf.pull_uint16()
+    next_payload, _reserved, length = buf.pull_struct(_GENERIC)
     if next_payload not in (PayloadType.NONE, expected_next):
         raise MalformedPacket(
             NotifyType.BAD_PROPOSAL_SYNTAX, f"next payload {next_payload} inside an SA payload"
@@ -91,13 +97,13 @@ class _Pushable(Protocol):
 
 def _push_substructures(buf: Buffer, items: Sequence[_Pushable], item_type: int) -> None:
     """Proposals or transforms, each with a generic header; the last one's next is NONE."""
+    last = len(items) - 1
     for i, item in enumerate(items):
         body = Buffer()
         item.push(body)
-        buf.push_uint8(item_type if i + 1 < len(items) else PayloadType.NONE)
-        buf.push_uint8(0)
-        buf.push_uint16(GENERIC_HEADER_LENGTH + len(body.data()))
-        buf.push_bytes(body.data())
+        data = body.data()
+        next_type = item_type if i < last else PayloadType.NONE
+        buf.push_bytes(_GENERIC.pack(next_type, 0, GENERIC_HEADER_LENGTH + len(data)) + data)
 
 
 # Transform payload (RFC 2408 section 3.6)
@@ -124,9 +130,7 @@ class Transform:
 
     @classmethod
     def pull(cls, buf: Buffer) -> Transform:
-        number = buf.pull_uint8()
-        transform_id = buf.pull_uint8()
-        buf.pull_uint16()  # RESERVED2
+        number, transform_id, _reserved2 = buf.pull_struct(_TRANSFORM)
         attributes: list[DataAttribute] = []
         while not buf.eof():
             if len(attributes) == MAX_ATTRIBUTES:
@@ -135,11 +139,10 @@ class Transform:
         return cls(number, transform_id, tuple(attributes))
 
     def push(self, buf: Buffer) -> None:
-        buf.push_uint8(self.number)
-        buf.push_uint8(self.transform_id)
-        buf.push_uint16(0)
-        for attribute in self.attributes:
-            attribute.push(buf)
+        buf.push_bytes(
+            _TRANSFORM.pack(self.number, self.transform_id, 0)
+            + b"".join(attribute.to_bytes() for attribute in self.attributes)
+        )
 
 
 # Proposal payload (RFC 2408 section 3.5)
@@ -161,10 +164,7 @@ class Proposal:
 
     @classmethod
     def pull(cls, buf: Buffer) -> Proposal:
-        number = buf.pull_uint8()
-        protocol_id = buf.pull_uint8()
-        spi_size = buf.pull_uint8()
-        count = buf.pull_uint8()
+        number, protocol_id, spi_size, count = buf.pull_struct(_PROPOSAL)
         spi = buf.pull_bytes(spi_size)
         if count > MAX_TRANSFORMS:
             raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, f"{count} transforms")
@@ -182,11 +182,10 @@ class Proposal:
         return cls(number, protocol_id, spi, tuple(transforms))
 
     def push(self, buf: Buffer) -> None:
-        buf.push_uint8(self.number)
-        buf.push_uint8(self.protocol_id)
-        buf.push_uint8(len(self.spi))
-        buf.push_uint8(len(self.transforms))
-        buf.push_bytes(self.spi)
+        buf.push_bytes(
+            _PROPOSAL.pack(self.number, self.protocol_id, len(self.spi), len(self.transforms))
+            + self.spi
+        )
         _push_substructures(buf, self.transforms, PayloadType.TRANSFORM)
 
 
@@ -211,10 +210,9 @@ class SaPayload:
 
     @classmethod
     def pull(cls, buf: Buffer) -> SaPayload:
-        doi = buf.pull_uint32()
+        doi, situation = buf.pull_struct(_DOI_SITUATION)
         if doi != Doi.IPSEC:
             raise MalformedPacket(NotifyType.DOI_NOT_SUPPORTED, f"DOI {doi}")
-        situation = buf.pull_uint32()
         if situation != Situation.SIT_IDENTITY_ONLY:
             raise MalformedPacket(NotifyType.SITUATION_NOT_SUPPORTED, f"situation {situation:#x}")
         proposals: list[Proposal] = []
@@ -229,6 +227,5 @@ class SaPayload:
         return cls(tuple(proposals), doi, situation)
 
     def push(self, buf: Buffer) -> None:
-        buf.push_uint32(self.doi)
-        buf.push_uint32(self.situation)
+        buf.push_bytes(_DOI_SITUATION.pack(self.doi, self.situation))
         _push_substructures(buf, self.proposals, PayloadType.PROPOSAL)

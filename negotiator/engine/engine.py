@@ -420,10 +420,10 @@ class Engine:
                 return cookie
 
     def _local_towards(self, peer: str) -> Address:
-        wildcard = ipaddress.ip_address(self._local[0]).is_unspecified
-        if self._local_address_for is None or not wildcard:
+        resolver = self._local_address_for
+        if resolver is None or not ipaddress.ip_address(self._local[0]).is_unspecified:
             return self._local
-        return (self._local_address_for(peer), self._local[1])
+        return (resolver(peer), self._local[1])
 
     def _new_sa(
         self,
