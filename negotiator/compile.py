@@ -163,9 +163,15 @@ def _policy_keys(ike: etree._Element) -> list[bytes]:
     if first is None:
         return []
     count = int(cast(float, _POLICY_COUNT(ike)))
-    qname = f"{first.prefix}:policy" if first.prefix else "policy"
-    if int(cast(float, _POLICIES_NAMED(ike, qname=qname))) == count:
-        pieces = etree.tostring(ike, with_tail=False).split(f"<{qname}".encode())
+    whole = etree.tostring(ike, with_tail=False)
+    if first.prefix is None:
+        # Cheaper than the XPath test: a prefixed policy would show ":policy" somewhere.
+        same_name = b":policy" not in whole
+    else:
+        same_name = int(cast(float, _POLICIES_NAMED(ike, qname=f"{first.prefix}:policy"))) == count
+    if same_name:
+        tag = f"<{first.prefix}:policy" if first.prefix else "<policy"
+        pieces = whole.split(tag.encode())
         if len(pieces) == count + 1:
             return pieces[1:]
     # Context-free keys: they start with "<", pieces never do.

@@ -7,9 +7,10 @@ import random
 from dataclasses import dataclass, field, replace
 
 import pytest
+from lxml import etree
 
 from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
-from negotiator.compile import ConfigCompiler, compile_config
+from negotiator.compile import ConfigCompiler, _policy_keys, compile_config
 from negotiator.config import NegotiatorConfig
 
 from .snapshots import P, policy_xml, snapshot
@@ -149,3 +150,26 @@ def test_policies_written_unusually_still_compile_exactly(odd: str) -> None:
         policies[0] = policy_xml("192.0.2.1", ["a"], psk=f"k{generation}")
         snap = snapshot(proposals, [*policies, extra.replace("{ns}", IKE_NS)], generation)
         _same(compiler.compile(snap), compile_config(snap))
+
+
+def test_all_policies_under_a_prefix_compile_exactly() -> None:
+    def prefixed(generation: int, psk: str) -> ConfigSnapshot:
+        policies = "".join(
+            f"<i:policy><i:name>192.0.2.{n}</i:name><i:pre-shared-key><i:ascii-text>"
+            f"{psk if n == 2 else 's'}</i:ascii-text></i:pre-shared-key>"
+            "<i:proposals>a</i:proposals></i:policy>"
+            for n in range(1, 4)
+        )
+        xml = (f'<data xmlns:i="{IKE_NS}"><i:security><i:ike>{P("a").xml()}'
+               f"{policies}</i:ike></i:security></data>").replace("<proposal>",
+               f'<proposal xmlns="{IKE_NS}">')
+        return ConfigSnapshot(generation, etree.fromstring(xml))
+
+    compiler = ConfigCompiler()
+    for generation, psk in enumerate(("x", "y", "y", "z"), start=1):
+        snap = prefixed(generation, psk)
+        full = compile_config(snap)
+        assert len(full.policies) == 3
+        _same(compiler.compile(snap), full)
+        ike = snap.data[0][0]
+        assert all(key.startswith(b">") for key in _policy_keys(ike))  # the split path
