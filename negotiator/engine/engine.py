@@ -18,7 +18,9 @@ SaFailed. Non-fatal errors (garbage or unexpected messages, possibly spoofed) ar
 Timers: the initiator (and an aggressive-mode responder awaiting message 3) retransmits with
 exponential backoff ``retransmit_base * 2**n`` and gives up after ``retransmit_tries``; a
 responder's negotiation that is not complete after ``half_open_timeout`` is dropped; an
-established SA expires at its negotiated lifetime with an ISAKMP DELETE.
+established SA expires at its negotiated lifetime with an ISAKMP DELETE. Each SA has one
+deadline at a time, kept in a heap (:mod:`.timers`): ``next_timer`` and ``handle_timers`` cost
+what is due, not the size of the SA table.
 Each SA keeps the config and policy it was born with; :meth:`update_config` only swaps the
 config used for new SAs.
 """
