@@ -18,7 +18,7 @@ commit itself. The app-tag ``unsupported-algorithm`` distinguishes it from schem
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import cast
 
@@ -190,6 +190,16 @@ def _policy_nodes(ike: etree._Element, positions: list[int]) -> dict[int, etree.
     return nodes
 
 
+_POLICY_TAG = _q("policy")
+
+
+def _peer(name: str) -> IpAddress | None:
+    try:
+        return ipaddress.ip_address(name.strip())
+    except ValueError:
+        return None
+
+
 class ConfigCompiler:
     """:func:`compile_config` that remembers its last result and recompiles only what changed.
 
@@ -204,13 +214,101 @@ class ConfigCompiler:
     """
 
     def __init__(self) -> None:
+        self._generation: int | None = None  # of the last compiled snapshot
         self._proposals: dict[str, Proposal] = {}
         self._namespaces: dict[str | None, str] | None = None
         self._cache: dict[bytes, Policy] = {}
         self._policies: dict[IpAddress, Policy] = {}
+        self._distinct = False  # no two policies of the last result named the same peer
 
     def compile(self, snapshot: ConfigSnapshot) -> NegotiatorConfig:
-        """Like :func:`compile_config` (same result, same ValueError)."""
+        """Like :func:`compile_config` (same result; a ValueError, naming the first faulty
+        policy in document order unless several changed ones are).
+
+        When the snapshot says which policy entries changed since the one compiled last
+        (``snapshot.changes``: only policies, relative to that generation, entries given)
+        only those are recompiled; otherwise every policy's serialization is compared.
+        """
+        changes = snapshot.changes
+        if (
+            changes is not None
+            and changes.entries is not None
+            and not changes.other
+            and changes.since == self._generation
+            and self._distinct
+        ):
+            policies = self._patched(snapshot, changes.policies, changes.entries)
+            if policies is not None:
+                self._generation, self._policies = snapshot.generation, policies
+                return NegotiatorConfig(
+                    generation=snapshot.generation, policies=MappingProxyType(policies)
+                )
+        return self._compile_all(snapshot)
+
+    def _patched(
+        self, snapshot: ConfigSnapshot, names: frozenset[str],
+        entries: Mapping[str, etree._Element | None],
+    ) -> dict[IpAddress, Policy] | None:
+        """The last result with the named policies recompiled, removed or added; None when
+        that cannot be done exactly (then the caller compares every policy).
+
+        Document order: an entry changed in place keeps its place; entries created by the
+        commit (or deleted and created again) follow every other policy (the list is
+        ordered-by system). So the changed entries at the end of the document (its tail)
+        are appended in document order and the others patched in place; the policy just
+        before the tail must then be the last one kept. Exact only while no two entries name
+        the same peer (``_distinct``, e.g. two spellings of one IPv6 address).
+        """
+        ike = _ike(snapshot)
+        if ike is None:
+            return None
+        policies = self._policies.copy()
+        nodes: dict[etree._Element, IpAddress] = {}
+        for name in names:
+            peer = _peer(name)
+            if peer is None:
+                return None
+            node = entries.get(name)
+            if node is None:
+                policies.pop(peer, None)
+            else:
+                nodes[node] = peer
+        tail: list[etree._Element] = []
+        before_tail: etree._Element | None = None
+        for node in ike.iterchildren(_POLICY_TAG, reversed=True):
+            if node not in nodes:
+                before_tail = node
+                break
+            tail.append(node)
+        tail.reverse()
+        for node in tail:
+            policies.pop(nodes[node], None)
+        in_tail = set(tail)
+        in_place = [node for node in nodes if node not in in_tail]
+        if len(in_place) > 1:
+            in_place.sort(key=ike.index)  # O(n) each, in C: only to raise the first error
+        compiled = [(node in in_tail, _compile_policy(node, self._proposals))
+                    for node in (*in_place, *tail)]
+        for appended, policy in compiled:
+            if appended == (policy.peer in policies):
+                return None  # a new entry before the tail, or two entries for one peer
+            policies[policy.peer] = policy
+        if len(compiled) != len({policy.peer for _, policy in compiled}):
+            return None
+        boundary = None if before_tail is None else _peer(before_tail.findtext(_q("name")) or "")
+        if boundary != self._last_before(policies, len(tail)):
+            return None
+        return policies
+
+    @staticmethod
+    def _last_before(policies: dict[IpAddress, Policy], tail: int) -> IpAddress | None:
+        """The peer just before the last ``tail`` ones (None: there is none)."""
+        keys = reversed(policies)
+        for _ in range(tail):
+            next(keys)
+        return next(keys, None)
+
+    def _compile_all(self, snapshot: ConfigSnapshot) -> NegotiatorConfig:
         proposals = self._proposals_reusing_unchanged(snapshot)
         unchanged = proposals.keys() == self._proposals.keys() and all(
             proposals[name] is self._proposals[name] for name in proposals
@@ -246,6 +344,7 @@ class ConfigCompiler:
             policies = {policy.peer: policy for policy in in_order}
         self._proposals, self._namespaces = proposals, namespaces
         self._cache, self._policies = fresh, policies
+        self._generation, self._distinct = snapshot.generation, len(policies) == len(in_order)
         return NegotiatorConfig(
             generation=snapshot.generation, policies=MappingProxyType(policies)
         )  # never mutated: the next compile patches a copy

@@ -153,11 +153,17 @@ class _Subscriber:
         # Incremental: a commit that edits one policy recompiles that policy only (F1).
         self._compiler = compiler
         self._prepared: dict[int, NegotiatorConfig] = {}
+        # The generation of the last committed snapshot whose proposals passed the veto.
+        self._checked: int | None = None
 
     def prepare(self, snapshot: ConfigSnapshot) -> None:
-        errors = check_supported(snapshot)
-        if errors:
-            raise NetconfError(*errors)
+        changes = snapshot.changes
+        if changes is None or changes.other or changes.since != self._checked:
+            # Only proposals can be vetoed: a commit changing nothing but policies on top of
+            # a checked configuration needs no new check (and no walk of 10,000 policies).
+            errors = check_supported(snapshot)
+            if errors:
+                raise NetconfError(*errors)
         try:
             self._prepared[snapshot.generation] = self._compiler.compile(snapshot)
         except ValueError as exc:
@@ -170,6 +176,8 @@ class _Subscriber:
         config = self._prepared.pop(snapshot.generation, None)
         if config is None:  # committed without prepare (should not happen): compile now
             config = self._compiler.compile(snapshot)
+        else:
+            self._checked = snapshot.generation  # prepare ran the veto (or needed none)
         self._service.apply_config(config)
 
     def abort(self, snapshot: ConfigSnapshot) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import pathlib
+from types import MappingProxyType
 
 from lxml import etree
 
@@ -30,7 +31,7 @@ from agent.datastore.locator import (
 from agent.datastore.persist import DatastoreLoadError, RunningStore, empty_data
 from agent.datastore.schema import Schema
 from agent.datastore.serialize import IKE_TAG, POLICY_TAG, PolicySplitter
-from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
+from agent.datastore.subscriber import CommitSubscriber, ConfigChanges, ConfigSnapshot
 from agent.datastore.validation import Validator
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 
@@ -276,7 +277,12 @@ class Datastore:
                 positions = locator.committed_positions()
                 if not self._scope.everything:
                     changes = locator.changes(self._scope.policies)
-        snapshot = ConfigSnapshot(self.generation + 1, new_running)
+        snapshot = ConfigSnapshot(self.generation + 1, new_running, ConfigChanges(
+            since=self.generation, policies=frozenset(self._scope.policies),
+            other=self._scope.everything,
+            entries=None if changes is None else MappingProxyType(
+                {**changes.in_place, **changes.appended}),
+        ))
 
         def swap() -> None:
             self._running = new_running
