@@ -38,6 +38,7 @@ from negotiator.config import (
 )
 from negotiator.crypto.cipher import SUPPORTED_CIPHERS
 from negotiator.crypto.dh import SUPPORTED_DH_GROUPS
+from negotiator.policy_map import PolicyMap
 
 UNSUPPORTED_APP_TAG = "unsupported-algorithm"
 DEFAULT_LIFETIME_SECONDS = 3600
@@ -218,7 +219,7 @@ class ConfigCompiler:
         self._proposals: dict[str, Proposal] = {}
         self._namespaces: dict[str | None, str] | None = None
         self._cache: dict[bytes, Policy] = {}
-        self._policies: dict[IpAddress, Policy] = {}
+        self._policies = PolicyMap()
         self._distinct = False  # no two policies of the last result named the same peer
 
     def compile(self, snapshot: ConfigSnapshot) -> NegotiatorConfig:
@@ -240,15 +241,13 @@ class ConfigCompiler:
             policies = self._patched(snapshot, changes.policies, changes.entries)
             if policies is not None:
                 self._generation, self._policies = snapshot.generation, policies
-                return NegotiatorConfig(
-                    generation=snapshot.generation, policies=MappingProxyType(policies)
-                )
+                return NegotiatorConfig(generation=snapshot.generation, policies=policies)
         return self._compile_all(snapshot)
 
     def _patched(
         self, snapshot: ConfigSnapshot, names: frozenset[str],
         entries: Mapping[str, etree._Element | None],
-    ) -> dict[IpAddress, Policy] | None:
+    ) -> PolicyMap | None:
         """The last result with the named policies recompiled, removed or added; None when
         that cannot be done exactly (then the caller compares every policy).
 
@@ -262,7 +261,7 @@ class ConfigCompiler:
         ike = _ike(snapshot)
         if ike is None:
             return None
-        policies = self._policies.copy()
+        policies = self._policies.patched()
         nodes: dict[etree._Element, IpAddress] = {}
         for name in names:
             peer = _peer(name)
@@ -270,7 +269,7 @@ class ConfigCompiler:
                 return None
             node = entries.get(name)
             if node is None:
-                policies.pop(peer, None)
+                policies.remove(peer)
             else:
                 nodes[node] = peer
         tail: list[etree._Element] = []
@@ -282,7 +281,7 @@ class ConfigCompiler:
             tail.append(node)
         tail.reverse()
         for node in tail:
-            policies.pop(nodes[node], None)
+            policies.remove(nodes[node])
         in_tail = set(tail)
         in_place = [node for node in nodes if node not in in_tail]
         if len(in_place) > 1:
@@ -292,7 +291,7 @@ class ConfigCompiler:
         for appended, policy in compiled:
             if appended == (policy.peer in policies):
                 return None  # a new entry before the tail, or two entries for one peer
-            policies[policy.peer] = policy
+            policies.put(policy)
         if len(compiled) != len({policy.peer for _, policy in compiled}):
             return None
         boundary = None if before_tail is None else _peer(before_tail.findtext(_q("name")) or "")
@@ -301,7 +300,7 @@ class ConfigCompiler:
         return policies
 
     @staticmethod
-    def _last_before(policies: dict[IpAddress, Policy], tail: int) -> IpAddress | None:
+    def _last_before(policies: PolicyMap, tail: int) -> IpAddress | None:
         """The peer just before the last ``tail`` ones (None: there is none)."""
         keys = reversed(policies)
         for _ in range(tail):
@@ -332,7 +331,7 @@ class ConfigCompiler:
                 compiled.append(policy)
         in_order = cast(list[Policy], found)  # no None left
         fresh = dict(zip(keys, in_order, strict=True))
-        policies = self._policies.copy() if cache else {}
+        policies = self._policies.as_dict() if cache else {}
         for policy in compiled:
             policies[policy.peer] = policy
         kept = {policy.peer for policy in compiled}
@@ -343,11 +342,10 @@ class ConfigCompiler:
         if list(policies.values()) != in_order:  # e.g. inserted in the middle, duplicates
             policies = {policy.peer: policy for policy in in_order}
         self._proposals, self._namespaces = proposals, namespaces
-        self._cache, self._policies = fresh, policies
+        self._cache, self._policies = fresh, PolicyMap(policies)
         self._generation, self._distinct = snapshot.generation, len(policies) == len(in_order)
-        return NegotiatorConfig(
-            generation=snapshot.generation, policies=MappingProxyType(policies)
-        )  # never mutated: the next compile patches a copy
+        # never mutated: the next compile derives a new PolicyMap sharing it
+        return NegotiatorConfig(generation=snapshot.generation, policies=self._policies)
 
     def _proposals_reusing_unchanged(self, snapshot: ConfigSnapshot) -> dict[str, Proposal]:
         proposals: dict[str, Proposal] = {}

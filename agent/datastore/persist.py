@@ -132,7 +132,8 @@ class RunningStore:
         if cached is None:
             cached = {(entry.findtext(NAME_TAG) or ""): policy_bytes(entry)
                       for entry in ike.iterchildren(POLICY_TAG)}
-        head, tail = self._splitter.split(data)
+        # Patched from the last save: only policies changed, the rest is as written then.
+        head, tail = self._splitter.split(data, ordered=changes is not None and cached is not None)
         return b"".join((head, *cached.values(), tail)), cached
 
     def _archive_current(self) -> None:

@@ -10,6 +10,7 @@ policies go and ``tail`` after them, so that ``head + policies + tail`` is exact
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 from lxml import etree
 
@@ -21,6 +22,7 @@ IKE_TAG = f"{{{IKE_NS}}}ike"
 POLICY_TAG = f"{{{IKE_NS}}}policy"
 _MARKER = "ike-agent-policies-go-here"
 _POLICY_START = f'<policy xmlns="{IKE_NS}"'.encode()
+_count_policies = etree.XPath("count(k:policy)", namespaces={"k": IKE_NS})
 
 
 def policy_bytes(policy: etree._Element) -> bytes:
@@ -40,11 +42,41 @@ class PolicySplitter:
         position = tags.index(POLICY_TAG)
         self._before = tags[:position]
         self._after = tags[position + 1:]
+        self._before_set, self._after_set = frozenset(self._before), frozenset(self._after)
 
     def _around_policies(
-        self, ike: etree._Element
+        self, ike: etree._Element, ordered: bool
     ) -> tuple[list[etree._Element], list[etree._Element]]:
         """The children of ``ike`` before and after its policies."""
+        # Usual case, schema order: known children before the first policy and after the
+        # last, and nothing else among the policies. Only the ends are walked in Python; the
+        # middle is checked by counting in C (O(n), 2-6 ms at 50,000 policies), unless the
+        # caller knows it (``ordered``).
+        before: list[etree._Element] = []
+        for child in ike:
+            if child.tag == POLICY_TAG:
+                break
+            before.append(child)
+        else:  # no policies
+            return self._around_policies_anywhere(ike)
+        after: list[etree._Element] = []
+        for child in ike.iterchildren(reversed=True):
+            if child.tag == POLICY_TAG:
+                break
+            after.append(child)
+        after.reverse()
+        if (
+            all(c.tag in self._before_set for c in before)
+            and all(c.tag in self._after_set for c in after)
+            and (ordered or len(ike) == len(before) + len(after)
+                 + cast(float, _count_policies(ike)))
+        ):
+            return before, after
+        return self._around_policies_anywhere(ike)
+
+    def _around_policies_anywhere(
+        self, ike: etree._Element
+    ) -> tuple[list[etree._Element], list[etree._Element]]:
         # iterchildren(*tags) filters in C: no Python loop over the policies.
         before = list(ike.iterchildren(*self._before))
         after = list(ike.iterchildren(*self._after))
@@ -56,11 +88,14 @@ class PolicySplitter:
         others = [e for e in ike if isinstance(e.tag, str) and e.tag != POLICY_TAG]
         return others, []
 
-    def split(self, data: etree._Element, *, root: bool = True) -> tuple[bytes, bytes]:
+    def split(self, data: etree._Element, *, root: bool = True,
+              ordered: bool = False) -> tuple[bytes, bytes]:
         """(head, tail) of ``data`` serialised with its policies removed.
 
         ``root=False`` leaves out the ``<data>`` element itself: only its children, one after
-        the other (what libyang parses).
+        the other (what libyang parses). ``ordered``: the caller knows that nothing but
+        policies lies between the first and the last policy (a tree that was valid running
+        and has had only policy entries edited since), so that is not checked.
         """
         skeleton = etree.Element(data.tag, nsmap=data.nsmap)  # type: ignore[arg-type]
         for top in data:
@@ -75,7 +110,7 @@ class PolicySplitter:
                     security.append(copy.deepcopy(child))
                     continue
                 ike = etree.SubElement(security, IKE_TAG)
-                before, after = self._around_policies(child)
+                before, after = self._around_policies(child, ordered)
                 ike.extend(copy.deepcopy(entry) for entry in before)
                 ike.append(etree.Comment(_MARKER))
                 ike.extend(copy.deepcopy(entry) for entry in after)

@@ -100,7 +100,10 @@ class Validator:
     def _split(self, data: etree._Element, scope: Scope | None,
                index: EntryIndex | None) -> tuple[str, str, list[str]]:
         """(text before the policies, text after them, each selected policy's text)."""
-        head, tail = self._splitter.split(data, root=False)
+        # Policies-only scope: the rest is as in running (valid, schema order) or as the
+        # edit engine wrote it (schema order): nothing else lies among the policies.
+        ordered = scope is not None and not scope.everything
+        head, tail = self._splitter.split(data, root=False, ordered=ordered)
         ike = data.find(f"{SECURITY_TAG}/{IKE_TAG}")
         selected = _selected_policies(ike, scope, index) if ike is not None else []
         return head.decode(), tail.decode(), [policy_bytes(p).decode() for p in selected]
