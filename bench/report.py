@@ -44,7 +44,7 @@ def netconf_tables(results: NetconfResults, runs: int) -> str:
         out += ["", growth]
     if results.breakdown:
         out += ["", "### (1b) the same commit in process, split: datastore alone vs the "
-                f"negotiator's prepare ({len(results.breakdown[0].datastore_commit)} runs, p50)",
+                f"negotiator's commit subscriber ({len(results.breakdown[0].datastore_commit)} runs, p50)",
                 "", commit_breakdown.table(results.breakdown)]
     out += ["", "### (2) get-config of the whole running datastore "
             "(median of the runs after one warm-up)", "",
