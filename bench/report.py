@@ -43,8 +43,9 @@ def netconf_tables(results: NetconfResults, runs: int) -> str:
     if growth:
         out += ["", growth]
     if results.breakdown:
+        runs = len(results.breakdown[0].datastore_commit)
         out += ["", "### (1b) the same commit in process, split: datastore alone vs the "
-                f"negotiator's commit subscriber ({len(results.breakdown[0].datastore_commit)} runs, p50)",
+                f"negotiator's commit subscriber ({runs} runs, p50)",
                 "", commit_breakdown.table(results.breakdown)]
     out += ["", "### (2) get-config of the whole running datastore "
             "(median of the runs after one warm-up)", "",
