@@ -73,3 +73,31 @@ def test_nothing_changed_discard_and_rollback(seeded: Datastore) -> None:
 def test_first_commit_of_an_empty_datastore_is_other(datastore: Datastore) -> None:
     recorder = _recording(datastore)
     assert _commit(datastore, recorder, SEED) == ConfigChanges(0, other=True)
+
+
+def test_entries_are_the_changed_elements_of_the_new_running_tree(seeded: Datastore) -> None:
+    snapshots: list[ConfigSnapshot] = []
+
+    class Keeper(Recorder):
+        def commit(self, snapshot: ConfigSnapshot) -> None:
+            snapshots.append(snapshot)
+
+    seeded.add_subscriber(Keeper())
+    delete = security('<policy xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" '
+                      'nc:operation="delete"><name>10.1.1.2</name></policy>')
+    for body in (security(policy("10.9.9.9")), security(policy("10.1.1.1", (
+            "proposal-1",), credential="<pre-shared-key><hexadecimal>abcd</hexadecimal>"
+            "</pre-shared-key>")), delete):
+        seeded.edit_config(config(body))
+    seeded.commit()
+    snapshot = snapshots[-1]
+    assert snapshot.changes is not None and snapshot.changes.entries is not None
+    entries = snapshot.changes.entries
+    assert set(entries) == {"10.9.9.9", "10.1.1.1", "10.1.1.2"} == snapshot.changes.policies
+    assert entries["10.1.1.2"] is None
+    policies = list(snapshot.data.iter("{*}policy"))
+    for name in ("10.9.9.9", "10.1.1.1"):
+        entry = entries[name]
+        assert entry is not None and any(entry is p for p in policies)
+        assert entry.findtext("{*}name") == name
+    assert policies[-1] is entries["10.9.9.9"]  # created entries go after the others
