@@ -8,6 +8,7 @@ existing SAs.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,13 @@ from enum import StrEnum
 from types import MappingProxyType
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_address(text: str) -> IpAddress:
+    """``ipaddress.ip_address``, memoised: the engine looks up the same few peer addresses on
+    every new negotiation (a ValueError is raised, never cached)."""
+    return ipaddress.ip_address(text)
 
 
 class AuthMethod(StrEnum):
@@ -87,7 +95,7 @@ class NegotiatorConfig:
 
     def policy_for(self, peer: str | IpAddress) -> Policy | None:
         try:
-            address = ipaddress.ip_address(peer) if isinstance(peer, str) else peer
+            address = parse_address(peer) if isinstance(peer, str) else peer
         except ValueError:
             return None
         return self.policies.get(address)

@@ -12,6 +12,7 @@ Errors are raised as :class:`Phase1Error`, which carries the one notify type it 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 from collections.abc import Callable, Sequence
@@ -234,8 +235,10 @@ def accept_choice(offered: Sequence[Proposal], sa: SaPayload) -> tuple[Proposal,
 # -- identities (RFC 2407 section 4.6.2) -----------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
 def identity_payload(identity: str) -> IdPayload:
-    """ID_IPV4_ADDR / ID_IPV6_ADDR for an address, ID_USER_FQDN for user@host, else ID_FQDN."""
+    """ID_IPV4_ADDR / ID_IPV6_ADDR for an address, ID_USER_FQDN for user@host, else ID_FQDN
+    (memoised: the payload is frozen and every SA of a policy asks for the same one)."""
     try:
         address = ipaddress.ip_address(identity)
     except ValueError:
@@ -338,9 +341,14 @@ def verify_peer_hash(sa: IkeSa, chain: PayloadChain, what: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=1024)
+def _id_body(identity: IdPayload) -> bytes:
+    return payload_body(identity)
+
+
 def my_hash(sa: IkeSa) -> HashPayload:
     """Our HASH_I / HASH_R over our own ID body."""
-    id_body = payload_body(sa.my_id)
+    id_body = _id_body(sa.my_id)
     return HashPayload(auth_hash(sa, of_initiator=sa.role is Role.INITIATOR, id_body=id_body))
 
 
