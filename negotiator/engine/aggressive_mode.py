@@ -36,7 +36,7 @@ from negotiator.engine.phase1 import (
     offer,
     offerable,
     required,
-    select,
+    select_reply,
     verify_peer_hash,
 )
 from negotiator.engine.state import Expect, IkeSa
@@ -82,7 +82,7 @@ class AggressiveMode:
         chain = decode(sa, header, data)  # (1) -> (2)
         proposal = required(chain, SaPayload, "(1)")
         sa.sa_i_b = chain.body_of(SaPayload) or b""
-        sa.chosen, sa.lifetime, reply = select(sa.policy, proposal)
+        sa.chosen, sa.lifetime, reply = select_reply(sa.policy, sa.sa_i_b, proposal)
         sa.g_xi = required(chain, KePayload, "(1)").data
         sa.nonce_i = nonce_of(chain, "(1)")
         check_peer_identity(sa, chain, "(1)")

@@ -40,7 +40,7 @@ from negotiator.engine.phase1 import (
     offer,
     offerable,
     required,
-    select,
+    select_reply,
     verify_peer_hash,
 )
 from negotiator.engine.state import Expect, IkeSa
@@ -103,7 +103,7 @@ class MainMode:
         chain = decode(sa, header, data)  # (1) -> (2)
         proposal = required(chain, SaPayload, "(1)")
         sa.sa_i_b = chain.body_of(SaPayload) or b""
-        sa.chosen, sa.lifetime, reply = select(sa.policy, proposal)
+        sa.chosen, sa.lifetime, reply = select_reply(sa.policy, sa.sa_i_b, proposal)
         sa.expect = Expect.KE
         return Step(encode(sa, MAIN, [reply], encrypt=False))
 

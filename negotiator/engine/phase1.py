@@ -41,12 +41,14 @@ from negotiator.codec import (
     ProtocolId,
     SaPayload,
     Transform,
+    UnknownPayload,
     payload_body,
     pull_payload_chain,
     push_message,
     push_payload_chain,
 )
 from negotiator.codec import Proposal as IsakmpProposal
+from negotiator.codec.constants import PayloadType
 from negotiator.codec.header import IsakmpHeader
 from negotiator.config import AuthMethod, EncryptionAlgorithm, HashAlgorithm, Policy, Proposal
 from negotiator.crypto.cipher import SUPPORTED_CIPHERS, cbc_decrypt, cbc_encrypt, cipher_spec
@@ -218,6 +220,33 @@ def select(policy: Policy, sa: SaPayload) -> tuple[Proposal, int, SaPayload]:
                 reply = IsakmpProposal(1, ProtocolId.PROTO_ISAKMP, b"", (echoed,))
                 return proposal, lifetime, SaPayload((reply,))
     raise Phase1Error(NotifyType.NO_PROPOSAL_CHOSEN, "no proposal chosen")
+
+
+# Responder selections by (policy, offered SA body): peers repeat the same offer, so the choice
+# and the encoded reply are computed once. The entry keeps its policy alive (so its id() is not
+# reused while cached) and is checked to be the same object; failures are never cached.
+_Selection = tuple[Policy, Proposal, int, UnknownPayload]
+_selections: dict[tuple[int, bytes], _Selection] = {}
+MAX_CACHED_SELECTIONS = 1024
+MAX_CACHED_OFFER = 2048  # bytes of SA body; larger offers are selected without the cache
+
+
+def select_reply(
+    policy: Policy, offer_body: bytes, offer: SaPayload
+) -> tuple[Proposal, int, UnknownPayload]:
+    """:func:`select` for the SA payload ``offer`` (whose body as received is ``offer_body``),
+    with the reply SA payload already encoded (an opaque payload of type SA: the same bytes)."""
+    key = (id(policy), offer_body)
+    cached = _selections.get(key)
+    if cached is not None and cached[0] is policy:
+        return cached[1], cached[2], cached[3]
+    proposal, lifetime, reply = select(policy, offer)
+    encoded = UnknownPayload(PayloadType.SA, payload_body(reply))
+    if len(offer_body) <= MAX_CACHED_OFFER:
+        if len(_selections) >= MAX_CACHED_SELECTIONS:
+            _selections.clear()
+        _selections[key] = (policy, proposal, lifetime, encoded)
+    return proposal, lifetime, encoded
 
 
 def accept_choice(offered: Sequence[Proposal], sa: SaPayload) -> tuple[Proposal, int]:
