@@ -9,6 +9,7 @@ message nothing may follow the last payload.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,6 +105,16 @@ _NONE = int(PayloadType.NONE)
 _INSIDE_SA_ONLY = frozenset({int(PayloadType.PROPOSAL), int(PayloadType.TRANSFORM)})
 
 
+# SA payloads decoded by body: a peer repeats the same offer (and answer) on every negotiation.
+# The result is frozen and a pure function of the bytes; a MalformedPacket is raised every time.
+MAX_MEMOISED_SA = 2048
+
+
+@functools.lru_cache(maxsize=256)
+def _pull_sa(body: bytes) -> SaPayload:
+    return SaPayload.pull(Buffer(body))
+
+
 def pull_payload_chain(first: int, data: bytes, *, allow_padding: bool = False) -> PayloadChain:
     """Parse the chain starting with payload type ``first``; raise MalformedPacket."""
     data = bytes(data)
@@ -135,9 +146,13 @@ def pull_payload_chain(first: int, data: bytes, *, allow_padding: bool = False) 
         body = data[position : position + length - GENERIC_HEADER_LENGTH]
         position += length - GENERIC_HEADER_LENGTH
         cls = _PAYLOAD_CLASSES.get(this_type)
-        payload: Payload = (
-            UnknownPayload(this_type, body) if cls is None else cls.pull(Buffer(body))
-        )
+        payload: Payload
+        if cls is None:
+            payload = UnknownPayload(this_type, body)
+        elif cls is SaPayload and len(body) <= MAX_MEMOISED_SA:
+            payload = _pull_sa(body)
+        else:
+            payload = cls.pull(Buffer(body))
         payloads.append(payload)
         bodies.append(body)
     if not allow_padding and position < end:

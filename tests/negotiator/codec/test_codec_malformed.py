@@ -150,3 +150,16 @@ def test_sa_field_checks(offset: int, value: int, expected: NotifyType) -> None:
     with pytest.raises(MalformedPacket) as caught:
         pull_payload_chain(PayloadType.SA, data)
     assert caught.value.notify_type == expected
+
+
+def test_repeated_sa_payloads_decode_the_same_and_fail_every_time() -> None:
+    # SA bodies are memoised (a peer repeats its offer): the same bytes give an equal payload,
+    # bad bytes raise on every datagram, not only the first.
+    first, good = push_payload_chain([_sa(2)])
+    assert pull_payload_chain(first, good).payloads == pull_payload_chain(first, good).payloads
+    bad = bytearray(good)
+    bad[4 + 3] = 2  # DOI 2
+    for _ in range(2):
+        with pytest.raises(MalformedPacket) as caught:
+            pull_payload_chain(first, bytes(bad))
+        assert caught.value.notify_type == NotifyType.DOI_NOT_SUPPORTED
