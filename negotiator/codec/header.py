@@ -36,6 +36,7 @@ from negotiator.codec.errors import MalformedPacket
 # cookies, next payload, version, exchange type, flags, message ID, length
 HEADER = struct.Struct(">8s8sBBBBII")
 assert HEADER.size == HEADER_LENGTH
+_ENCRYPTION_BIT = int(Flags.ENCRYPTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ class IsakmpHeader:
 
     @property
     def encrypted(self) -> bool:
-        return bool(self.flags & Flags.ENCRYPTION)
+        return bool(int(self.flags) & _ENCRYPTION_BIT)  # int &: no Python-level enum __and__
 
     @classmethod
     def pull(cls, buf: Buffer) -> IsakmpHeader:
