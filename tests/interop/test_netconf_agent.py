@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from ncclient import manager
 
 from agent.datastore.subscriber import IKE_NS
 
@@ -30,7 +31,6 @@ from .harness import (
     wait_until,
 )
 
-manager = pytest.importorskip("ncclient.manager")
 NETCONF_PORT = 8830
 USER, PASSWORD = "interop", "interop-password-1"
 BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
