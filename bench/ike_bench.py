@@ -83,6 +83,9 @@ def median_run(loads: list[LoadRun]) -> LoadRun:
 class IkeResults:
     skipped: str | None = None
     dh_limit: dict[int, float] = field(default_factory=dict)
+    # Every DH-limit measurement per group: at the start and right before each agent load run,
+    # since this VM's speed drifts by up to ~1.7x within minutes (BENCHMARKS.md, run 5).
+    dh_samples: dict[int, list[float]] = field(default_factory=dict)
     runs: list[LoadRun] = field(default_factory=list)
     sa_memory: dict[str, Any] = field(default_factory=dict)
     profile: Profile | None = None
@@ -119,11 +122,18 @@ def _measured(netns: str, local: str, target: str, group: int, options: IkeOptio
     return LoadRun(name, group, generator, cpu)
 
 
+def _sample_dh_limit(results: IkeResults, group: int, options: IkeOptions) -> None:
+    samples = results.dh_samples.setdefault(group, [])
+    samples.append(rate(chosen(group), options.dh_seconds))
+    results.dh_limit[group] = median(samples)
+
+
 def _agent_runs(pair: NetnsPair, work: pathlib.Path, options: IkeOptions,
                 results: IkeResults, log: Any) -> None:
     for group in options.groups:
         loads = []
         for attempt in range(options.runs):
+            _sample_dh_limit(results, group, options)
             agent = started_agent(work, f"ike-agent-g{group}-{attempt}", 0, netns=pair.a,
                                   ike_listen=f"{ADDRESS_A}:500", extra_policies=(ADDRESS_B,))
             try:
@@ -185,9 +195,9 @@ def _sa_memory(options: IkeOptions) -> dict[str, Any]:
 def run_ike(work: pathlib.Path, options: IkeOptions, log: Any) -> IkeResults:
     results = IkeResults()
     for group in options.groups:
-        results.dh_limit[group] = median(
-            [rate(chosen(group), options.dh_seconds) for _ in range(options.dh_runs)])
-        log(f"ike: DH limit group {group}: {results.dh_limit[group]:.0f}/s")
+        for _ in range(options.dh_runs):
+            _sample_dh_limit(results, group, options)
+        log(f"ike: DH limit group {group}: {results.dh_limit[group]:.0f}/s (at the start)")
     log(f"ike: memory per SA ({options.sa_count} SAs, in-process engine)")
     results.sa_memory = _sa_memory(options)
     reason = missing_prerequisite()

@@ -100,10 +100,11 @@ def _growth(results: NetconfResults) -> str:
 def ike_tables(results: IkeResults, window: float, warmup: float, concurrency: int,
                runs: int) -> str:
     out = ["### DH limit (negotiator.crypto generate_dh + shared_secret, one side, one core; "
-           "median of 3 short runs)",
-           "", "| group | per second |", "| ---: | ---: |"]
+           "median of short runs taken at the start and right before each agent load run)",
+           "", "| group | per second (median) | every measurement |", "| ---: | ---: | --- |"]
     for group, limit in results.dh_limit.items():
-        out.append(f"| {group} | {limit:.0f} |")
+        samples = " ".join(f"{sample:.0f}" for sample in results.dh_samples.get(group, []))
+        out.append(f"| {group} | {limit:.0f} | {samples} |")
     memory = results.sa_memory
     if memory:
         growth = memory["rss_after"] - memory["rss_before"]
