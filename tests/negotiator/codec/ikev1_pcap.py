@@ -1,7 +1,8 @@
 """A tiny pcap reader for the strongSwan captures: global header, records, link layer, IPv4, UDP.
 
 Only what the fixtures need: classic pcap (micro- or nanosecond, either byte order), link types
-Ethernet (1), Linux cooked v1 (113) and v2 (276), IPv4 without fragments, UDP.
+Ethernet (1), Linux cooked v1 (113) and v2 (276), IPv4 without fragments, UDP. Shared by the
+codec, crypto and engine tests; independent of negotiator.codec.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ IPPROTO_UDP = 17
 
 @dataclass(frozen=True)
 class UdpDatagram:
+    frame: int  # 1-based record number, as tshark numbers frames
     src: str
     sport: int
     dst: str
@@ -41,7 +43,7 @@ def _ethertype_and_ip(linktype: int, frame: bytes) -> tuple[int, bytes]:
     raise ValueError(f"unsupported link type {linktype}")
 
 
-def _udp_of_ipv4(packet: bytes) -> UdpDatagram | None:
+def _udp_of_ipv4(frame: int, packet: bytes) -> UdpDatagram | None:
     version_ihl, _tos, total_length = struct.unpack_from("!BBH", packet, 0)
     if version_ihl >> 4 != 4:
         return None
@@ -53,7 +55,7 @@ def _udp_of_ipv4(packet: bytes) -> UdpDatagram | None:
     dst = ".".join(str(b) for b in packet[16:20])
     udp = packet[header_length:total_length]
     sport, dport, udp_length = struct.unpack_from("!HHH", udp, 0)
-    return UdpDatagram(src, sport, dst, dport, udp[8:udp_length])
+    return UdpDatagram(frame, src, sport, dst, dport, udp[8:udp_length])
 
 
 def read_udp(path: Path) -> list[UdpDatagram]:
@@ -67,15 +69,16 @@ def read_udp(path: Path) -> list[UdpDatagram]:
     else:
         raise ValueError(f"{path.name}: not a classic pcap file")
     linktype = struct.unpack_from(endian + "I", data, 20)[0] & 0x0FFFFFFF
-    offset = 24
+    offset, number = 24, 0
     datagrams = []
     while offset + 16 <= len(data):
         _sec, _frac, captured, _original = struct.unpack_from(endian + "IIII", data, offset)
         frame = data[offset + 16 : offset + 16 + captured]
         offset += 16 + captured
+        number += 1
         ethertype, ip = _ethertype_and_ip(linktype, frame)
         if ethertype == ETHERTYPE_IPV4:
-            datagram = _udp_of_ipv4(ip)
+            datagram = _udp_of_ipv4(number, ip)
             if datagram is not None:
                 datagrams.append(datagram)
     return datagrams

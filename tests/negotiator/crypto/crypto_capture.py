@@ -1,8 +1,8 @@
 """Reads the strongSwan IKEv1 captures in tests/fixtures/ikev1 for the crypto known-answer tests.
 
-Deliberately independent of negotiator.codec: a tiny pcap reader (Ethernet or Linux cooked
-capture, IPv4, UDP), the 28-byte ISAKMP header and the 4-byte generic payload header
-(RFC 2408 §3.1, §3.2), and the hex dumps tshark printed under "Decrypted IKE".
+Deliberately independent of negotiator.codec: the codec tests' pcap reader
+(tests/negotiator/codec/ikev1_pcap.py), the 28-byte ISAKMP header and the 4-byte generic
+payload header (RFC 2408 §3.1, §3.2), and the hex dumps tshark printed under "Decrypted IKE".
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ikev1"
-
-LINKTYPE_ETHERNET = 1
-LINKTYPE_LINUX_SLL = 113
+from tests.negotiator.codec.ikev1_pcap import FIXTURES, read_udp
 
 # ISAKMP payload types (RFC 2408 §3.1)
 SA, KE, ID, HASH, NONCE = 1, 4, 5, 8, 10
@@ -65,29 +62,8 @@ class Message:
 
 
 def read_pcap(path: Path) -> list[Message]:
-    raw = path.read_bytes()
-    magic = raw[:4]
-    endian = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">"}[magic]
-    linktype = struct.unpack_from(endian + "I", raw, 20)[0]
-    offset, frame, messages = 24, 0, []
-    while offset < len(raw):
-        _, _, caplen, _ = struct.unpack_from(endian + "IIII", raw, offset)
-        packet = raw[offset + 16 : offset + 16 + caplen]
-        offset += 16 + caplen
-        frame += 1
-        if linktype == LINKTYPE_ETHERNET:
-            ethertype, ip = struct.unpack_from("!H", packet, 12)[0], packet[14:]
-        elif linktype == LINKTYPE_LINUX_SLL:
-            ethertype, ip = struct.unpack_from("!H", packet, 14)[0], packet[16:]
-        else:
-            raise ValueError(f"unsupported pcap link type {linktype}")
-        if ethertype != 0x0800 or ip[9] != 17:  # IPv4, UDP
-            continue
-        udp = ip[(ip[0] & 0x0F) * 4 :]
-        (udp_length,) = struct.unpack_from("!H", udp, 4)
-        src = ".".join(str(b) for b in ip[12:16])
-        messages.append(Message(frame, src, udp[8:udp_length]))
-    return messages
+    """Every ISAKMP message (UDP payload) of a capture, with its frame number."""
+    return [Message(d.frame, d.src, d.payload) for d in read_udp(path)]
 
 
 def payloads(first_type: int, body: bytes) -> list[tuple[int, bytes]]:
