@@ -7,7 +7,7 @@ records. They are turned into XML at exactly one boundary (the session's reply b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -83,16 +83,3 @@ class NetconfError(Exception):
     ) -> NetconfError:
         return cls(RpcError(type, tag, message, **kwargs))  # type: ignore[arg-type]
 
-
-@dataclass(slots=True)
-class ErrorCollector:
-    """Gathers every error found by a validation pass, then raises them together."""
-
-    errors: list[RpcError] = field(default_factory=list)
-
-    def add(self, error: RpcError) -> None:
-        self.errors.append(error)
-
-    def raise_if_any(self) -> None:
-        if self.errors:
-            raise NetconfError(*self.errors)
