@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,6 +14,3 @@ def _no_internal_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     yield
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
-
-# The capture replay tests reuse the codec tests' pcap reader.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "codec"))

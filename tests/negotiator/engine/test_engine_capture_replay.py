@@ -15,7 +15,6 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-from ikev1_pcap import FIXTURES, read_udp, scenarios
 
 from negotiator.codec import KePayload, NoncePayload, SaPayload, pull_header, pull_plain_message
 from negotiator.config import (
@@ -29,6 +28,7 @@ from negotiator.config import (
 )
 from negotiator.engine.engine import Engine
 from negotiator.engine.events import SaDeleted, SaEstablished
+from tests.negotiator.codec.ikev1_pcap import FIXTURES, read_udp, scenarios
 
 INITIATOR, RESPONDER = ("198.51.100.1", 500), ("198.51.100.2", 500)
 _CIPHERS = {
