@@ -62,15 +62,6 @@ class Proposal:
     encryption: EncryptionAlgorithm
     lifetime_seconds: int = 3600
 
-    def same_attributes(self, other: Proposal) -> bool:
-        """The seed's match rule: same method, group, hash and cipher (lifetime may differ)."""
-        return (
-            self.auth_method == other.auth_method
-            and self.dh_group == other.dh_group
-            and self.hash == other.hash
-            and self.encryption == other.encryption
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Policy:

@@ -45,8 +45,6 @@ AGGRESSIVE = ExchangeType.AGGRESSIVE
 
 
 class AggressiveMode:
-    exchange_type = AGGRESSIVE
-
     def initiator_offer(self, policy: Policy) -> tuple[Proposal, ...]:
         proposals = offerable(policy)
         if not proposals:

@@ -65,8 +65,6 @@ def _whole_blocks(sa: IkeSa, data: bytes) -> bool:
 
 
 class MainMode:
-    exchange_type = MAIN
-
     def initiator_offer(self, policy: Policy) -> tuple[Proposal, ...]:
         return offerable(policy)
 
