@@ -73,13 +73,12 @@ class Scope:
 class Journal:
     """Undo log of the mutations made by one edit, plus the scope they touched."""
 
-    def __init__(self, schema: Schema, partition: tuple[str, str, str]) -> None:
+    def __init__(self, partition: tuple[str, str, str]) -> None:
         self._undo: list[Callable[[], None]] = []
         self.scope = Scope()
         self.errors: list[RpcError] = []
         self.undone = False
         self._created: set[etree._Element] = set()
-        self._schema = schema
         self.partition_parent, self.partition_tag, self._partition_key = partition
 
     def touched(self, element: etree._Element) -> None:
@@ -584,7 +583,7 @@ def apply_edit(
     ``partition_index`` (the policies' parent element in ``target``, and policy key -> entry)
     is used and kept up to date; it is stale after an undo or if that parent was replaced.
     """
-    journal = Journal(schema, partition)
+    journal = Journal(partition)
     engine = EditEngine(schema, journal, default_operation, error_option, partition_index)
     try:
         engine.apply(target, config)
