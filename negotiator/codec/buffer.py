@@ -2,7 +2,7 @@
 
 Every read checks what remains and raises :class:`MalformedPacket` (PAYLOAD_MALFORMED) instead
 of ``IndexError``/``struct.error``, so a hostile datagram can never escape as another exception.
-Fixed layouts are read and written with precompiled :class:`struct.Struct`\\ s
+Fixed layouts are read with precompiled :class:`struct.Struct`\\ s
 (:meth:`Buffer.pull_struct`): one call per header instead of one per field.
 """
 
@@ -13,9 +13,6 @@ from typing import Any
 
 from negotiator.codec.constants import NotifyType
 from negotiator.codec.errors import MalformedPacket
-
-UINT16 = struct.Struct(">H")
-UINT32 = struct.Struct(">I")
 
 
 def _short(length: int, position: int, remaining: int) -> MalformedPacket:
@@ -35,10 +32,6 @@ class Buffer:
         # writing: a bytearray that grows in place.
         self._data: bytes | bytearray = bytes(data) if data else bytearray()
         self._position = 0
-
-    @property
-    def position(self) -> int:
-        return self._position
 
     def remaining(self) -> int:
         return len(self._data) - self._position
@@ -71,21 +64,6 @@ class Buffer:
     def pull_rest(self) -> bytes:
         return self.pull_bytes(self.remaining())
 
-    def pull_uint8(self) -> int:
-        position = self._position
-        if position >= len(self._data):
-            raise _short(1, position, 0)
-        self._position = position + 1
-        return self._data[position]
-
-    def pull_uint16(self) -> int:
-        value: int = self.pull_struct(UINT16)[0]
-        return value
-
-    def pull_uint32(self) -> int:
-        value: int = self.pull_struct(UINT32)[0]
-        return value
-
     def pull_buffer(self, length: int) -> Buffer:
         """A sub-cursor over the next ``length`` bytes (a payload body), consuming them here."""
         return Buffer(self.pull_bytes(length))
@@ -101,17 +79,3 @@ class Buffer:
         data = self._writable()
         data += value
         self._position = len(data)
-
-    def push_struct(self, layout: struct.Struct, *values: Any) -> None:
-        self.push_bytes(layout.pack(*values))
-
-    def push_uint8(self, value: int) -> None:
-        data = self._writable()
-        data.append(value)
-        self._position = len(data)
-
-    def push_uint16(self, value: int) -> None:
-        self.push_bytes(UINT16.pack(value))
-
-    def push_uint32(self, value: int) -> None:
-        self.push_bytes(UINT32.pack(value))
