@@ -85,6 +85,7 @@ class Schema:
         self._modules = modules
         self.roots = roots
         self.prefixes = {m.namespace: m.prefix for m in modules}
+        self.namespaces = frozenset(self.prefixes)  # checked for every edited element
 
     @classmethod
     def load(cls, directory: pathlib.Path | None = None) -> Schema:
@@ -115,10 +116,6 @@ class Schema:
 
     def module(self, name: str) -> ModuleInfo | None:
         return next((m for m in self._modules if m.name == name), None)
-
-    @property
-    def namespaces(self) -> frozenset[str]:
-        return frozenset(self.prefixes)
 
 
 def _module_info(path: pathlib.Path, module: Any) -> ModuleInfo:
