@@ -45,7 +45,7 @@ _PARTITION = (IKE_TAG, POLICY_TAG, NAME_TAG)  # policies: validated and stored a
 
 
 def _protocol_error(tag: ErrorTag, message: str, **kwargs: object) -> NetconfError:
-    return NetconfError(RpcError(ErrorType.PROTOCOL, tag, message, **kwargs))  # type: ignore[arg-type]
+    return NetconfError.single(ErrorType.PROTOCOL, tag, message, **kwargs)
 
 
 def _bad_value(element: str, value: str, allowed: tuple[str, ...]) -> NetconfError:
