@@ -45,12 +45,13 @@ DEFAULT_LIFETIME_SECONDS = 3600
 # Certificate (RSA signature) authentication is not implemented by the engine yet.
 SUPPORTED_AUTH_METHODS = frozenset({AuthMethod.PRE_SHARED_KEYS})
 
-def _q(name: str) -> str:
+def ike_tag(name: str) -> str:
+    """The Clark-notation tag ``{IKE_NS}name`` of an ike-security element."""
     return f"{{{IKE_NS}}}{name}"
 
 
 def _text(parent: etree._Element, name: str) -> str | None:
-    node = parent.find(_q(name))
+    node = parent.find(ike_tag(name))
     if node is None or node.text is None:
         return None
     return node.text.strip()
@@ -71,14 +72,14 @@ def dh_group_number(name: str) -> int:
 
 
 def _ike(snapshot: ConfigSnapshot) -> etree._Element | None:
-    security = snapshot.data.find(_q("security"))
-    return security.find(_q("ike")) if security is not None else None
+    security = snapshot.data.find(ike_tag("security"))
+    return security.find(ike_tag("ike")) if security is not None else None
 
 
 def _proposal_elements(snapshot: ConfigSnapshot) -> Iterator[etree._Element]:
     ike = _ike(snapshot)
     if ike is not None:
-        yield from ike.iterfind(_q("proposal"))
+        yield from ike.iterfind(ike_tag("proposal"))
 
 
 def _compile_proposal(node: etree._Element) -> Proposal:
@@ -96,10 +97,10 @@ def _compile_proposal(node: etree._Element) -> Proposal:
 
 
 def _psk(policy: etree._Element) -> bytes | None:
-    container = policy.find(_q("pre-shared-key"))
+    container = policy.find(ike_tag("pre-shared-key"))
     if container is None:
         return None
-    ascii_text = container.find(_q("ascii-text"))
+    ascii_text = container.find(ike_tag("ascii-text"))
     if ascii_text is not None:
         return (ascii_text.text or "").encode("utf-8")
     hexadecimal = _text(container, "hexadecimal")
@@ -110,11 +111,11 @@ def _psk(policy: etree._Element) -> bytes | None:
 
 def _compile_policy(node: etree._Element, proposals: dict[str, Proposal]) -> Policy:
     peer = ipaddress.ip_address(_required(node, "name", "policy"))
-    names = [p.text.strip() for p in node.iterfind(_q("proposals")) if p.text]
+    names = [p.text.strip() for p in node.iterfind(ike_tag("proposals")) if p.text]
     missing = [n for n in names if n not in proposals]
     if missing:
         raise ValueError(f"policy {peer}: unknown proposals {missing}")
-    certificate = node.find(_q("certificate"))
+    certificate = node.find(ike_tag("certificate"))
     return Policy(
         peer=peer,
         mode=ExchangeMode(_text(node, "mode") or ExchangeMode.MAIN.value),
@@ -135,7 +136,7 @@ def compile_config(snapshot: ConfigSnapshot) -> NegotiatorConfig:
     policies: dict[IpAddress, Policy] = {}
     ike = _ike(snapshot)
     if ike is not None:
-        for node in ike.iterfind(_q("policy")):
+        for node in ike.iterfind(ike_tag("policy")):
             policy = _compile_policy(node, proposals)
             policies[policy.peer] = policy
     return NegotiatorConfig(
@@ -160,7 +161,7 @@ def _policy_keys(ike: etree._Element) -> list[bytes]:
     comment or another tag starting with that name could add one): else one ``tostring``
     per policy.
     """
-    first = ike.find(_q("policy"))
+    first = ike.find(ike_tag("policy"))
     if first is None:
         return []
     count = int(cast(float, _POLICY_COUNT(ike)))
@@ -176,14 +177,14 @@ def _policy_keys(ike: etree._Element) -> list[bytes]:
         if len(pieces) == count + 1:
             return pieces[1:]
     # Context-free keys: they start with "<", pieces never do.
-    return [etree.tostring(node, with_tail=False) for node in ike.iterfind(_q("policy"))]
+    return [etree.tostring(node, with_tail=False) for node in ike.iterfind(ike_tag("policy"))]
 
 
 def _policy_nodes(ike: etree._Element, positions: list[int]) -> dict[int, etree._Element]:
     """Policy elements by document position (0-based), for the few that need compiling: one
     walk that keeps only those proxies (a list of all of them would wake the GC)."""
     wanted, nodes = set(positions), {}
-    for i, node in enumerate(ike.iterfind(_q("policy"))):
+    for i, node in enumerate(ike.iterfind(ike_tag("policy"))):
         if i in wanted:
             nodes[i] = node
             if len(nodes) == len(wanted):
@@ -191,7 +192,7 @@ def _policy_nodes(ike: etree._Element, positions: list[int]) -> dict[int, etree.
     return nodes
 
 
-_POLICY_TAG = _q("policy")
+_POLICY_TAG = ike_tag("policy")
 
 
 def _peer(name: str) -> IpAddress | None:
@@ -294,7 +295,9 @@ class ConfigCompiler:
             policies.put(policy)
         if len(compiled) != len({policy.peer for _, policy in compiled}):
             return None
-        boundary = None if before_tail is None else _peer(before_tail.findtext(_q("name")) or "")
+        boundary = (
+            None if before_tail is None else _peer(before_tail.findtext(ike_tag("name")) or "")
+        )
         if boundary != self._last_before(policies, len(tail)):
             return None
         return policies

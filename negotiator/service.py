@@ -23,7 +23,7 @@ from lxml import etree
 from agent.datastore.subscriber import IKE_NS, CommitSubscriber, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.extensions import RpcContext, RpcHandler
-from negotiator.compile import ConfigCompiler, check_supported
+from negotiator.compile import ConfigCompiler, check_supported, ike_tag
 from negotiator.config import NegotiatorConfig
 from negotiator.engine.events import Event, SaEstablished, SaFailed, SaInfo
 from negotiator.shell import (
@@ -81,10 +81,6 @@ def build_engine(config: NegotiatorConfig, local: Address, **engine_options: Any
 _NSMAP: Any = {None: IKE_NS}  # lxml accepts None for the default namespace
 
 
-def _q(name: str) -> str:
-    return f"{{{IKE_NS}}}{name}"
-
-
 def rfc3339(timestamp: float) -> str:
     """YANG date-and-time (RFC 3339) in UTC, whole seconds."""
     return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -108,11 +104,11 @@ def _leaf_text(name: str, value: object, sa: SaInfo, now: float) -> str | None:
 
 def security_association_element(sa: SaInfo, now: float) -> etree._Element:
     """One ``security-association`` list entry from an engine SaInfo."""
-    entry = etree.Element(_q("security-association"))
+    entry = etree.Element(ike_tag("security-association"))
     for leaf, attribute in _SA_LEAVES:
         text = _leaf_text(leaf, getattr(sa, attribute), sa, now)
         if text is not None:
-            etree.SubElement(entry, _q(leaf)).text = text
+            etree.SubElement(entry, ike_tag(leaf)).text = text
     return entry
 
 
@@ -126,7 +122,7 @@ def _outcome(event: Event) -> tuple[int, str | None] | None:
 
 
 def _peer_address(operation: etree._Element, *, required: bool) -> str | None:
-    node = operation.find(_q("peer-address"))
+    node = operation.find(ike_tag("peer-address"))
     if node is None or not (node.text or "").strip():
         if required:
             raise NetconfError(
@@ -254,9 +250,9 @@ class NegotiatorService:
         return self._subscriber
 
     def operational_state(self) -> Sequence[etree._Element]:
-        security = etree.Element(_q("security"), nsmap=_NSMAP)
-        table = etree.SubElement(etree.SubElement(security, _q("ike")),
-                                 _q("security-associations"))
+        security = etree.Element(ike_tag("security"), nsmap=_NSMAP)
+        table = etree.SubElement(etree.SubElement(security, ike_tag("ike")),
+                                 ike_tag("security-associations"))
         if self._shell is not None:
             now = self._clock()
             sas = sorted(self._shell.engine.security_associations(), key=lambda sa: sa.index)
@@ -287,7 +283,7 @@ class NegotiatorService:
         count = shell.call(lambda now: shell.engine.clear(peer, now))
         log.info("session %d (%s) cleared %d IKE SA(s)%s", context.session_id,
                  context.username, count, f" with {peer}" if peer else "")
-        reply = etree.Element(_q("cleared-count"), nsmap=_NSMAP)
+        reply = etree.Element(ike_tag("cleared-count"), nsmap=_NSMAP)
         reply.text = str(count)
         return [reply]
 
@@ -333,7 +329,7 @@ class NegotiatorService:
     @staticmethod
     def _initiate_reply(index: int, reason: str | None) -> list[etree._Element]:
         def leaf(name: str, text: str) -> etree._Element:
-            node = etree.Element(_q(name), nsmap=_NSMAP)
+            node = etree.Element(ike_tag(name), nsmap=_NSMAP)
             node.text = text
             return node
 
