@@ -10,7 +10,6 @@ message nothing may follow the last payload.
 from __future__ import annotations
 
 import functools
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -28,6 +27,7 @@ from negotiator.codec.constants import (
 from negotiator.codec.errors import MalformedPacket
 from negotiator.codec.header import IsakmpHeader
 from negotiator.codec.payloads import (
+    GENERIC_HEADER,
     DeletePayload,
     HashPayload,
     IdPayload,
@@ -97,9 +97,6 @@ class PayloadChain:
         return tuple(p.payload_type for p in self.payloads)
 
 
-# Generic payload header (RFC 2408 section 3.2): next payload, RESERVED, payload length.
-GENERIC_HEADER = struct.Struct(">BBH")
-assert GENERIC_HEADER.size == GENERIC_HEADER_LENGTH
 # Plain ints for the per-payload loop (enum member lookups cost a call each).
 _NONE = int(PayloadType.NONE)
 _INSIDE_SA_ONLY = frozenset({int(PayloadType.PROPOSAL), int(PayloadType.TRANSFORM)})

@@ -15,8 +15,19 @@ from dataclasses import dataclass
 from typing import ClassVar, Self
 
 from negotiator.codec.buffer import Buffer
-from negotiator.codec.constants import MAX_SPIS, Doi, NotifyType, PayloadType
+from negotiator.codec.constants import (
+    GENERIC_HEADER_LENGTH,
+    MAX_SPIS,
+    Doi,
+    NotifyType,
+    PayloadType,
+)
 from negotiator.codec.errors import MalformedPacket
+
+# The generic header above (next payload, RESERVED, payload length); it also heads the
+# proposals and transforms inside an SA payload (RFC 2408 sections 3.5, 3.6).
+GENERIC_HEADER = struct.Struct(">BBH")
+assert GENERIC_HEADER.size == GENERIC_HEADER_LENGTH
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from negotiator.codec.constants import (
     Situation,
 )
 from negotiator.codec.errors import MalformedPacket
+from negotiator.codec.payloads import GENERIC_HEADER
 
 # Data attribute (RFC 2408 section 3.3)
 #  0                   1                   2                   3
@@ -37,7 +38,6 @@ from negotiator.codec.errors import MalformedPacket
 AF_BIT = 0x8000
 _TV = struct.Struct(">H2s")  # attribute type with AF set, value
 _TLV = struct.Struct(">HH")  # attribute type, value length (the value follows)
-_GENERIC = struct.Struct(">BBH")  # next payload, RESERVED, length (RFC 2408 section 3.2)
 _TRANSFORM = struct.Struct(">BBH")  # transform number, transform ID, RESERVED2
 _PROPOSAL = struct.Struct(">BBBB")  # proposal number, protocol ID, SPI size, # of transforms
 _DOI_SITUATION = struct.Struct(">II")
@@ -81,7 +81,7 @@ class DataAttribute:
 
 def _pull_substructure(buf: Buffer, expected_next: int) -> tuple[int, Buffer]:
     """Read a proposal/transform generic header; return (next payload, body cursor)."""
-    next_payload, _reserved, length = buf.pull_struct(_GENERIC)
+    next_payload, _reserved, length = buf.pull_struct(GENERIC_HEADER)
     if next_payload not in (PayloadType.NONE, expected_next):
         raise MalformedPacket(
             NotifyType.BAD_PROPOSAL_SYNTAX, f"next payload {next_payload} inside an SA payload"
@@ -103,7 +103,7 @@ def _push_substructures(buf: Buffer, items: Sequence[_Pushable], item_type: int)
         item.push(body)
         data = body.data()
         next_type = item_type if i < last else PayloadType.NONE
-        buf.push_bytes(_GENERIC.pack(next_type, 0, GENERIC_HEADER_LENGTH + len(data)) + data)
+        buf.push_bytes(GENERIC_HEADER.pack(next_type, 0, GENERIC_HEADER_LENGTH + len(data)) + data)
 
 
 # Transform payload (RFC 2408 section 3.6)
