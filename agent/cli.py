@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from agent.auth import AuthError, UserStore, ensure_initial_admin
 from agent.extensions import AgentExtension
+from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
 
 DEFAULT_STATE_DIR = pathlib.Path("state")
 DEFAULT_NETCONF_LISTEN = "127.0.0.1:8830"
 DEFAULT_IKE_LISTEN = "0.0.0.0:500"
-DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 DEFAULT_MAX_SESSIONS = 64
 DEFAULT_IDLE_TIMEOUT = 3600.0  # seconds
 
