@@ -7,7 +7,7 @@ loopback port); these helpers read and reset its datastores with ncclient around
 from __future__ import annotations
 
 from e2e.conftest import RunningAgent, agent
-from e2e.test_ncclient import connect
+from e2e.test_ncclient import IKE, NS, connect
 from lxml import etree
 
 __all__ = [
@@ -19,9 +19,6 @@ __all__ = [
     "get_config",
     "policy_proposals",
 ]
-
-IKE = "urn:ike-agent:yang:ike-security"
-NS = {"i": IKE}
 
 
 def get_config(agent: RunningAgent, source: str = "running") -> etree._Element:

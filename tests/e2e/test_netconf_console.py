@@ -11,9 +11,8 @@ import pytest
 from lxml import etree
 
 from .conftest import RunningAgent
+from .test_ncclient import IKE, NS
 
-IKE = "urn:ike-agent:yang:ike-security"
-NS = {"i": IKE}
 SEED = f"""<security xmlns="{IKE}"><ike>
 <proposal><name>proposal-1</name><authentication-method>pre-shared-keys</authentication-method>
 <dh-group>group14</dh-group><authentication-algorithm>sha-256</authentication-algorithm>
