@@ -42,7 +42,7 @@ from negotiator.codec import (
     pull_header,
 )
 from negotiator.codec.header import IsakmpHeader
-from negotiator.config import ExchangeMode, NegotiatorConfig, Policy
+from negotiator.config import ExchangeMode, NegotiatorConfig, Policy, parse_address
 from negotiator.crypto.dh import DhFactory, generate_dh
 from negotiator.engine import informational
 from negotiator.engine.aggressive_mode import AggressiveMode
@@ -111,7 +111,7 @@ class Engine:
         policy = self._config.policy_for(peer)
         if policy is None:
             raise LookupError(f"no policy for {peer}")
-        remote = (str(ipaddress.ip_address(peer)), remote_port)
+        remote = (str(policy.peer), remote_port)  # the policy's key: peer, parsed
         sa = self._new_sa(Role.INITIATOR, policy.mode, policy, remote, now, self._new_cookie())
         exchange = _EXCHANGES[policy.mode]
         sa.offered = exchange.initiator_offer(policy)
@@ -140,7 +140,7 @@ class Engine:
 
     def clear(self, peer: str | None, now: float) -> int:
         self._now = now
-        address = None if peer is None else str(ipaddress.ip_address(peer))
+        address = None if peer is None else str(parse_address(peer))
         cleared = 0
         for sa in self._table:
             if address is not None and sa.remote[0] != address:
