@@ -29,6 +29,7 @@ Key = tuple[str, ...]
 _State = tuple[dict[str, etree._Element | None], dict[str, etree._Element], list[int]]
 NAME_TAG = f"{{{IKE_NS}}}name"
 IKE_PATH = f"{SECURITY_TAG}/{IKE_TAG}"
+_policies_named = etree.XPath("k:policy[k:name=$n]", namespaces={"k": IKE_NS})
 
 
 def policy_positions(ike: etree._Element | None) -> dict[str, int]:
@@ -37,6 +38,13 @@ def policy_positions(ike: etree._Element | None) -> dict[str, int]:
         return {}
     return {(entry.findtext(NAME_TAG) or ""): i
             for i, entry in enumerate(ike.iterchildren(POLICY_TAG))}
+
+
+def policies_named(ike: etree._Element, name: str) -> list[etree._Element]:
+    """The policy entries of ``ike`` whose key is ``name`` (XPath in C: no Python loop)."""
+    found = _policies_named(ike, n=name)
+    assert isinstance(found, list)
+    return found  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +103,10 @@ class PolicyLocator(MutableMapping[Key, etree._Element]):
         if not self.stale:
             log.warning("policy locator out of step at %r; falling back to a search", name)
         self.stale = True
-        found = self.ike.xpath("k:policy[k:name=$n]", namespaces={"k": IKE_NS}, n=name)
-        assert isinstance(found, list)
+        found = policies_named(self.ike, name)
         if not found:
             raise KeyError((name,))
-        return found[0]  # type: ignore[return-value]
+        return found[0]
 
     def _is_deleted(self, name: str) -> bool:
         return name in self._in_place and self._in_place[name] is None

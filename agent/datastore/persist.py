@@ -17,15 +17,14 @@ import tempfile
 
 from lxml import etree
 
+from agent.datastore.edit import NETCONF_NS
 from agent.datastore.locator import IKE_PATH, NAME_TAG, PolicyChanges
-from agent.datastore.serialize import POLICY_TAG, PolicySplitter, policy_bytes
-from agent.datastore.subscriber import IKE_NS
+from agent.datastore.serialize import POLICY_TAG, PolicySplitter, count_policies, policy_bytes
 
 log = logging.getLogger(__name__)
 
 STATE_NS = "urn:ike-agent:datastore:1"
 RUNNING_TAG = f"{{{STATE_NS}}}running"
-NETCONF_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 DATA_TAG = f"{{{NETCONF_NS}}}data"
 RUNNING_FILE = "running.xml"
 HISTORY_DIR = "history"
@@ -124,7 +123,7 @@ class RunningStore:
         cached = None
         if changes is not None and self._policy_bytes is not None:
             cached = _patched(self._policy_bytes, changes)
-            count = ike.xpath("count(k:policy)", namespaces={"k": IKE_NS})
+            count = count_policies(ike)
             if count != len(cached):  # cannot happen; never write a wrong file if it does
                 log.warning("policy cache out of step (%s != %d); writing in full",
                             count, len(cached))

@@ -22,7 +22,7 @@ IKE_TAG = f"{{{IKE_NS}}}ike"
 POLICY_TAG = f"{{{IKE_NS}}}policy"
 _MARKER = "ike-agent-policies-go-here"
 _POLICY_START = f'<policy xmlns="{IKE_NS}"'.encode()
-_count_policies = etree.XPath("count(k:policy)", namespaces={"k": IKE_NS})
+count_policies = etree.XPath("count(k:policy)", namespaces={"k": IKE_NS})
 
 
 def policy_bytes(policy: etree._Element) -> bytes:
@@ -69,7 +69,7 @@ class PolicySplitter:
             all(c.tag in self._before_set for c in before)
             and all(c.tag in self._after_set for c in after)
             and (ordered or len(ike) == len(before) + len(after)
-                 + cast(float, _count_policies(ike)))
+                 + cast(float, count_policies(ike)))
         ):
             return before, after
         return self._around_policies_anywhere(ike)

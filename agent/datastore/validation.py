@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from agent.datastore.edit import EntryIndex, Scope, clip
+from agent.datastore.locator import IKE_PATH, NAME_TAG, policies_named
 from agent.datastore.paths import libyang_path_to_instance_id, split_steps
 from agent.datastore.schema import Schema, SchemaNode
 from agent.datastore.serialize import (
-    IKE_TAG,
     POLICY_TAG,
     SECURITY_TAG,
     PolicySplitter,
@@ -104,7 +104,7 @@ class Validator:
         # edit engine wrote it (schema order): nothing else lies among the policies.
         ordered = scope is not None and not scope.everything
         head, tail = self._splitter.split(data, root=False, ordered=ordered)
-        ike = data.find(f"{SECURITY_TAG}/{IKE_TAG}")
+        ike = data.find(IKE_PATH)
         selected = _selected_policies(ike, scope, index) if ike is not None else []
         return head.decode(), tail.decode(), [policy_bytes(p).decode() for p in selected]
 
@@ -170,7 +170,7 @@ class Validator:
     def _pki_errors(self, data: etree._Element) -> list[RpcError]:
         errors: list[RpcError] = []
         for entry in data.iterfind(f"{SECURITY_TAG}/{PKI_TAG}/{CERT_TAG}"):
-            name = entry.findtext(f"{{{IKE_NS}}}name") or ""
+            name = entry.findtext(NAME_TAG) or ""
             cert = entry.findtext(f"{{{IKE_NS}}}certificate")
             key = entry.findtext(f"{{{IKE_NS}}}private-key")
             if cert is None or key is None:
@@ -231,9 +231,7 @@ def _selected_policies(ike: etree._Element, scope: Scope | None,
         return [index[key] for key in keys if key in index]
     found: list[etree._Element] = []
     for name in sorted(scope.policies):
-        result = ike.xpath("k:policy[k:name=$n]", namespaces={"k": IKE_NS}, n=name)
-        assert isinstance(result, list)
-        found.extend(result)  # type: ignore[arg-type]
+        found.extend(policies_named(ike, name))
     return found
 
 
