@@ -15,7 +15,8 @@ from negotiator.codec.constants import NotifyType
 from negotiator.codec.errors import MalformedPacket
 
 
-def _short(length: int, position: int, remaining: int) -> MalformedPacket:
+def short_input(length: int, position: int, remaining: int) -> MalformedPacket:
+    """The error for a read of ``length`` bytes at ``position`` when fewer remain."""
     return MalformedPacket(
         NotifyType.PAYLOAD_MALFORMED,
         f"need {length} bytes at offset {position}, {remaining} remain",
@@ -49,7 +50,7 @@ class Buffer:
         start = self._position
         end = start + length
         if length < 0 or end > len(self._data):
-            raise _short(length, start, len(self._data) - start)
+            raise short_input(length, start, len(self._data) - start)
         self._position = end
         return bytes(self._data[start:end])
 
@@ -57,7 +58,7 @@ class Buffer:
         """The fields of one fixed-size structure, in ``layout`` order."""
         start = self._position
         if start + layout.size > len(self._data):
-            raise _short(layout.size, start, len(self._data) - start)
+            raise short_input(layout.size, start, len(self._data) - start)
         self._position = start + layout.size
         return layout.unpack_from(self._data, start)
 

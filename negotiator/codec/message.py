@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from negotiator.codec.buffer import Buffer
+from negotiator.codec.buffer import Buffer, short_input
 from negotiator.codec.constants import (
     GENERIC_HEADER_LENGTH,
     HEADER_LENGTH,
@@ -129,11 +129,7 @@ def pull_payload_chain(first: int, data: bytes, *, allow_padding: bool = False) 
             )
         this_type = next_payload
         if end - position < GENERIC_HEADER_LENGTH:
-            raise MalformedPacket(
-                NotifyType.PAYLOAD_MALFORMED,
-                f"need {GENERIC_HEADER_LENGTH} bytes at offset {position}, "
-                f"{end - position} remain",
-            )
+            raise short_input(GENERIC_HEADER_LENGTH, position, end - position)
         next_payload, _reserved, length = GENERIC_HEADER.unpack_from(data, position)
         position += GENERIC_HEADER_LENGTH
         if length < GENERIC_HEADER_LENGTH or length - GENERIC_HEADER_LENGTH > end - position:
