@@ -75,7 +75,3 @@ def cpu_seconds(pid: int) -> float:
         fields = stat.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f}"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.agent_process import PROJECT, PSK, started_agent
-from bench.common import cpu_seconds, median, rss_bytes
+from bench.common import cpu_seconds, median
 from bench.dh_rates import chosen, rate
 from bench.profiling import Profile, PySpy
 from tests.interop.harness import (
@@ -214,7 +214,3 @@ def run_ike(work: pathlib.Path, options: IkeOptions, log: Any) -> IkeResults:
     finally:
         pair.delete()
     return results
-
-
-def responder_rss_note(pid: int) -> int:
-    return rss_bytes(pid)
