@@ -50,7 +50,15 @@ from negotiator.engine.events import Event, SaDeleted, SaEstablished, SaFailed, 
 from negotiator.engine.exchange import Exchange, Step
 from negotiator.engine.main_mode import MainMode
 from negotiator.engine.phase1 import Phase1Error, Tools, identity_payload
-from negotiator.engine.state import ZERO_COOKIE, Address, Expect, IkeSa, Role, SaTable
+from negotiator.engine.state import (
+    ZERO_COOKIE,
+    Address,
+    Expect,
+    IkeSa,
+    Role,
+    SaTable,
+    cookie_prefix,
+)
 from negotiator.engine.timers import Deadlines
 
 log = logging.getLogger("negotiator.engine")
@@ -196,7 +204,7 @@ class Engine:
         except MalformedPacket as exc:
             log.info("dropped a datagram from %s: %s", remote[0], exc)
             return
-        prefix = f"{header.initiator_cookie.hex()}/{header.responder_cookie.hex()}"
+        prefix = cookie_prefix(header.initiator_cookie, header.responder_cookie)
         sa = self._table.lookup(header.initiator_cookie, header.responder_cookie, remote)
         if sa is not None and sa.remote[0] != remote[0]:
             log.info(
@@ -249,7 +257,7 @@ class Engine:
     def _respond(
         self, header: IsakmpHeader, data: bytes, remote: Address, mode: ExchangeMode, now: float
     ) -> None:
-        prefix = f"{header.initiator_cookie.hex()}/{ZERO_COOKIE.hex()}"
+        prefix = cookie_prefix(header.initiator_cookie, ZERO_COOKIE)
         policy = self._config.policy_for(remote[0])
         if policy is None:
             log.info("%s: no policy for %s: %s mode request dropped", prefix, remote[0], mode.value)

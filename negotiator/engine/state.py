@@ -21,6 +21,11 @@ Address = tuple[str, int]
 ZERO_COOKIE = bytes(8)
 
 
+def cookie_prefix(initiator_cookie: bytes, responder_cookie: bytes) -> str:
+    """The ``icookie/rcookie`` hex prefix of every log line about one exchange."""
+    return f"{initiator_cookie.hex()}/{responder_cookie.hex()}"
+
+
 class Role(Enum):
     INITIATOR = "initiator"
     RESPONDER = "responder"
@@ -75,7 +80,7 @@ class IkeSa:
 
     @property
     def log_prefix(self) -> str:
-        return f"{self.initiator_cookie.hex()}/{self.responder_cookie.hex()}"
+        return cookie_prefix(self.initiator_cookie, self.responder_cookie)
 
     @property
     def spi(self) -> bytes:
