@@ -26,7 +26,7 @@ from lxml import etree
 
 from agent.datastore.edit import EntryIndex, Scope, clip
 from agent.datastore.locator import IKE_PATH, NAME_TAG, policies_named
-from agent.datastore.paths import libyang_path_to_instance_id, split_steps
+from agent.datastore.paths import element_path, libyang_path_to_instance_id, split_steps
 from agent.datastore.schema import Schema, SchemaNode
 from agent.datastore.serialize import (
     POLICY_TAG,
@@ -180,8 +180,7 @@ class Validator:
             if faults is None:
                 faults = _check_certificate(cert, key)
                 self._cert_cache[digest] = faults
-            quoted = f"'{name}'" if "'" not in name else f'"{name}"'
-            base = f"/ike:security/ike:pki/ike:local-certificate[ike:name={quoted}]"
+            base = element_path(entry, self.schema)
             errors.extend(
                 RpcError(ErrorType.APPLICATION, ErrorTag.INVALID_VALUE,
                          f"local-certificate {name!r}: {f.message}", app_tag=f.app_tag,
