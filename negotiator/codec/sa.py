@@ -75,9 +75,6 @@ class DataAttribute:
             return _TV.pack(AF_BIT | self.attribute_type, self.value)
         return _TLV.pack(self.attribute_type, len(self.value)) + self.value
 
-    def push(self, buf: Buffer) -> None:
-        buf.push_bytes(self.to_bytes())
-
 
 def _pull_substructure(buf: Buffer, expected_next: int) -> tuple[int, Buffer]:
     """Read a proposal/transform generic header; return (next payload, body cursor)."""
