@@ -103,11 +103,6 @@ class NotifyType(IntEnum):
     R_U_THERE = 36136  # RFC 3706 dead peer detection
     R_U_THERE_ACK = 36137
 
-    @property
-    def is_error(self) -> bool:
-        """Types below 8192 are errors; the rest are status notifications (RFC 2408 3.14.1)."""
-        return self.value < 8192
-
 
 class Doi(IntEnum):
     ISAKMP = 0
