@@ -53,11 +53,10 @@ def parse_message(data: bytes) -> etree._Element:
     if root.getroottree().docinfo.doctype:  # type: ignore[union-attr]
         raise malformed("document type declarations are not allowed")
     for element in root.iter():
-        attributes = element.attrib
-        if len(attributes) > MAX_ATTRIBUTES:
+        attrib = element.attrib
+        if len(attrib) > MAX_ATTRIBUTES:
             raise malformed(f"more than {MAX_ATTRIBUTES} attributes on one element")
-    for element in root.iter():
-        for name, value in element.attrib.items():
+        for name, value in attrib.items():
             if len(name) + len(value) > MAX_ATTRIBUTE_BYTES:
                 raise malformed("attribute too large")
     return root
