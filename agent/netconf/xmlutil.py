@@ -19,7 +19,6 @@ BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 MONITORING_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
 YANG_LIBRARY_NS = "urn:ietf:params:xml:ns:yang:ietf-yang-library"
 DATASTORES_NS = "urn:ietf:params:xml:ns:yang:ietf-datastores"
-NC_ATTR_NS = BASE_NS  # nc:operation and friends live in the base namespace
 
 MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_BYTES = 4096
