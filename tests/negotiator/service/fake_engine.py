@@ -16,6 +16,16 @@ from negotiator.engine.events import Event, SaDeleted, SaEstablished, SaFailed, 
 Address = tuple[str, int]
 
 
+class Clock:
+    """A settable wall clock for the shell and the service (``clock.now = ...``)."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def sa_info(index: int, remote_address: str, remote_port: int = 500, **leaves: Any) -> SaInfo:
     """An SaInfo of a negotiating initiator SA, with ``leaves`` overriding fields."""
     defaults: dict[str, Any] = dict(

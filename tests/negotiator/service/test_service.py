@@ -17,19 +17,12 @@ from negotiator.compile import compile_config
 from negotiator.config import NegotiatorConfig
 from negotiator.service import NegotiatorService, rfc3339
 
-from .fake_engine import FakeEngine, sa_info
+from .fake_engine import Clock, FakeEngine, sa_info
 from .snapshots import P, policy_xml, snapshot
 
 T = TypeVar("T")
 CTX = RpcContext(session_id=3, username="admin")
 NS = {"ike": IKE_NS}
-
-
-class Clock:
-    now = 1_790_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _service(peer: str = "127.0.0.1", **kwargs: object) -> tuple[NegotiatorService,
@@ -117,7 +110,7 @@ def test_config_committed_before_start_is_what_the_engine_starts_with() -> None:
 # -- operational state -------------------------------------------------------------------
 def test_operational_state_has_every_yang_field() -> None:
     async def body() -> None:
-        clock = Clock()
+        clock = Clock(1_790_000_000.0)
         service, engines = _service(clock=clock)
         await service.start(("127.0.0.1", 0))
         engines[0].sas[4] = sa_info(
@@ -306,7 +299,7 @@ def test_operational_state_is_valid_against_the_yang_model() -> None:
     from agent.datastore.schema import Schema
 
     async def body() -> str:
-        clock = Clock()
+        clock = Clock(1_790_000_000.0)
         service, engines = _service(clock=clock)
         await service.start(("127.0.0.1", 0))
         engines[0].sas[1] = sa_info(

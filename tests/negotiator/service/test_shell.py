@@ -9,15 +9,7 @@ from negotiator.config import NegotiatorConfig
 from negotiator.engine.events import Event, SaEstablished, SaFailed
 from negotiator.shell import MAX_ACCEPTED_DATAGRAM, Shell, open_shell
 
-from .fake_engine import FakeEngine
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from .fake_engine import Clock, FakeEngine
 
 
 def _peer() -> socket.socket:
