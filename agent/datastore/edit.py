@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from agent.datastore.paths import element_path, step_predicates
+from agent.datastore.paths import element_path, path_step
 from agent.datastore.schema import NodeKind, Schema, SchemaNode
 from agent.errors import ErrorTag, ErrorType, RpcError
 
@@ -206,14 +206,8 @@ class EditEngine:
 
     def _path(self, target_parent: etree._Element, edit: etree._Element) -> str:
         """Path of the node ``edit`` describes, below ``target_parent``."""
-        base = element_path(target_parent, self.schema)
-        qname = etree.QName(edit)
-        prefix = self.schema.prefixes.get(qname.namespace or "", "")
-        step = f"/{prefix}:{qname.localname}" if prefix else f"/{qname.localname}"
         node = self._parent_schema(target_parent).get(edit.tag)  # type: ignore[call-overload]
-        if node is not None:
-            step += step_predicates(edit, node, prefix)
-        return base + step
+        return element_path(target_parent, self.schema) + path_step(edit, node, self.schema)
 
     def _err(self, tag: ErrorTag, message: str, target_parent: etree._Element,
              edit: etree._Element, **kwargs: object) -> RpcError:

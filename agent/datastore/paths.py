@@ -85,15 +85,18 @@ def element_path(
     parts: list[str] = []
     schema_node: SchemaNode | None = None
     for el in chain:
-        qname = etree.QName(el)
-        prefix = schema.prefixes.get(qname.namespace or "", "")
-        step = f"/{prefix}:{qname.localname}" if prefix else f"/{qname.localname}"
         children = schema.roots if schema_node is None else schema_node.children
         schema_node = children.get(el.tag) if isinstance(el.tag, str) else None
-        if schema_node is not None:
-            step += step_predicates(el, schema_node, prefix)
-        parts.append(step)
+        parts.append(path_step(el, schema_node, schema))
     return "".join(parts)
+
+
+def path_step(element: etree._Element, node: SchemaNode | None, schema: Schema) -> str:
+    """``/ike:policy[ike:name='x']``: the path step of ``element`` (schema ``node``, if known)."""
+    qname = etree.QName(element)
+    prefix = schema.prefixes.get(qname.namespace or "", "")
+    text = f"/{prefix}:{qname.localname}" if prefix else f"/{qname.localname}"
+    return text if node is None else text + step_predicates(element, node, prefix)
 
 
 def step_predicates(element: etree._Element, node: SchemaNode, prefix: str) -> str:
