@@ -1,8 +1,9 @@
 """The seam between the commit pipeline and whoever applies configuration (sysrepo-style).
 
 A commit runs: validate -> ``prepare`` on every subscriber (any may veto by raising
-:class:`agent.errors.NetconfError`) -> swap running -> ``commit`` on every subscriber ->
-persist. If a later subscriber vetoes, ``abort`` is called on those already prepared.
+:class:`agent.errors.NetconfError`) -> persist -> swap running -> ``commit`` on every
+subscriber. If a later subscriber (or the write) vetoes, ``abort`` is called on those already
+prepared; see :mod:`agent.datastore.commit`.
 """
 
 from __future__ import annotations
