@@ -159,9 +159,7 @@ def _agent_runs(pair: NetnsPair, work: pathlib.Path, options: IkeOptions,
 def _charon(pair: NetnsPair, work: pathlib.Path, group: int, attempt: int) -> Charon:
     directory = work / f"charon-g{group}-{attempt}"
     charon = Charon(pair.b, directory)
-    conf = charon_conf(directory, log_level=0)
-    marker = "    port_nat_t = 4500\n"
-    charon.conf.write_text(conf.replace(marker, marker + CHARON_LOAD_SETTINGS))
+    charon.conf.write_text(charon_conf(directory, log_level=0, settings=CHARON_LOAD_SETTINGS))
     charon.start()
     charon.load([Connection("bench", ADDRESS_B, ADDRESS_A, PSK, CHARON_PROPOSALS[group])])
     return charon

@@ -121,13 +121,14 @@ class NetnsPair:
         return ["ip", "netns", "exec", ns]
 
 
-def charon_conf(directory: Path, log_level: int = 2) -> str:
+def charon_conf(directory: Path, log_level: int = 2, settings: str = "") -> str:
+    """strongswan.conf for one charon; ``settings``: extra indented ``charon`` lines."""
     return f"""charon {{
     load_modular = no
     load = {PLUGINS}
     port = 500
     port_nat_t = 4500
-    install_routes = no
+{settings}    install_routes = no
     routing_table = 0
     i_dont_care_about_security_and_use_aggressive_mode_psk = yes
     retransmit_tries = 2
