@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from negotiator.codec import ExchangeType, KePayload, NotifyType, Payload, SaPayload
 from negotiator.codec.header import IsakmpHeader
-from negotiator.codec.message import payload_body
 from negotiator.config import Policy, Proposal
 from negotiator.engine.exchange import Step
 from negotiator.engine.phase1 import (
     Phase1Error,
     Tools,
     accept_choice,
+    answer_offer,
     check_peer_identity,
     decode,
     derive_keys,
@@ -33,10 +33,9 @@ from negotiator.engine.phase1 import (
     ke_and_nonce,
     my_hash,
     nonce_of,
-    offer,
+    offer_of,
     offerable,
     required,
-    select_reply,
     verify_peer_hash,
 )
 from negotiator.engine.state import Expect, IkeSa
@@ -52,8 +51,7 @@ class AggressiveMode:
         return tuple(p for p in proposals if p.dh_group == proposals[0].dh_group)
 
     def initiator_start(self, sa: IkeSa, tools: Tools) -> bytes:
-        proposal = offer(sa.offered)
-        sa.sa_i_b = payload_body(proposal)
+        proposal = offer_of(sa)
         ke, nonce = ke_and_nonce(sa, tools, sa.offered[0].dh_group)
         sa.expect = Expect.SA_KE_AUTH
         return encode(sa, AGGRESSIVE, [proposal, ke, nonce, sa.my_id], encrypt=False)
@@ -78,9 +76,8 @@ class AggressiveMode:
 
     def responder_start(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         chain = decode(sa, header, data)  # (1) -> (2)
-        proposal = required(chain, SaPayload, "(1)")
-        sa.sa_i_b = chain.body_of(SaPayload) or b""
-        sa.chosen, sa.lifetime, reply = select_reply(sa.policy, sa.sa_i_b, proposal)
+        reply = answer_offer(sa, chain, "(1)")
+        assert sa.chosen is not None
         sa.g_xi = required(chain, KePayload, "(1)").data
         sa.nonce_i = nonce_of(chain, "(1)")
         check_peer_identity(sa, chain, "(1)")

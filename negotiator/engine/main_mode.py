@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from negotiator.codec import HEADER_LENGTH, ExchangeType, KePayload, NotifyType, SaPayload
 from negotiator.codec.header import IsakmpHeader
-from negotiator.codec.message import payload_body
 from negotiator.config import Policy, Proposal
 from negotiator.crypto.cipher import cipher_spec
 from negotiator.engine.exchange import Step
@@ -30,6 +29,7 @@ from negotiator.engine.phase1 import (
     Phase1Error,
     Tools,
     accept_choice,
+    answer_offer,
     check_peer_identity,
     decode,
     derive_keys,
@@ -37,10 +37,9 @@ from negotiator.engine.phase1 import (
     ke_and_nonce,
     my_hash,
     nonce_of,
-    offer,
+    offer_of,
     offerable,
     required,
-    select_reply,
     verify_peer_hash,
 )
 from negotiator.engine.state import Expect, IkeSa
@@ -69,8 +68,7 @@ class MainMode:
         return offerable(policy)
 
     def initiator_start(self, sa: IkeSa, tools: Tools) -> bytes:
-        proposal = offer(sa.offered)
-        sa.sa_i_b = payload_body(proposal)
+        proposal = offer_of(sa)
         sa.expect = Expect.SA
         return encode(sa, MAIN, [proposal], encrypt=False)
 
@@ -99,9 +97,7 @@ class MainMode:
 
     def responder_start(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         chain = decode(sa, header, data)  # (1) -> (2)
-        proposal = required(chain, SaPayload, "(1)")
-        sa.sa_i_b = chain.body_of(SaPayload) or b""
-        sa.chosen, sa.lifetime, reply = select_reply(sa.policy, sa.sa_i_b, proposal)
+        reply = answer_offer(sa, chain, "(1)")
         sa.expect = Expect.KE
         return Step(encode(sa, MAIN, [reply], encrypt=False))
 

@@ -249,6 +249,22 @@ def select_reply(
     return proposal, lifetime, encoded
 
 
+def offer_of(sa: IkeSa) -> SaPayload:
+    """Initiator: the SA payload offering ``sa.offered``; its body is kept as SA_i_b."""
+    proposal = offer(sa.offered)
+    sa.sa_i_b = payload_body(proposal)
+    return proposal
+
+
+def answer_offer(sa: IkeSa, chain: PayloadChain, what: str) -> UnknownPayload:
+    """Responder: keep the peer's SA payload body (SA_i_b), choose from it (``sa.chosen``,
+    ``sa.lifetime``) and return the SA payload to answer with."""
+    offered = required(chain, SaPayload, what)
+    sa.sa_i_b = chain.body_of(SaPayload) or b""
+    sa.chosen, sa.lifetime, reply = select_reply(sa.policy, sa.sa_i_b, offered)
+    return reply
+
+
 def accept_choice(offered: Sequence[Proposal], sa: SaPayload) -> tuple[Proposal, int]:
     """Initiator: which offered proposal the responder chose, and the lifetime to use."""
     transforms = _isakmp_transforms(sa)
