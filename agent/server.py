@@ -31,7 +31,7 @@ from agent.netconf.dispatch import Dispatcher
 from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
 from agent.netconf.library import DATASTORES, ModuleLibrary
 from agent.netconf.locks import LockTable
-from agent.netconf.operations import ConfigOperations, Reply, bad_value, missing
+from agent.netconf.operations import ConfigOperations, Reply
 from agent.netconf.operations_state import StateOperations
 from agent.netconf.ports import DatastoreLike
 from agent.netconf.session import (
@@ -40,7 +40,15 @@ from agent.netconf.session import (
     RpcReceived,
     SessionFailed,
 )
-from agent.netconf.xmlutil import BASE_NS, MONITORING_NS, child, new_element, sub_text
+from agent.netconf.xmlutil import (
+    BASE_NS,
+    MONITORING_NS,
+    bad_value,
+    child,
+    missing,
+    new_element,
+    sub_text,
+)
 
 log = logging.getLogger("agent.netconf")
 

@@ -29,7 +29,7 @@ from lxml import etree
 
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.netconf.ports import DatastoreLike
-from agent.netconf.xmlutil import child
+from agent.netconf.xmlutil import bad_value, child
 
 log = logging.getLogger("agent.netconf")
 
@@ -58,13 +58,6 @@ class PendingCommit:
     before: etree._Element  # running before the first confirmed commit
 
 
-def _invalid(element: str, message: str) -> NetconfError:
-    return NetconfError(
-        RpcError(ErrorType.PROTOCOL, ErrorTag.INVALID_VALUE, message,
-                 info=(("bad-element", element),))
-    )
-
-
 def _failed(message: str) -> NetconfError:
     return NetconfError.single(ErrorType.PROTOCOL, ErrorTag.OPERATION_FAILED, message)
 
@@ -75,7 +68,7 @@ def _token(operation: etree._Element, name: str) -> str | None:
         return None
     text = (element.text or "").strip()
     if len(text) > MAX_TOKEN_LENGTH:
-        raise _invalid(name, f"<{name}> is longer than {MAX_TOKEN_LENGTH} characters")
+        raise bad_value(name, f"<{name}> is longer than {MAX_TOKEN_LENGTH} characters")
     return text
 
 
@@ -87,11 +80,11 @@ def parse_commit(operation: etree._Element) -> CommitRequest:
     persist = _token(operation, "persist")
     if not confirmed and (timeout_element is not None or persist is not None):
         name = "confirm-timeout" if timeout_element is not None else "persist"
-        raise _invalid(name, f"<{name}> is only allowed with <confirmed/>")
+        raise bad_value(name, f"<{name}> is only allowed with <confirmed/>")
     if timeout_element is not None:
         text = (timeout_element.text or "").strip()
         if not text.isdigit() or len(text) > 10 or not 1 <= int(text) <= MAX_CONFIRM_TIMEOUT:
-            raise _invalid("confirm-timeout", "<confirm-timeout> must be 1..4294967295 seconds")
+            raise bad_value("confirm-timeout", "<confirm-timeout> must be 1..4294967295 seconds")
         timeout = int(text)
     return CommitRequest(confirmed, timeout, persist, _token(operation, "persist-id"))
 
@@ -125,7 +118,7 @@ class ConfirmedCommits:
         if pending is not None:
             self._check_authority(pending, session_id, request.persist_id, "commit")
         elif request.persist_id is not None:
-            raise _invalid("persist-id", "no persisted confirmed commit is pending")
+            raise bad_value("persist-id", "no persisted confirmed commit is pending")
         before = pending.before if pending is not None else None
         if request.confirmed and before is None:
             before = self._datastore.get_config("running")
@@ -187,7 +180,7 @@ class ConfirmedCommits:
         # with it, any session giving the token.
         if pending.persist is None:
             if persist_id is not None:
-                raise _invalid("persist-id", "the pending confirmed commit was not persisted")
+                raise bad_value("persist-id", "the pending confirmed commit was not persisted")
             if session_id != pending.session_id:
                 raise NetconfError(RpcError(
                     ErrorType.PROTOCOL, ErrorTag.IN_USE,
@@ -203,7 +196,9 @@ class ConfirmedCommits:
                 info=(("bad-element", "persist-id"),),
             ))
         if persist_id != pending.persist:
-            raise _invalid("persist-id", "<persist-id> does not match the pending confirmed commit")
+            raise bad_value(
+                "persist-id", "<persist-id> does not match the pending confirmed commit"
+            )
 
     def _rollback(self, pending: PendingCommit) -> int:
         self._datastore.copy_config(pending.before, "candidate")

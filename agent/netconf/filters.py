@@ -21,19 +21,21 @@ from collections.abc import Sequence
 from lxml import etree
 
 from agent.errors import ErrorTag, ErrorType, NetconfError
-from agent.netconf.xmlutil import BASE_NS, attributes, element_children, new_element, qname
+from agent.netconf.xmlutil import (
+    BASE_NS,
+    attributes,
+    bad_value,
+    element_children,
+    new_element,
+    qname,
+)
 
 MAX_XPATH_LENGTH = 4096
 MAX_XPATH_NAMESPACES = 256
 
 
 def _bad_filter(message: str) -> NetconfError:
-    return NetconfError.single(
-        ErrorType.PROTOCOL,
-        ErrorTag.INVALID_VALUE,
-        message,
-        info=(("bad-element", "filter"),),
-    )
+    return bad_value("filter", message)
 
 
 def _matches(filter_node: etree._Element, data_node: etree._Element) -> bool:

@@ -30,6 +30,7 @@ from agent.netconf.xmlutil import (
     DATASTORES_NS,
     MONITORING_NS,
     YANG_LIBRARY_NS,
+    bad_value,
     new_element,
     sub_text,
 )
@@ -177,14 +178,14 @@ class ModuleLibrary:
     def find(self, identifier: str, version: str | None, fmt: str | None) -> ModuleEntry:
         """RFC 6022 section 3.1: the module get-schema asks for."""
         if fmt is not None and fmt.rpartition(":")[2] != "yang":
-            raise _invalid(f"unsupported schema format {fmt!r}", "format")
+            raise bad_value("format", f"unsupported schema format {fmt!r}")
         matches = [
             m
             for m in self.modules
             if m.name == identifier and (not version or (m.revision or "") == version)
         ]
         if not matches:
-            raise _invalid(f"no schema {identifier!r} (version {version or 'any'})", "identifier")
+            raise bad_value("identifier", f"no schema {identifier!r} (version {version or 'any'})")
         if len(matches) > 1:
             raise NetconfError.single(
                 ErrorType.PROTOCOL,
@@ -193,9 +194,3 @@ class ModuleLibrary:
                 app_tag="data-not-unique",
             )
         return matches[0]
-
-
-def _invalid(message: str, element: str) -> NetconfError:
-    return NetconfError.single(
-        ErrorType.PROTOCOL, ErrorTag.INVALID_VALUE, message, info=(("bad-element", element),)
-    )

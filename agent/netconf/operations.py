@@ -12,52 +12,26 @@ from collections.abc import Callable, Mapping, Sequence
 
 from lxml import etree
 
-from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.extensions import RpcContext, RpcHandler
 from agent.netconf.confirmed_commit import ConfirmedCommits, parse_cancel, parse_commit
 from agent.netconf.filters import apply_filter
 from agent.netconf.locks import LOCKABLE, LockTable
 from agent.netconf.ports import DatastoreLike
-from agent.netconf.xmlutil import BASE_NS, child, element_children, qname
+from agent.netconf.xmlutil import (
+    BASE_NS,
+    bad_value,
+    child,
+    element_children,
+    missing,
+    not_supported,
+    qname,
+)
 
 Reply = Sequence[etree._Element]
 
 DEFAULT_OPERATIONS = ("merge", "replace", "none")
 TEST_OPTIONS = ("test-then-set", "set", "test-only")
 ERROR_OPTIONS = ("stop-on-error", "continue-on-error", "rollback-on-error")
-
-
-def missing(element: str, parent: str) -> NetconfError:
-    return NetconfError(
-        RpcError(
-            ErrorType.PROTOCOL,
-            ErrorTag.MISSING_ELEMENT,
-            f"<{parent}> needs a <{element}> element",
-            info=(("bad-element", element),),
-        )
-    )
-
-
-def bad_value(element: str, message: str) -> NetconfError:
-    return NetconfError(
-        RpcError(
-            ErrorType.PROTOCOL,
-            ErrorTag.INVALID_VALUE,
-            message,
-            info=(("bad-element", element),),
-        )
-    )
-
-
-def not_supported(element: str, message: str) -> NetconfError:
-    return NetconfError(
-        RpcError(
-            ErrorType.PROTOCOL,
-            ErrorTag.OPERATION_NOT_SUPPORTED,
-            message,
-            info=(("bad-element", element),),
-        )
-    )
 
 
 def datastore_or_config(

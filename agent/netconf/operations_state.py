@@ -15,13 +15,14 @@ from lxml import etree
 from agent.extensions import RpcContext, RpcHandler
 from agent.netconf.filters import apply_filter
 from agent.netconf.library import ModuleLibrary
-from agent.netconf.operations import Reply, missing
+from agent.netconf.operations import Reply
 from agent.netconf.ports import DatastoreLike
 from agent.netconf.xmlutil import (
     BASE_NS,
     MONITORING_NS,
     child,
     element_children,
+    missing,
     new_element,
     qname,
 )

@@ -1,4 +1,4 @@
-"""Safe XML parsing and small element helpers shared by the NETCONF layer.
+"""Safe XML parsing, small element helpers and common rpc-errors shared by the NETCONF layer.
 
 Every message from a client goes through :func:`parse_message`: no DTD (a DOCTYPE is refused
 before lxml sees it, so entity bombs never expand), no network, no entity resolution, lxml's
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from lxml import etree
 
-from agent.errors import ErrorTag, ErrorType, NetconfError
+from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 
 BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 MONITORING_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
@@ -39,6 +39,39 @@ def _parser() -> etree.XMLParser:
 
 def malformed(message: str) -> NetconfError:
     return NetconfError.single(ErrorType.RPC, ErrorTag.MALFORMED_MESSAGE, message)
+
+
+def missing(element: str, parent: str) -> NetconfError:
+    return NetconfError(
+        RpcError(
+            ErrorType.PROTOCOL,
+            ErrorTag.MISSING_ELEMENT,
+            f"<{parent}> needs a <{element}> element",
+            info=(("bad-element", element),),
+        )
+    )
+
+
+def bad_value(element: str, message: str) -> NetconfError:
+    return NetconfError(
+        RpcError(
+            ErrorType.PROTOCOL,
+            ErrorTag.INVALID_VALUE,
+            message,
+            info=(("bad-element", element),),
+        )
+    )
+
+
+def not_supported(element: str, message: str) -> NetconfError:
+    return NetconfError(
+        RpcError(
+            ErrorType.PROTOCOL,
+            ErrorTag.OPERATION_NOT_SUPPORTED,
+            message,
+            info=(("bad-element", element),),
+        )
+    )
 
 
 def parse_message(data: bytes) -> etree._Element:
