@@ -114,9 +114,6 @@ class Schema:
     def modules(self) -> list[ModuleInfo]:
         return list(self._modules)
 
-    def module(self, name: str) -> ModuleInfo | None:
-        return next((m for m in self._modules if m.name == name), None)
-
 
 def _module_info(path: pathlib.Path, module: Any) -> ModuleInfo:
     revision = module.search_one("revision")
