@@ -133,10 +133,8 @@ class Shell(asyncio.DatagramProtocol):
         deadline = self.engine.next_timer()
         if deadline is None:
             return  # an armed timer stays: it will find nothing due
-        if self._timer is not None and self._armed_for is not None and (
-            self._armed_for <= deadline
-        ):
-            return
+        if self._armed_for is not None and self._armed_for <= deadline:
+            return  # (_armed_for is set exactly while _timer is)
         self._cancel_timer()
         # Engine deadlines are wall-clock; the loop's clock is monotonic: convert the delay.
         delay = max(0.0, deadline - self._clock())
