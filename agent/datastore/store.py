@@ -74,9 +74,8 @@ class Datastore:
         self._running_positions = policy_positions(running.find(IKE_PATH))
         self._candidate: etree._Element | None = None  # None: same as running
         # Finds the candidate's policies; None: build when needed. Its changes are relative
-        # to running only while ``_locator_tracks_running``.
+        # to running only while its base is ``_running_positions`` (made from running).
         self._locator: PolicyLocator | None = None
-        self._locator_tracks_running = False
         self._scope = Scope()  # what the candidate changed since running
         self._candidate_valid = True
 
@@ -167,14 +166,12 @@ class Datastore:
             self._candidate = copy.deepcopy(self._running)
             self._locator = PolicyLocator(self._candidate.find(IKE_PATH),
                                           self._running_positions)
-            self._locator_tracks_running = True
         return self._candidate
 
     def _candidate_locator(self) -> PolicyLocator:
         assert self._candidate is not None
         if self._locator is None:
             self._locator = PolicyLocator.build(self._candidate)
-            self._locator_tracks_running = False
         return self._locator
 
     def _tree_from_config(self, config: etree._Element) -> etree._Element:
@@ -271,7 +268,7 @@ class Datastore:
         else:
             new_running = self._candidate
             locator = self._candidate_locator()
-            if locator.stale or not self._locator_tracks_running:
+            if locator.stale or locator.base is not self._running_positions:
                 positions = policy_positions(new_running.find(IKE_PATH))
             else:
                 positions = locator.committed_positions()
