@@ -91,8 +91,11 @@ class Engine:
         self._local = local_address
         # Bound to a wildcard (0.0.0.0 / ::), the address we speak from towards a peer (for
         # our ID payload, RFC 2407 section 4.6.2, and the SA's state) is asked of this.
+        if local_address_for is not None and not (
+            ipaddress.ip_address(local_address[0]).is_unspecified
+        ):
+            local_address_for = None
         self._local_address_for = local_address_for
-        self._local_is_wildcard: bool | None = None  # parsed on first use (_local_towards)
         self._tools = Tools(random_bytes, dh_factory)
         self._retransmit_base = retransmit_base
         self._retransmit_tries = retransmit_tries
@@ -433,10 +436,6 @@ class Engine:
     def _local_towards(self, peer: str) -> Address:
         resolver = self._local_address_for
         if resolver is None:
-            return self._local
-        if self._local_is_wildcard is None:
-            self._local_is_wildcard = ipaddress.ip_address(self._local[0]).is_unspecified
-        if not self._local_is_wildcard:
             return self._local
         return (resolver(peer), self._local[1])
 
