@@ -329,7 +329,7 @@ class EditEngine:
             self._create(target, node, edit, op)
             return
         if node.kind is NodeKind.LEAF:
-            self.journal.set_text(existing, _value(edit))
+            self.journal.set_text(existing, edit.text)
         elif node.kind is NodeKind.LEAF_LIST:
             if edit.get(INSERT_ATTR) is not None:
                 self.journal.remove(existing)
@@ -353,9 +353,9 @@ class EditEngine:
             for key in node.keys:
                 key_edit = edit.find(f"{{{node.namespace}}}{key}")
                 assert key_edit is not None  # checked by _find
-                etree.SubElement(new, key_edit.tag).text = _value(key_edit)  # type: ignore[arg-type]
+                etree.SubElement(new, key_edit.tag).text = key_edit.text  # type: ignore[arg-type]
         elif node.is_term:
-            new.text = _value(edit)
+            new.text = edit.text
         if index == -1:
             index = self._position(target, node, edit)
         self.journal.insert(target, index, new)
@@ -426,7 +426,7 @@ class EditEngine:
                         target, edit,
                         info=(("bad-element", key),),
                     ))
-                key_values.append(_value(key_edit) or "")
+                key_values.append(key_edit.text or "")
             slot = (target, tag)
             entries = self._index_of(target, tag)
             if entries is None:
@@ -437,7 +437,7 @@ class EditEngine:
                 self._indexes[slot] = entries
             return entries.get(tuple(key_values))
         if node.kind is NodeKind.LEAF_LIST:
-            value = _value(edit) or ""
+            value = edit.text or ""
             return next((el for el in target.iterchildren(tag) if (el.text or "") == value), None)
         return target.find(tag)
 
@@ -545,10 +545,6 @@ def _find_entry(target: etree._Element, tag: str, namespace: str, keys: tuple[st
     )
     assert isinstance(found, list)
     return found[0] if found else None  # type: ignore[return-value]
-
-
-def _value(edit: etree._Element) -> str | None:
-    return edit.text
 
 
 def _has_operation(edit: etree._Element, skip: Operation) -> bool:
