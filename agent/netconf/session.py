@@ -107,7 +107,6 @@ class NetconfSession:
         self.in_bad_rpcs = 0
         self.out_rpc_errors = 0
         self._decoder = FrameDecoder(max_message_size)
-        self._framing = Framing.END_OF_MESSAGE
         self._output = bytearray()
         self._hello_timeout = hello_timeout
         self.hello_deadline: float | None = None
@@ -116,7 +115,7 @@ class NetconfSession:
 
     @property
     def framing(self) -> Framing:
-        return self._framing
+        return self._decoder.framing
 
     def start(self, now: float = 0.0) -> None:
         """Queue the server hello (RFC 6241 section 8.1), framed with ``]]>]]>``.
@@ -198,7 +197,7 @@ class NetconfSession:
             self._last_activity = now
         if isinstance(content, NetconfError):
             self.out_rpc_errors += 1
-        self._output += encode(build_reply(rpc.attributes, content), self._framing)
+        self._output += encode(build_reply(rpc.attributes, content), self.framing)
 
     def _fail(self, reason: str) -> SessionFailed:
         self.state = SessionState.CLOSED
@@ -231,7 +230,6 @@ class NetconfSession:
         self.state = SessionState.OPEN
         if base_1_1:
             self._decoder.switch_to_chunked()
-            self._framing = Framing.CHUNKED
         return HelloReceived(self.client_capabilities, base_1_1)
 
     def _rpc(self, data: bytes) -> SessionEvent:
