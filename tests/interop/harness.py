@@ -85,7 +85,8 @@ class NetnsPair:
                 run("ip", "netns", "delete", name[0], check=False)
 
     @classmethod
-    def create(cls, tag: str) -> NetnsPair:
+    def create(cls, tag: str, *, management: bool = True) -> NetnsPair:
+        """``management``: also add the link from the caller's namespace to ``a``."""
         cls.remove_stale()
         pair = cls(a=f"ikeagent-a-{tag}", b=f"ikeagent-b-{tag}")
         try:
@@ -101,13 +102,14 @@ class NetnsPair:
                     "nodad")
                 run("ip", "-n", ns, "link", "set", veth, "up")
                 run("ip", "-n", ns, "link", "set", "lo", "up")
-            mgmt_host, mgmt_a = f"ikm{tag}"[:15], f"ikn{tag}"[:15]
-            run("ip", "link", "add", mgmt_host, "type", "veth", "peer", "name", mgmt_a,
-                "netns", pair.a)
-            run("ip", "addr", "add", f"{MANAGEMENT_HOST}/30", "dev", mgmt_host)
-            run("ip", "link", "set", mgmt_host, "up")
-            run("ip", "-n", pair.a, "addr", "add", f"{MANAGEMENT_A}/30", "dev", mgmt_a)
-            run("ip", "-n", pair.a, "link", "set", mgmt_a, "up")
+            if management:
+                mgmt_host, mgmt_a = f"ikm{tag}"[:15], f"ikn{tag}"[:15]
+                run("ip", "link", "add", mgmt_host, "type", "veth", "peer", "name", mgmt_a,
+                    "netns", pair.a)
+                run("ip", "addr", "add", f"{MANAGEMENT_HOST}/30", "dev", mgmt_host)
+                run("ip", "link", "set", mgmt_host, "up")
+                run("ip", "-n", pair.a, "addr", "add", f"{MANAGEMENT_A}/30", "dev", mgmt_a)
+                run("ip", "-n", pair.a, "link", "set", mgmt_a, "up")
         except BaseException:
             pair.delete()
             raise
