@@ -17,7 +17,7 @@ from lxml import etree
 
 from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
-from agent.netconf.framing import FrameDecoder, Framing, MessageReceived, encode
+from agent.netconf.framing import FrameDecoder, MessageReceived, encode
 from agent.netconf.library import ModuleLibrary
 from agent.netconf.xmlutil import BASE_NS
 from agent.server import NetconfServer, ServerSession
@@ -142,7 +142,6 @@ class MemoryClient:
     def __init__(self, server: NetconfServer, *, base_1_1: bool = True) -> None:
         self.closed = False
         self._decoder = FrameDecoder()
-        self._framing = Framing.END_OF_MESSAGE
         self.paused = False
         self.session: ServerSession = server.open_session("tester", "memory", self)
         self.hello = self._next_message()
@@ -152,7 +151,6 @@ class MemoryClient:
         hello = "".join(f"<capability>{c}</capability>" for c in caps)
         self.send(f'<hello xmlns="{BASE_NS}"><capabilities>{hello}</capabilities></hello>')
         if base_1_1:
-            self._framing = Framing.CHUNKED
             self._decoder.switch_to_chunked()
         self.session_id = self.session.session_id
 
@@ -180,7 +178,7 @@ class MemoryClient:
         return etree.fromstring(event.data)
 
     def send(self, text: str) -> None:
-        self.session.data_received(encode(text.encode(), self._framing))
+        self.session.data_received(encode(text.encode(), self._decoder.framing))
 
     async def reply(self) -> etree._Element:
         for _ in range(1000):
