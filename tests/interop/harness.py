@@ -119,9 +119,6 @@ class NetnsPair:
         for ns in (self.a, self.b):  # deleting a namespace removes its end of the veth pair
             run("ip", "netns", "delete", ns, check=False)
 
-    def exec_prefix(self, ns: str) -> list[str]:
-        return ["ip", "netns", "exec", ns]
-
 
 def charon_conf(directory: Path, log_level: int = 2, settings: str = "") -> str:
     """strongswan.conf for one charon; ``settings``: extra indented ``charon`` lines."""
