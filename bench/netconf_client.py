@@ -11,8 +11,8 @@ from types import TracebackType
 import asyncssh
 
 from agent.netconf.framing import FrameDecoder, MessageReceived, encode_chunked, encode_eom
+from agent.netconf.xmlutil import BASE_NS
 
-BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 HELLO = (f'<hello xmlns="{BASE_NS}"><capabilities>'
          "<capability>urn:ietf:params:netconf:base:1.0</capability>"
          "<capability>urn:ietf:params:netconf:base:1.1</capability>"

@@ -18,6 +18,7 @@ from lxml import etree
 from ncclient import manager
 
 from agent.datastore.subscriber import IKE_NS
+from agent.netconf.xmlutil import BASE_NS
 
 from .harness import (
     ADDRESS_A,
@@ -33,7 +34,6 @@ from .harness import (
 
 NETCONF_PORT = 8830
 USER, PASSWORD = "interop", "interop-password-1"
-BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 SA_FILTER = (f'<security xmlns="{IKE_NS}"><ike><security-associations/></ike></security>')
 
 
