@@ -198,7 +198,7 @@ async def _serve(options: RunOptions) -> int:
         ModuleLibrary.build(schema.modules()),
         [*build_extensions(options), negotiator],
         max_message_size=options.max_message_size,
-        idle_timeout=options.idle_timeout or None,
+        idle_timeout=options.idle_timeout,
     )
     acceptor = await start_ssh_server(
         server,

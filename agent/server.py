@@ -231,7 +231,7 @@ class NetconfServer:
         self.datastore = datastore
         self.library = library
         self.max_message_size = max_message_size
-        self.idle_timeout = idle_timeout  # seconds without traffic before a session is closed
+        self.idle_timeout = idle_timeout  # seconds of silence before a session closes; 0: never
         self.clock = clock
         self.locks = LockTable()
         self.confirmed = ConfirmedCommits(datastore)
