@@ -24,7 +24,6 @@ from agent.netconf.xmlutil import (
     element_children,
     missing,
     new_element,
-    qname,
 )
 
 StateSource = Callable[[], Sequence[etree._Element]]
@@ -42,11 +41,8 @@ def merge_state(target: etree._Element, element: etree._Element) -> None:
 
 
 def _monitoring_child(operation: etree._Element, name: str) -> str | None:
-    for element in element_children(operation):
-        namespace, local = qname(element)
-        if local == name and namespace in (MONITORING_NS, ""):
-            return (element.text or "").strip()
-    return None
+    element = child(operation, name, MONITORING_NS)
+    return None if element is None else (element.text or "").strip()
 
 
 class StateOperations:

@@ -104,16 +104,18 @@ def base(tag: str) -> str:
     return f"{{{BASE_NS}}}{tag}"
 
 
-def child(parent: etree._Element, local_name: str) -> etree._Element | None:
-    """The first child with this local name, in the base namespace or in no namespace.
+def child(
+    parent: etree._Element, local_name: str, namespace: str = BASE_NS
+) -> etree._Element | None:
+    """The first child with this local name, in ``namespace`` (the base one) or in none.
 
     Clients such as Ansible send ``<config>`` and friends without the base namespace.
     """
     for element in parent:
         if not isinstance(element.tag, str):
             continue
-        namespace, name = qname(element)
-        if name == local_name and namespace in (BASE_NS, ""):
+        element_namespace, name = qname(element)
+        if name == local_name and element_namespace in (namespace, ""):
             return element
     return None
 
