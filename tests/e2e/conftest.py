@@ -91,6 +91,17 @@ def stop_agent(agent: RunningAgent) -> int:
         raise
 
 
+def agent_with(tmp: pathlib.Path, *options: str) -> Iterator[RunningAgent]:
+    """For a fixture: an agent with its own state in ``tmp`` and extra ``run`` options."""
+    state_dir = tmp / "state"
+    add_user(state_dir, USER, PASSWORD)
+    agent = start_agent(state_dir, *options)
+    try:
+        yield agent
+    finally:
+        assert stop_agent(agent) == 0, agent.log()
+
+
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
     state_dir = tmp_path_factory.mktemp("agent") / "state"

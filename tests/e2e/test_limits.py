@@ -13,20 +13,10 @@ from ncclient.operations import RPCError
 
 from agent.cli import main
 
-from .conftest import PASSWORD, USER, RunningAgent, add_user, start_agent, stop_agent
+from .conftest import RunningAgent, agent_with
 from .test_ncclient import connect
 
 POLL_SECONDS = 8.0
-
-
-def agent_with(tmp: pathlib.Path, *options: str) -> Iterator[RunningAgent]:
-    state_dir = tmp / "state"
-    add_user(state_dir, USER, PASSWORD)
-    agent = start_agent(state_dir, *options)
-    try:
-        yield agent
-    finally:
-        assert stop_agent(agent) == 0, agent.log()
 
 
 @pytest.fixture

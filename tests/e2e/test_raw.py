@@ -16,7 +16,7 @@ from lxml import etree
 
 from agent.netconf.framing import FrameDecoder, FramingFailed, encode_chunked, encode_eom
 
-from .conftest import PASSWORD, USER, RunningAgent, add_user, start_agent, stop_agent
+from .conftest import USER, RunningAgent, add_user, agent_with
 
 BASE = "urn:ietf:params:xml:ns:netconf:base:1.0"
 MAX_MESSAGE = 256 * 1024
@@ -30,13 +30,7 @@ HELLO_1_1 = HELLO.format("1.1")  # a hello listing only base:1.1 (netconf-client
 
 @pytest.fixture(scope="module")
 def small_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
-    state_dir = tmp_path_factory.mktemp("raw") / "state"
-    add_user(state_dir, USER, PASSWORD)
-    agent = start_agent(state_dir, "--max-message-size", str(MAX_MESSAGE))
-    try:
-        yield agent
-    finally:
-        assert stop_agent(agent) == 0, agent.log()
+    yield from agent_with(tmp_path_factory.mktemp("raw"), "--max-message-size", str(MAX_MESSAGE))
 
 
 class RawSession:
