@@ -16,10 +16,10 @@ from lxml import etree
 
 from agent.datastore.persist import RunningStore, empty_data
 from agent.datastore.subscriber import IKE_NS
+from bench.common import PSK
 
 USER = "bench"
 PASSWORD = "bench-password-0123"
-PSK = "bench-psk-0123456789"
 PROJECT = pathlib.Path(__file__).resolve().parents[1]
 
 

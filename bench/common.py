@@ -9,6 +9,10 @@ import statistics
 import subprocess
 from dataclasses import dataclass
 
+# The pre-shared key of every benchmark policy: the agent's preloaded config, the load
+# generator, charon.
+PSK = "bench-psk-0123456789"
+
 
 @dataclass(frozen=True, slots=True)
 class Machine:

@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.agent_process import PROJECT, PSK, started_agent
-from bench.common import cpu_seconds, median
+from bench.agent_process import PROJECT, started_agent
+from bench.common import PSK, cpu_seconds, median
 from bench.dh_rates import chosen, rate
 from bench.profiling import Profile, PySpy
 from tests.interop.harness import (

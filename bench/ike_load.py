@@ -23,6 +23,7 @@ import sys
 import time
 from types import MappingProxyType
 
+from bench.common import PSK
 from negotiator.config import (
     AuthMethod,
     EncryptionAlgorithm,
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local", required=True)
     parser.add_argument("--target", required=True, help="HOST:PORT of the responder")
     parser.add_argument("--group", type=int, default=19)
-    parser.add_argument("--psk", default="bench-psk-0123456789")
+    parser.add_argument("--psk", default=PSK)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--ports", type=int, default=1, help="UDP source ports (engines)")
     parser.add_argument("--warmup", type=float, default=2.0)

@@ -17,6 +17,7 @@ import sys
 import time
 from types import MappingProxyType
 
+from bench import common
 from bench.common import rss_bytes
 from bench.ike_load import generator_keys, load_config
 from negotiator.config import NegotiatorConfig
@@ -25,7 +26,7 @@ from negotiator.engine.events import SaEstablished
 
 INITIATOR = ("192.0.2.1", 500)
 RESPONDER = ("192.0.2.2", 500)
-PSK = b"bench-psk-0123456789"
+PSK = common.PSK.encode()
 
 
 def responder_config(group: int) -> NegotiatorConfig:
