@@ -19,7 +19,7 @@ from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.netconf.framing import FrameDecoder, MessageReceived, encode
 from agent.netconf.library import ModuleLibrary
-from agent.netconf.xmlutil import BASE_NS
+from agent.netconf.xmlutil import BASE_NS, new_element
 from agent.server import NetconfServer, ServerSession
 
 IKE_NS = "urn:ike-agent:yang:ike-security"
@@ -42,7 +42,7 @@ def ike_module() -> FakeModule:
 
 
 def empty_data() -> etree._Element:
-    return etree.Element(f"{{{BASE_NS}}}data", nsmap={None: BASE_NS})  # type: ignore[dict-item]
+    return new_element(f"{{{BASE_NS}}}data", {None: BASE_NS})
 
 
 def _key(element: etree._Element) -> tuple[str, str | None]:
