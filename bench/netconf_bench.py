@@ -70,13 +70,16 @@ class _NewPolicies:
     def __init__(self) -> None:
         self.count = 0
 
-    def next_edit(self) -> str:
+    def next_config(self) -> str:
+        """The ``<config>`` of an edit-config that adds one new policy."""
         self.count += 1
         value = self.count
         name = f"172.{16 + (value >> 16)}.{(value >> 8) & 255}.{value & 255}"
-        return (f'<edit-config><target><candidate/></target><config xmlns="{BASE_NS}">'
-                f'<security xmlns="{IKE_NS}"><ike>{policy_xml(name)}</ike></security>'
-                "</config></edit-config>")
+        return (f'<config xmlns="{BASE_NS}">'
+                f'<security xmlns="{IKE_NS}"><ike>{policy_xml(name)}</ike></security></config>')
+
+    def next_edit(self) -> str:
+        return f"<edit-config><target><candidate/></target>{self.next_config()}</edit-config>"
 
 
 async def _commit_once(client: NetconfClient, edits: _NewPolicies) -> float:
@@ -162,8 +165,7 @@ def _ncclient_commits(agent: AgentUnderTest, runs: int, edits: _NewPolicies) -> 
                          password=PASSWORD, hostkey_verify=False, look_for_keys=False,
                          allow_agent=False, timeout=600) as session:
         for run in range(runs + 1):
-            edit = edits.next_edit()
-            config = edit.split("</target>", 1)[1].rsplit("</edit-config>", 1)[0]
+            config = edits.next_config()
             start = time.perf_counter()
             session.edit_config(target="candidate", config=config)
             session.commit()
