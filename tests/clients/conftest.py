@@ -6,7 +6,7 @@ loopback port); these helpers read and reset its datastores with ncclient around
 
 from __future__ import annotations
 
-from e2e.conftest import RunningAgent, agent
+from e2e.conftest import RunningAgent, agent, client_tool
 from e2e.test_ncclient import IKE, NS, connect
 from lxml import etree
 
@@ -15,6 +15,7 @@ __all__ = [
     "NS",
     "RunningAgent",
     "agent",
+    "client_tool",
     "discard_candidate",
     "get_config",
     "policy_proposals",

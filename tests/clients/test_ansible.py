@@ -13,7 +13,6 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,7 +20,14 @@ from typing import Any
 
 import pytest
 
-from .conftest import NS, RunningAgent, discard_candidate, get_config, policy_proposals
+from .conftest import (
+    NS,
+    RunningAgent,
+    client_tool,
+    discard_candidate,
+    get_config,
+    policy_proposals,
+)
 
 SEED = """<config>
   <security xmlns="urn:ike-agent:yang:ike-security">
@@ -120,13 +126,10 @@ class PlayResult:
 
 
 def ansible_playbook() -> str:
-    found = pathlib.Path(sys.executable).with_name("ansible-playbook")
-    if found.exists():
-        return str(found)
-    which = shutil.which("ansible-playbook")
-    if which is None:
-        pytest.fail("ansible-playbook is not installed (pip install -e '.[test]' installs ansible)")
-    return which
+    return client_tool(
+        "ansible-playbook",
+        "ansible-playbook is not installed (pip install -e '.[test]' installs ansible)",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,6 +38,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def client_tool(name: str, missing: str) -> str:
+    """A client's executable: the one installed beside this Python, else on PATH; else the test
+    fails with ``missing``."""
+    found = pathlib.Path(sys.executable).with_name(name)
+    if found.exists():
+        return str(found)
+    which = shutil.which(name)
+    if which is None:
+        pytest.fail(missing)
+    return which
 
 
 def agent_command(*args: str) -> list[str]:

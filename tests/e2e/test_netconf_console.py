@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import pathlib
-import shutil
 import subprocess
-import sys
 
-import pytest
 from lxml import etree
 
-from .conftest import RunningAgent
+from .conftest import RunningAgent, client_tool
 from .test_ncclient import IKE, NS
 
 SEED = f"""<security xmlns="{IKE}"><ike>
@@ -30,13 +27,8 @@ BAD = f"""<security xmlns="{IKE}"><ike><policy><name>10.7.7.7</name>
 
 
 def console() -> str:
-    found = pathlib.Path(sys.executable).with_name("netconf-console2")
-    if found.exists():
-        return str(found)
-    which = shutil.which("netconf-console2")
-    if which is None:
-        pytest.fail("netconf-console2 is not installed (pip install netconf-console2 six)")
-    return which
+    return client_tool("netconf-console2",
+                       "netconf-console2 is not installed (pip install netconf-console2 six)")
 
 
 def run(agent: RunningAgent, *args: str) -> subprocess.CompletedProcess[str]:
