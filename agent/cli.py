@@ -172,9 +172,10 @@ def _user_command(args: argparse.Namespace) -> int:
 
 
 async def _serve(options: RunOptions) -> int:
-    from agent.datastore.persist import DatastoreLoadError
+    from agent.datastore.persist import DatastoreLoadError, RollbackRecord
     from agent.datastore.schema import Schema
     from agent.datastore.store import Datastore
+    from agent.netconf.confirmed_commit import restore_unconfirmed
     from agent.netconf.library import ModuleLibrary
     from agent.server import NetconfServer
     from agent.transport.ssh import start_ssh_server
@@ -191,6 +192,10 @@ async def _serve(options: RunOptions) -> int:
     except DatastoreLoadError as exc:
         log.error("cannot load the datastore: %s", exc)
         return 2
+    # A confirmed commit left pending by a killed process is rolled back (RFC 6241 section
+    # 8.4.1) before anything, the negotiator included, uses the configuration.
+    rollback_record = RollbackRecord(options.state_dir)
+    restore_unconfirmed(datastore, rollback_record)
     # The IKE negotiator starts from the running configuration; OSError if it cannot bind.
     negotiator = await start_negotiator(datastore.snapshot(), (options.ike_host, options.ike_port))
     server = NetconfServer(
@@ -199,6 +204,7 @@ async def _serve(options: RunOptions) -> int:
         [*build_extensions(options), negotiator],
         max_message_size=options.max_message_size,
         idle_timeout=options.idle_timeout,
+        rollback_record=rollback_record,
     )
     acceptor = await start_ssh_server(
         server,

@@ -10,7 +10,9 @@ make the server buffer without bound. When a session ends (close-
 session, kill-session, transport loss, framing error), its locks are released and, if it held
 the candidate lock, the candidate is discarded (RFC 6241 section 8.3.5.2); a confirmed commit
 it issued without ``<persist>`` is rolled back (section 8.4.1). One loop timer follows the
-confirmed-commit deadline (:class:`agent.netconf.confirmed_commit.ConfirmedCommits`).
+confirmed-commit deadline (:class:`agent.netconf.confirmed_commit.ConfirmedCommits`); given a
+``rollback_record``, a pending confirmed commit is also recorded durably, for the next start to
+roll back if the process dies (:func:`agent.netconf.confirmed_commit.restore_unconfirmed`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from lxml import etree
 
 from agent.errors import ErrorTag, ErrorType, NetconfError
 from agent.extensions import AgentExtension, RpcContext, RpcHandler
-from agent.netconf.confirmed_commit import ConfirmedCommits
+from agent.netconf.confirmed_commit import ConfirmedCommits, RollbackRecordLike
 from agent.netconf.dispatch import Dispatcher
 from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
 from agent.netconf.library import DATASTORES, ModuleLibrary
@@ -227,6 +229,7 @@ class NetconfServer:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         idle_timeout: float | None = None,
         clock: Clock = _utc_now,
+        rollback_record: RollbackRecordLike | None = None,
     ) -> None:
         self.datastore = datastore
         self.library = library
@@ -234,7 +237,7 @@ class NetconfServer:
         self.idle_timeout = idle_timeout  # seconds of silence before a session closes; 0: never
         self.clock = clock
         self.locks = LockTable()
-        self.confirmed = ConfirmedCommits(datastore)
+        self.confirmed = ConfirmedCommits(datastore, rollback_record)
         self._confirm_timer: asyncio.TimerHandle | None = None
         self.sessions: dict[int, ServerSession] = {}
         self._session_ids = itertools.count(1)

@@ -5,6 +5,18 @@ It is written atomically (temporary file in the same directory, fsync, rename, f
 directory) with mode 0600, because it holds pre-shared keys and private keys. Before a new
 running file replaces the old one, the old one is hard-linked into ``state_dir/history`` as
 ``<generation>.xml``; the newest ``history`` of them are kept for rollback.
+
+``state_dir/confirmed-commit-rollback.xml`` (:class:`RollbackRecord`, same format and same
+atomic write) exists while a confirmed commit (RFC 6241 section 8.4) is pending: it holds
+running as it was before the confirmed commit, so that the agent can restore it when it starts
+again after dying with the commit unconfirmed (section 8.4.1: a restart reverts it like the
+timeout does). It is written before the confirmed commit's new running.xml, and removed (with
+an fsync of the directory) once the commit is confirmed, cancelled or rolled back.
+
+A record that cannot be read or parsed is not silently ignored, nor does it stop the agent
+(an operator needs the agent up to repair the device remotely): it is renamed
+``confirmed-commit-rollback.xml.corrupt`` (replacing an older one, kept for inspection), an
+ERROR is logged, and the agent starts with running as it is.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ STATE_NS = "urn:ike-agent:datastore:1"
 RUNNING_TAG = f"{{{STATE_NS}}}running"
 DATA_TAG = f"{{{NETCONF_NS}}}data"
 RUNNING_FILE = "running.xml"
+ROLLBACK_FILE = "confirmed-commit-rollback.xml"
 HISTORY_DIR = "history"
 
 
@@ -106,9 +119,8 @@ class RunningStore:
         body, policy_bytes_now = self._body(data, changes)
         if self.history and self.path.exists():
             self._archive_current()
-        head = f'<running xmlns="{STATE_NS}" generation="{generation}">'.encode()
         self._policy_bytes = None  # unknown until the write succeeds
-        atomic_write(self.path, [head, body, b"</running>\n"])
+        write_running(self.path, generation, body)
         self._policy_bytes = policy_bytes_now
         try:  # the commit is durable now: a failure to tidy up must not fail it
             self._prune()
@@ -175,6 +187,57 @@ def _generation_of(path: pathlib.Path) -> int:
     if start < 0 or end < 0 or not head[start + len(marker):end].isdigit():
         raise DatastoreLoadError(path, "no generation attribute")
     return int(head[start + len(marker):end])
+
+
+def write_running(path: pathlib.Path, generation: int, body: bytes) -> None:
+    """Write ``<running generation=...>`` around ``body`` (a serialised ``<data>``), atomically."""
+    head = f'<running xmlns="{STATE_NS}" generation="{generation}">'.encode()
+    atomic_write(path, [head, body, b"</running>\n"])
+
+
+class RollbackRecord:
+    """The running configuration to restore if the agent restarts during a confirmed commit."""
+
+    def __init__(self, state_dir: pathlib.Path) -> None:
+        self.state_dir = state_dir
+        self.path = state_dir / ROLLBACK_FILE
+
+    def save(self, generation: int, data: etree._Element) -> None:
+        """Durably record ``data`` (running at ``generation``); OSError if it cannot."""
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_running(self.path, generation, etree.tostring(data))
+
+    def clear(self) -> None:
+        """Durably forget the record (fsync of the directory); OSError if it cannot."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return
+        _fsync_dir(self.state_dir)
+
+    def load(self) -> tuple[int, etree._Element] | None:
+        """(generation, ``<data>``) of a pending record, or None if there is none.
+
+        A record that does not load is set aside as ``.corrupt`` with an ERROR logged, and
+        None is returned: the caller starts with running as it is.
+        """
+        if not self.path.exists():
+            return None
+        try:
+            return read_running(self.path)
+        except DatastoreLoadError as exc:
+            kept = self.set_aside("corrupt")
+            log.error("the confirmed-commit rollback record is unusable (%s): kept as %s; "
+                      "running was NOT rolled back and may hold an unconfirmed configuration",
+                      exc.reason, kept)
+            return None
+
+    def set_aside(self, suffix: str) -> pathlib.Path:
+        """Rename the record to ``<name>.<suffix>`` (replacing an older one); the new path."""
+        kept = self.path.with_name(f"{self.path.name}.{suffix}")
+        os.replace(self.path, kept)
+        _fsync_dir(self.state_dir)
+        return kept
 
 
 def read_running(path: pathlib.Path) -> tuple[int, etree._Element]:

@@ -16,6 +16,16 @@ of a non-persisted confirmed commit, :meth:`shutdown` standing in for the RFC's 
 the saved configuration into the candidate and commits it through the normal commit pipeline,
 so subscribers reload it under a new generation number and the candidate is reset.
 
+Surviving a crash: the RFC treats a restart like the timeout (section 8.4.1), but a process
+killed (SIGKILL, power loss) cannot roll back on its way out. So the rollback target is also
+kept in a durable :class:`RollbackRecordLike` (``agent.datastore.persist.RollbackRecord``),
+written *before* the first confirmed commit's new running is persisted (no moment where the
+new configuration is durable and the way back is not) and cleared once nothing is pending
+(confirmed, cancelled, rolled back, or given up after a failed rollback). At the next start,
+:func:`restore_unconfirmed` commits the recorded configuration through the normal pipeline and
+clears the record. A crash between a confirming commit and the clearing of the record rolls
+back a commit whose ``<ok/>`` was never sent: the client cannot have been told it held.
+
 Nothing here reads a clock: every entry point takes ``now`` (seconds, any monotonic origin)
 and :attr:`ConfirmedCommits.deadline` tells the shell when to call :meth:`expire`.
 """
@@ -24,6 +34,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from lxml import etree
 
@@ -56,6 +67,38 @@ class PendingCommit:
     persist: str | None  # the token; None: bound to ``session_id``
     deadline: float
     before: etree._Element  # running before the first confirmed commit
+
+
+class RollbackRecordLike(Protocol):
+    """Durable storage of the rollback target (the file I/O lives in agent.datastore.persist)."""
+
+    def save(self, generation: int, data: etree._Element) -> None:
+        """Durably record ``data``, running at ``generation``; OSError if it cannot."""
+
+    def clear(self) -> None:
+        """Durably forget the record; OSError if it cannot."""
+
+    def load(self) -> tuple[int, etree._Element] | None:
+        """The record left by a previous run, or None (none, or unusable and set aside)."""
+
+    def set_aside(self, suffix: str) -> object:
+        """Keep the record under another name: it will not be loaded again."""
+
+
+class NoRollbackRecord:
+    """Keeps nothing: a pending confirmed commit does not survive the process."""
+
+    def save(self, generation: int, data: etree._Element) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+    def load(self) -> tuple[int, etree._Element] | None:
+        return None
+
+    def set_aside(self, suffix: str) -> object:
+        return None
 
 
 def _failed(message: str) -> NetconfError:
@@ -98,10 +141,44 @@ def _prefix(session_id: int) -> str:
     return f"[session {session_id}]"
 
 
+def restore_unconfirmed(datastore: DatastoreLike, record: RollbackRecordLike) -> int | None:
+    """At start: roll back a confirmed commit left pending by the previous run.
+
+    Commits the recorded configuration through the normal pipeline and clears the record;
+    returns the new generation, or None when there was nothing to restore (or it could not
+    be: an unusable record is set aside by ``record.load``, a rejected one here).
+    """
+    found = record.load()
+    if found is None:
+        return None
+    before_generation, before = found
+    datastore.copy_config(before, "candidate")
+    try:
+        generation = datastore.commit()
+    except NetconfError as exc:
+        datastore.discard_changes()
+        kept = record.set_aside("rejected")
+        log.error("a confirmed commit was pending when the agent stopped, but restoring the "
+                  "configuration of generation %d failed (%s): kept as %s; running was NOT "
+                  "rolled back", before_generation, "; ".join(e.tag.value for e in exc.errors),
+                  kept)
+        return None
+    record.clear()
+    # Generations only: the configuration holds pre-shared keys.
+    log.warning("a confirmed commit was pending, never confirmed, when the agent stopped: "
+                "running rolled back to the configuration of generation %d (now generation %d)",
+                before_generation, generation)
+    return generation
+
+
 class ConfirmedCommits:
-    def __init__(self, datastore: DatastoreLike) -> None:
+    def __init__(
+        self, datastore: DatastoreLike, record: RollbackRecordLike | None = None
+    ) -> None:
         self._datastore = datastore
+        self._record: RollbackRecordLike = record if record is not None else NoRollbackRecord()
         self.pending: PendingCommit | None = None
+        self._record_stale = False  # the record outlived its commit: retry at each commit
 
     @property
     def deadline(self) -> float | None:
@@ -119,10 +196,19 @@ class ConfirmedCommits:
             self._check_authority(pending, session_id, request.persist_id, "commit")
         elif request.persist_id is not None:
             raise bad_value("persist-id", "no persisted confirmed commit is pending")
+        elif self._record_stale:
+            self._clear_record()
         before = pending.before if pending is not None else None
-        if request.confirmed and before is None:
+        first = request.confirmed and before is None
+        if first:
             before = self._datastore.get_config("running")
-        generation = self._datastore.commit()
+            self._save_record(self._datastore.generation, before)
+        try:
+            generation = self._datastore.commit()
+        except NetconfError:
+            if first:  # nothing changed: nothing to roll back after a crash either
+                self._clear_record()
+            raise
         prefix = _prefix(session_id)
         if request.confirmed:
             assert before is not None
@@ -133,7 +219,7 @@ class ConfirmedCommits:
                 request.timeout, ", persisted" if request.persist is not None else "",
             )
         elif pending is not None:
-            self.pending = None
+            self._settled()
             log.info("%s confirmed commit confirmed (generation %d)", prefix, generation)
         return generation
 
@@ -207,8 +293,34 @@ class ConfirmedCommits:
         except NetconfError:
             self._datastore.discard_changes()
             raise
-        self.pending = None
+        self._settled()
         return generation
+
+    def _settled(self) -> None:
+        """Nothing is pending any more: forget the rollback target, here and on disk."""
+        self.pending = None
+        self._clear_record()
+
+    def _save_record(self, generation: int, before: etree._Element) -> None:
+        try:
+            self._record.save(generation, before)
+        except OSError as exc:
+            log.error("cannot save the confirmed-commit rollback record: %s", exc.strerror)
+            raise NetconfError(RpcError(
+                ErrorType.APPLICATION, ErrorTag.OPERATION_FAILED,
+                "The rollback target could not be saved; nothing was committed.")) from None
+
+    def _clear_record(self) -> None:
+        try:
+            self._record.clear()
+            self._record_stale = False
+        except OSError as exc:
+            # Running is right; only a restart before the record is gone would wrongly restore
+            # the old configuration. Say so rather than fail what already happened.
+            self._record_stale = True
+            log.error("cannot remove the confirmed-commit rollback record (%s): a restart "
+                      "would roll running back to the configuration before the confirmed "
+                      "commit", exc.strerror)
 
     def _rollback_logged(self, pending: PendingCommit, reason: str) -> None:
         prefix = _prefix(pending.session_id)
@@ -216,7 +328,7 @@ class ConfirmedCommits:
             generation = self._rollback(pending)
         except NetconfError as exc:
             # Nothing better can be done without a client: keep the new configuration.
-            self.pending = None
+            self._settled()
             log.error("%s confirmed commit %s, but the rollback failed: %s",
                       prefix, reason, "; ".join(e.tag.value for e in exc.errors))
             return
