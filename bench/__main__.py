@@ -77,7 +77,7 @@ def netconf_options(args: argparse.Namespace) -> NetconfOptions:
 def ike_options(args: argparse.Namespace) -> IkeOptions:
     if args.quick:
         options = IkeOptions(warmup=1.0, seconds=3.0, dh_seconds=0.5, sa_count=2000,
-                             profile_seconds=3.0, runs=1)
+                             profile_seconds=3.0, runs=1, floor_rounds=5, floor_slice=0.1)
     else:
         options = IkeOptions()
     if args.ike_seconds:

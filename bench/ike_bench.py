@@ -54,6 +54,8 @@ class IkeOptions:
     runs: int = 3  # load runs per responder and group (fresh responder each); median reported
     sa_count: int = 10000
     profile_seconds: float = 6.0
+    floor_rounds: int = 15  # bench/ike_floor.py: interleaved rounds per group
+    floor_slice: float = 0.2  # seconds per case per round
 
 
 @dataclass
@@ -62,7 +64,9 @@ class LoadRun:
     group: int
     generator: dict[str, Any]
     responder_cpu: float  # CPU seconds of the responder per wall second of the window run
+    dh_limit: float = 0.0  # the DH limit measured right before this run (agent runs only)
     rates: list[float] = field(default_factory=list)  # every run's rate; this is the median run
+    fractions: list[float] = field(default_factory=list)  # every run's rate / its own DH limit
 
     @property
     def rate(self) -> float:
@@ -75,6 +79,7 @@ def median_run(loads: list[LoadRun]) -> LoadRun:
     ordered = sorted(loads, key=lambda load: load.rate)
     chosen = ordered[(len(ordered) - 1) // 2]
     chosen.rates = [load.rate for load in loads]
+    chosen.fractions = [load.rate / load.dh_limit for load in loads if load.dh_limit]
     return chosen
 
 
@@ -87,6 +92,8 @@ class IkeResults:
     dh_samples: dict[int, list[float]] = field(default_factory=dict)
     runs: list[LoadRun] = field(default_factory=list)
     sa_memory: dict[str, Any] = field(default_factory=dict)
+    # bench/ike_floor.py per group: a responder's time per handshake, split, and its ceilings.
+    floor: dict[int, dict[str, Any]] = field(default_factory=dict)
     profile: Profile | None = None
     profile_group: int = 19
 
@@ -121,10 +128,11 @@ def _measured(netns: str, local: str, target: str, group: int, options: IkeOptio
     return LoadRun(name, group, generator, cpu)
 
 
-def _sample_dh_limit(results: IkeResults, group: int, options: IkeOptions) -> None:
+def _sample_dh_limit(results: IkeResults, group: int, options: IkeOptions) -> float:
     samples = results.dh_samples.setdefault(group, [])
     samples.append(rate(chosen(group), options.dh_seconds))
     results.dh_limit[group] = median(samples)
+    return samples[-1]
 
 
 def _agent_runs(pair: NetnsPair, work: pathlib.Path, options: IkeOptions,
@@ -132,14 +140,16 @@ def _agent_runs(pair: NetnsPair, work: pathlib.Path, options: IkeOptions,
     for group in options.groups:
         loads = []
         for attempt in range(options.runs):
-            _sample_dh_limit(results, group, options)
+            dh_limit = _sample_dh_limit(results, group, options)
             agent = started_agent(work, f"ike-agent-g{group}-{attempt}", 0, netns=pair.a,
                                   ike_listen=f"{ADDRESS_A}:500", extra_policies=(ADDRESS_B,))
             try:
-                loads.append(_measured(pair.b, ADDRESS_B, f"{ADDRESS_A}:500", group, options,
-                                       agent.pid, "agent"))
+                load = _measured(pair.b, ADDRESS_B, f"{ADDRESS_A}:500", group, options,
+                                 agent.pid, "agent")
             finally:
                 agent.stop()
+            load.dh_limit = dh_limit
+            loads.append(load)
         load = median_run(loads)
         results.runs.append(load)
         log(f"ike: agent group {group}: {load.rate:.0f} handshakes/s")
@@ -189,8 +199,20 @@ def _sa_memory(options: IkeOptions) -> dict[str, Any]:
     return memory
 
 
+def _floor(group: int, options: IkeOptions) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "bench.ike_floor", "--group", str(group),
+                           "--rounds", str(options.floor_rounds),
+                           "--slice", str(options.floor_slice)],
+                          capture_output=True, text=True, cwd=PROJECT, timeout=1800, check=True)
+    floor: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return floor
+
+
 def run_ike(work: pathlib.Path, options: IkeOptions, log: Any) -> IkeResults:
     results = IkeResults()
+    for group in options.groups:
+        log(f"ike: a responder's time per handshake, split (group {group}, in process)")
+        results.floor[group] = _floor(group, options)
     for group in options.groups:
         for _ in range(options.dh_runs):
             _sample_dh_limit(results, group, options)

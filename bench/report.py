@@ -112,6 +112,7 @@ def ike_tables(results: IkeResults, window: float, warmup: float, concurrency: i
                 f"{memory['group']}, {memory['responder_sas']:,} SAs)", "",
                 f"RSS growth {growth / 2**20:.1f} MB: **{growth / memory['established']:.0f} "
                 f"bytes per SA** ({memory['seconds']:.1f} s to create them one at a time)."]
+    out += floor_table(results)
     if results.skipped:
         out += ["", f"Handshake figures skipped: {results.skipped}."]
         return "\n".join(out)
@@ -122,18 +123,22 @@ def ike_tables(results: IkeResults, window: float, warmup: float, concurrency: i
             "the other columns are the median run's)", "",
             "| group | responder | handshakes/s (median) | all runs | per-second counts "
             "| responder CPU (cores) | generator CPU (cores) | failed | / DH limit "
-            "| target >= 60% |",
-            "| ---: | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- |"]
+            "| every run / its DH limit | target >= 60% |",
+            "| ---: | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- | --- |"]
     for load in results.runs:
+        # Agent runs: the median over runs of each run's rate over the DH limit measured
+        # right before it; charon runs: over the group's median DH limit.
         limit = results.dh_limit.get(load.group, 0.0)
-        fraction = load.rate / limit if limit else 0.0
+        fraction = (median(load.fractions) if load.fractions
+                    else load.rate / limit if limit else 0.0)
+        fractions = " ".join(f"{f:.0%}" for f in load.fractions) or "-"
         counts = " ".join(str(c) for c in load.generator["per_second"])
         generator_cpu = load.generator["generator_cpu_seconds"] / load.generator["elapsed"]
         target = _met(fraction >= DH_FRACTION_TARGET) if load.responder == "agent" else "-"
         every = " ".join(f"{r:.0f}" for r in load.rates)
         out.append(f"| {load.group} | {load.responder} | {load.rate:.0f} | {every} | {counts} | "
                    f"{load.responder_cpu:.2f} | {generator_cpu:.2f} | "
-                   f"{load.generator['failed']} | {fraction:.1%} | {target} |")
+                   f"{load.generator['failed']} | {fraction:.1%} | {fractions} | {target} |")
     out += ["", "| group | agent / charon | target >= 1.0 |", "| ---: | ---: | --- |"]
     for group in results.dh_limit:
         agent, charon = results.rate("agent", group), results.rate("charon", group)
@@ -144,6 +149,28 @@ def ike_tables(results: IkeResults, window: float, warmup: float, concurrency: i
                 f"{results.profile_group}, py-spy, {results.profile.samples} samples)", "",
                 results.profile.table()]
     return "\n".join(out)
+
+
+def floor_table(results: IkeResults) -> list[str]:
+    """bench/ike_floor.py: a responder's microseconds per handshake, split, and the best
+    fraction of the DH limit each level of work leaves possible."""
+    if not results.floor:
+        return []
+    out = ["", "### A responder's time per handshake, in process (bench/ike_floor.py; "
+           "interleaved rounds, medians of per-round figures)", "",
+           "| group | rounds | DH us | all phase-1 crypto us | 3 recvfrom + 3 sendto us "
+           "| crypto + sockets (floor) us | real responder Engine us "
+           "| floor / DH limit | Engine / DH limit |",
+           "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for group, floor in results.floor.items():
+        us, of_dh = floor["microseconds"], floor["of_dh_limit"]
+        out.append(f"| {group} | {floor['rounds']} | {us['dh']:.0f} | {us['crypto']:.0f} | "
+                   f"{us['sockets']:.0f} | {us['floor']:.0f} | {us['engine']:.0f} | "
+                   f"{of_dh['floor']:.0%} | {of_dh['engine']:.0%} |")
+    out += ["", "The floor is what a Python responder doing nothing but the crypto and the "
+            "socket calls would spend; floor / DH limit is the best fraction any "
+            "single-process Python responder could reach on this machine."]
+    return out
 
 
 def machine_section(machine: Machine, command: str) -> str:
