@@ -26,6 +26,13 @@ new configuration is durable and the way back is not) and cleared once nothing i
 clears the record. A crash between a confirming commit and the clearing of the record rolls
 back a commit whose ``<ok/>`` was never sent: the client cannot have been told it held.
 
+What an operator gets when the record cannot be used: the agent still starts (it must stay
+reachable to be repaired), with running as it is, and one ERROR line. A record that does not
+parse is renamed ``.corrupt`` by the persistence code; one that parses but is refused by the
+commit (it no longer validates, a subscriber vetoes it) is renamed ``.rejected`` here. Either
+is kept for inspection and never loaded again. Log lines name generations, never content:
+the configuration holds pre-shared keys.
+
 Nothing here reads a clock: every entry point takes ``now`` (seconds, any monotonic origin)
 and :attr:`ConfirmedCommits.deadline` tells the shell when to call :meth:`expire`.
 """
