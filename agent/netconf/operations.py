@@ -104,7 +104,14 @@ class ConfigOperations:
     async def get_config(self, context: RpcContext, operation: etree._Element) -> Reply:
         source = datastore_or_config(operation, "source", allow_config=False, allowed=LOCKABLE)
         assert isinstance(source, str)
-        data = self.datastore.get_config(source)
+        # Running is immutable (every commit replaces it), so it is read in place, not copied:
+        # filters copy only what they select and the reply serializes it where it is. The
+        # candidate is edited in place, and the reply is only built once the transport has
+        # drained, so it is read through the datastore's copy.
+        if source == "running":
+            data = self.datastore.snapshot().data
+        else:
+            data = self.datastore.get_config(source)
         return [apply_filter(data, child(operation, "filter"))]
 
     async def edit_config(self, context: RpcContext, operation: etree._Element) -> Reply:

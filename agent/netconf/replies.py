@@ -4,6 +4,10 @@ Successful replies carry the operation's content or ``<ok/>``; failures carry on
 ``<rpc-error>`` per :class:`agent.errors.RpcError` of the :class:`NetconfError`, all in one
 reply, with every child in the base namespace (clients look for namespaced rpc-errors).
 The ``<rpc>``'s attributes (``message-id`` and any others) are echoed unchanged.
+
+Content elements are serialized where they are, never moved into the reply: an operation may
+answer with a datastore's own tree (get-config of running shares the immutable tree instead of
+copying it), and appending it to ``<rpc-reply>`` would take it out of that tree.
 """
 
 from __future__ import annotations
@@ -48,6 +52,24 @@ def serialize(element: etree._Element) -> bytes:
     return etree.tostring(element, xml_declaration=True, encoding="UTF-8")
 
 
+def _serialize_around(reply: etree._Element, content: Sequence[etree._Element]) -> bytes:
+    """``reply`` (childless) serialized with ``content`` inside it, leaving ``content`` alone.
+
+    lxml writes the namespace declarations a subtree needs on its top element, so each part
+    stands on its own inside the reply.
+    """
+    reply.text = ""  # an explicit end tag to put the content before
+    document = serialize(reply)
+    end = document.rindex(b"</")
+    parts = [document[:end]]
+    parts.extend(
+        etree.tostring(element, encoding="UTF-8", xml_declaration=False, with_tail=False)
+        for element in content
+    )
+    parts.append(document[end:])
+    return b"".join(parts)
+
+
 def build_reply(
     attributes: RpcAttributes, content: Sequence[etree._Element] | NetconfError
 ) -> bytes:
@@ -58,6 +80,5 @@ def build_reply(
     elif not content:
         etree.SubElement(reply, base("ok"))
     else:
-        for element in content:
-            reply.append(element)
+        return _serialize_around(reply, content)
     return serialize(reply)
