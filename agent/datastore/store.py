@@ -89,6 +89,8 @@ class Datastore:
         raise _bad_value("source", source, ("running", "candidate"))
 
     def get_config(self, source: str) -> etree._Element:
+        """A copy of ``source`` the caller may change; to read running without copying it,
+        use ``snapshot().data`` (immutable, shared), as get-config of running does."""
         return copy.deepcopy(self._tree(source))
 
     def snapshot(self) -> ConfigSnapshot:
