@@ -164,11 +164,28 @@ def _list_keys(element: etree._Element) -> list[etree._Element]:
     return [c for c in element_children(element) if etree.QName(c).localname in ("name", "index")]
 
 
+def _kind(filter_element: etree._Element) -> str:
+    return filter_element.get("type") or filter_element.get(f"{{{BASE_NS}}}type") or "subtree"
+
+
+def may_select(filter_element: etree._Element | None, top: etree._Element) -> bool:
+    """Whether ``filter_element`` may select anything in ``top``, a child of ``<data>``.
+
+    False only when it certainly selects nothing there: a subtree filter none of whose
+    top-level nodes names ``top`` and without top-level content match nodes (which decide
+    for their whole sibling set). Lets a caller skip copying subtrees the filter drops.
+    """
+    if filter_element is None or _kind(filter_element) != "subtree":
+        return True
+    filters = element_children(filter_element)
+    return any(_is_content_match(f) or _matches(f, top) for f in filters)
+
+
 def apply_filter(data: etree._Element, filter_element: etree._Element | None) -> etree._Element:
     """Apply a ``<filter>`` (RFC 6241 section 7.1); None means no filter."""
     if filter_element is None:
         return data
-    kind = filter_element.get("type") or filter_element.get(f"{{{BASE_NS}}}type") or "subtree"
+    kind = _kind(filter_element)
     if kind == "subtree":
         return subtree_filter(data, filter_element)
     if kind == "xpath":

@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from lxml import etree
 
 from agent.extensions import RpcContext, RpcHandler
-from agent.netconf.filters import apply_filter
+from agent.netconf.filters import apply_filter, may_select
 from agent.netconf.library import ModuleLibrary
 from agent.netconf.operations import Reply
 from agent.netconf.ports import DatastoreLike
 from agent.netconf.xmlutil import (
     BASE_NS,
     MONITORING_NS,
+    attributes,
     child,
     element_children,
     missing,
@@ -60,11 +61,19 @@ class StateOperations:
         }
 
     async def get(self, context: RpcContext, operation: etree._Element) -> Reply:
-        data = self.datastore.get_config("running")
+        filter_element = child(operation, "filter")
+        # State is merged into the configuration, so this is a copy of running; only of the
+        # top-level subtrees the filter may select (a filter on /netconf-state copies none).
+        running = self.datastore.snapshot().data
+        data = new_element(running.tag, running.nsmap, attributes(running))
+        for top in element_children(running):
+            if may_select(filter_element, top):
+                data.append(copy.deepcopy(top))
         for source in self.state_sources:
             for element in source():
-                merge_state(data, element)
-        return [apply_filter(data, child(operation, "filter"))]
+                if may_select(filter_element, element):
+                    merge_state(data, element)
+        return [apply_filter(data, filter_element)]
 
     async def get_schema(self, context: RpcContext, operation: etree._Element) -> Reply:
         identifier = _monitoring_child(operation, "identifier")
