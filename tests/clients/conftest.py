@@ -6,9 +6,10 @@ loopback port); these helpers read and reset its datastores with ncclient around
 
 from __future__ import annotations
 
-from e2e.conftest import RunningAgent, agent, client_tool
-from e2e.test_ncclient import IKE, NS, connect
 from lxml import etree
+
+from tests.e2e.conftest import RunningAgent, agent, client_tool
+from tests.e2e.test_ncclient import IKE, NS, connect
 
 __all__ = [
     "IKE",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from ikev1_pcap import FIXTURES, read_summary, read_udp, scenarios
 
 from negotiator.codec import (
     HEADER_LENGTH,
@@ -16,6 +15,7 @@ from negotiator.codec import (
     pull_plain_message,
 )
 from negotiator.codec.message import PayloadChain
+from tests.negotiator.codec.ikev1_pcap import FIXTURES, read_summary, read_udp, scenarios
 
 SCENARIOS = scenarios(with_summary=True)
 ALL_CAPTURES = scenarios()

@@ -6,7 +6,6 @@ import contextlib
 import random
 
 import pytest
-from ikev1_pcap import FIXTURES, read_udp, scenarios
 
 from negotiator.codec import (
     HEADER_LENGTH,
@@ -26,6 +25,7 @@ from negotiator.codec import (
     pull_plain_message,
     push_payload_chain,
 )
+from tests.negotiator.codec.ikev1_pcap import FIXTURES, read_udp, scenarios
 
 ICOOKIE = bytes(range(1, 9))
 

@@ -11,8 +11,19 @@ import functools
 from dataclasses import dataclass
 
 import pytest
-from crypto_capture import (
-    FIXTURES,
+
+from negotiator.config import EncryptionAlgorithm, HashAlgorithm
+from negotiator.crypto.cipher import cbc_decrypt, cipher_spec
+from negotiator.crypto.keys import (
+    Phase1Keys,
+    derive_phase1_keys,
+    hash_i,
+    hash_r,
+    message_iv,
+    skeyid_psk,
+)
+from tests.negotiator.codec.ikev1_pcap import FIXTURES
+from tests.negotiator.crypto.crypto_capture import (
     HASH,
     ID,
     KE,
@@ -26,17 +37,6 @@ from crypto_capture import (
     payloads,
     read_pcap,
     scenario_names,
-)
-
-from negotiator.config import EncryptionAlgorithm, HashAlgorithm
-from negotiator.crypto.cipher import cbc_decrypt, cipher_spec
-from negotiator.crypto.keys import (
-    Phase1Keys,
-    derive_phase1_keys,
-    hash_i,
-    hash_r,
-    message_iv,
-    skeyid_psk,
 )
 
 MAIN_MODE, AGGRESSIVE_MODE = 2, 4

@@ -9,11 +9,20 @@ from dataclasses import replace
 from types import MappingProxyType
 
 import pytest
-from engine_harness import I_ADDR, R_ADDR, Pair, config, engine, events, pair, proposal
 
 from negotiator.codec import ExchangeType, SaPayload, pull_header, pull_plain_message
 from negotiator.config import EncryptionAlgorithm, ExchangeMode
 from negotiator.engine.events import SaDeleted, SaEstablished, SaFailed
+from tests.negotiator.engine.engine_harness import (
+    I_ADDR,
+    R_ADDR,
+    Pair,
+    config,
+    engine,
+    events,
+    pair,
+    proposal,
+)
 
 MODES = [ExchangeMode.MAIN, ExchangeMode.AGGRESSIVE]
 

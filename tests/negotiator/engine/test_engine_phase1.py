@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from engine_harness import I_ADDR, R_ADDR, events, pair, proposal
 
 from negotiator.codec import (
     HEADER_LENGTH,
@@ -17,6 +16,7 @@ from negotiator.codec import (
 )
 from negotiator.config import EncryptionAlgorithm, ExchangeMode, HashAlgorithm
 from negotiator.engine.events import SaEstablished, SaFailed
+from tests.negotiator.engine.engine_harness import I_ADDR, R_ADDR, events, pair, proposal
 
 MODES = [ExchangeMode.MAIN, ExchangeMode.AGGRESSIVE]
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import random
 
 import pytest
-from engine_harness import R_ADDR, Pair, events, pair, proposal
 
 from negotiator.engine.engine import Engine
 from negotiator.engine.events import SaDeleted, SaEstablished
 from negotiator.engine.timers import Deadlines
+from tests.negotiator.engine.engine_harness import R_ADDR, Pair, events, pair, proposal
 
 
 def scanned_next_timer(engine: Engine) -> float | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from engine_harness import I_ADDR, config, proposal
 
 from negotiator.codec import Buffer, PayloadType, SaPayload, payload_body
 from negotiator.config import HashAlgorithm, Policy
 from negotiator.engine.phase1 import Phase1Error, offer, select, select_reply
+from tests.negotiator.engine.engine_harness import I_ADDR, config, proposal
 
 
 def _policy(*proposals: object) -> Policy:
