@@ -11,6 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
+from tests.xpath_results import xpath_texts
+
 IKE_NS = "urn:ike-agent:yang:ike-security"
 NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 YANG_NS = "urn:ietf:params:xml:ns:yang:1"
@@ -61,10 +63,8 @@ def expected_bytes(body: str) -> list[bytes]:
 
 
 def proposals_of(data: etree._Element, policy_name: str) -> list[str]:
-    found = data.xpath(f"//i:policy[i:name='{policy_name}']/i:proposals/text()",
-                       namespaces={"i": IKE_NS})
-    assert isinstance(found, list)
-    return [str(x) for x in found]
+    return xpath_texts(data, f"//i:policy[i:name='{policy_name}']/i:proposals/text()",
+                       {"i": IKE_NS})
 
 
 def make_certificate(key: ec.EllipticCurvePrivateKey | None = None) -> tuple[str, str]:

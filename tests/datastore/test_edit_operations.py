@@ -6,6 +6,7 @@ import pytest
 
 from agent.datastore.store import Datastore
 from agent.errors import ErrorTag, NetconfError, RpcError
+from tests.xpath_results import xpath_texts
 
 from .builders import (
     IKE_NS,
@@ -42,9 +43,7 @@ def one_policy(inner: str, attrs: str = "") -> str:
 
 
 def candidate_text(datastore: Datastore, xpath: str) -> list[str]:
-    found = datastore.get_config("candidate").xpath(xpath, namespaces={"i": IKE_NS})
-    assert isinstance(found, list)
-    return [str(x) for x in found]
+    return xpath_texts(datastore.get_config("candidate"), xpath, {"i": IKE_NS})
 
 
 def test_merge_changes_a_leaf_and_keeps_the_rest(seeded: Datastore) -> None:

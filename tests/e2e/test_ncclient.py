@@ -69,7 +69,7 @@ def m(agent: RunningAgent) -> Iterator[manager.Manager]:
 
 
 def security(m: manager.Manager, source: str) -> etree._Element | None:
-    data = m.get_config(source=source).data
+    data: etree._Element = m.get_config(source=source).data
     found = data.find(f"{{{IKE}}}security")
     return found
 

@@ -15,6 +15,7 @@ import pytest
 from lxml import etree
 
 from agent.netconf.framing import FrameDecoder, FramingFailed, encode_chunked, encode_eom
+from tests.xpath_results import xpath_texts
 
 from .conftest import USER, RunningAgent, add_user, agent_with
 
@@ -91,9 +92,7 @@ class RawSession:
 
 def error_tags(reply: etree._Element | None) -> list[str]:
     assert reply is not None
-    return [
-        str(t) for t in reply.xpath("//nc:rpc-error/nc:error-tag/text()", namespaces={"nc": BASE})
-    ]
+    return xpath_texts(reply, "//nc:rpc-error/nc:error-tag/text()", {"nc": BASE})
 
 
 async def assert_still_serving(agent: RunningAgent) -> None:
@@ -276,7 +275,7 @@ def test_ansible_style_config_without_base_namespace(small_agent: RunningAgent) 
         assert error_tags(await session.receive()) == []
         reply = await session.rpc("<get-config><source><candidate/></source></get-config>", "2")
         assert reply is not None
-        names = reply.xpath("//i:proposal/i:name/text()", namespaces={"i": ike})
+        names = xpath_texts(reply, "//i:proposal/i:name/text()", {"i": ike})
         assert "ansible-p" in names
         assert error_tags(await session.rpc("<discard-changes/>", "3")) == []
         session.close()

@@ -18,6 +18,7 @@ from agent.netconf.confirmed_commit import (
     parse_commit,
 )
 from agent.netconf.xmlutil import BASE_NS
+from tests.xpath_results import xpath_texts
 
 from .fakes import IKE_NS, FakeDatastore, MemoryClient, errors, is_ok, make_server
 from .test_server import edit
@@ -27,9 +28,7 @@ CONFIRMED = CommitRequest(confirmed=True, timeout=60)
 
 
 def dh_groups(store: FakeDatastore, source: str = "running") -> list[str]:
-    found = store.get_config(source).xpath("//i:dh-group/text()", namespaces=NS)
-    assert isinstance(found, list)
-    return [str(t) for t in found]
+    return xpath_texts(store.get_config(source), "//i:dh-group/text()", NS)
 
 
 def set_group(store: FakeDatastore, group: str) -> None:

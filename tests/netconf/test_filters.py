@@ -8,6 +8,7 @@ from lxml import etree
 from agent.errors import NetconfError
 from agent.netconf.filters import apply_filter
 from agent.netconf.xmlutil import BASE_NS
+from tests.xpath_results import xpath_elements, xpath_texts
 
 IKE = "urn:ike-agent:yang:ike-security"
 DATA = f"""<data xmlns="{BASE_NS}"><security xmlns="{IKE}"><ike>
@@ -31,7 +32,7 @@ def run(filter_body: str, attrs: str = "") -> etree._Element:
 
 
 def names(result: etree._Element, path: str) -> list[str]:
-    return [str(x) for x in result.xpath(path, namespaces={"i": IKE})]
+    return xpath_texts(result, path, {"i": IKE})
 
 
 def test_no_filter_returns_everything() -> None:
@@ -69,7 +70,7 @@ def test_content_match_plus_selection_returns_only_selected_leaf_and_key() -> No
         f'<security xmlns="{IKE}"><ike><proposal><name>proposal-1</name><dh-group/></proposal>'
         "</ike></security>"
     )
-    proposal = result.xpath("//i:proposal", namespaces={"i": IKE})
+    proposal = xpath_elements(result, "//i:proposal", {"i": IKE})
     assert len(proposal) == 1
     assert [etree.QName(c).localname for c in proposal[0]] == ["name", "dh-group"]
 
@@ -130,7 +131,7 @@ def test_unknown_filter_type() -> None:
 
 def test_attribute_match_expression() -> None:
     tagged = data()
-    first = tagged.xpath("//i:proposal", namespaces={"i": IKE})[0]
+    first = xpath_elements(tagged, "//i:proposal", {"i": IKE})[0]
     first.set("tag", "gold")
     filter_element = etree.fromstring(
         f'<filter xmlns="{BASE_NS}"><security xmlns="{IKE}"><ike><proposal tag="gold"/>'

@@ -10,6 +10,7 @@ import pytest
 from agent.errors import NetconfError
 from agent.netconf.library import ModuleEntry, ModuleLibrary, protocol_modules
 from agent.netconf.xmlutil import YANG_LIBRARY_NS
+from tests.xpath_results import xpath_texts
 
 from .fakes import ike_module
 
@@ -51,8 +52,8 @@ def test_yang_library_lists_implemented_and_import_only_modules() -> None:
         ModuleEntry.from_file(yang_dir / "ietf-yang-types@2013-07-15.yang"),
     ]
     tree = ModuleLibrary([*library().modules, *types]).yang_library()
-    implemented = tree.xpath("//y:module-set/y:module/y:name/text()", namespaces=Y)
-    import_only = tree.xpath("//y:module-set/y:import-only-module/y:name/text()", namespaces=Y)
+    implemented = xpath_texts(tree, "//y:module-set/y:module/y:name/text()", Y)
+    import_only = xpath_texts(tree, "//y:module-set/y:import-only-module/y:name/text()", Y)
     assert {"ike-security", "ietf-netconf-monitoring", "ietf-yang-library"} <= set(implemented)
     assert {"ietf-inet-types", "ietf-yang-types", "ietf-datastores"} <= set(import_only)
     assert tree.xpath("//y:datastore/y:name/text()", namespaces=Y) == [

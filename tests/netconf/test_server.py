@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 from lxml import etree
 
@@ -13,6 +14,7 @@ from agent.netconf.framing import encode_chunked
 from agent.netconf.library import ModuleLibrary
 from agent.netconf.xmlutil import BASE_NS, MONITORING_NS, YANG_LIBRARY_NS
 from agent.server import NetconfServer
+from tests.xpath_results import xpath_texts
 
 from .fakes import (
     IKE_NS,
@@ -38,7 +40,7 @@ def edit(name: str = "p1", value: str = "group14") -> str:
     return EDIT.replace("{name}", name).format(value=value)
 
 
-def run(test: Callable[[], Awaitable[None]]) -> None:
+def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(test())
 
 
@@ -222,19 +224,20 @@ def test_get_has_monitoring_and_yang_library() -> None:
         client = MemoryClient(server)
         reply = await client.rpc("<get/>")
         ns = {"m": MONITORING_NS, "y": YANG_LIBRARY_NS}
-        identifiers = reply.xpath("//m:schemas/m:schema/m:identifier/text()", namespaces=ns)
+        identifiers = xpath_texts(reply, "//m:schemas/m:schema/m:identifier/text()", ns)
         assert "ike-security" in identifiers and "ietf-netconf-monitoring" in identifiers
-        sessions = reply.xpath("//m:sessions/m:session/m:session-id/text()", namespaces=ns)
+        sessions = xpath_texts(reply, "//m:sessions/m:session/m:session-id/text()", ns)
         assert sessions == [str(client.session_id)]
-        content_id = reply.xpath("//y:yang-library/y:content-id/text()", namespaces=ns)
+        content_id = xpath_texts(reply, "//y:yang-library/y:content-id/text()", ns)
         assert content_id == [server.library.content_id]
-        hello_caps = [c.text for c in client.hello.iter(f"{{{BASE_NS}}}capability")]
+        assert client.hello is not None
+        hello_caps = [c.text or "" for c in client.hello.iter(f"{{{BASE_NS}}}capability")]
         assert any(c.endswith(f"content-id={content_id[0]}") for c in hello_caps)
         assert "urn:ike-agent:yang:ike-security?module=ike-security&revision=2026-11-26" in (
             hello_caps
         )
         assert "ietf-yang-library" in "".join(
-            reply.xpath("//y:module-set/y:module/y:name/text()", namespaces=ns)
+            xpath_texts(reply, "//y:module-set/y:module/y:name/text()", ns)
         )
         # YANG 1.1 modules are not announced in the hello (RFC 7950 section 5.6.4).
         assert not any("module=ietf-yang-library" in c for c in hello_caps)
