@@ -158,7 +158,7 @@ def _drain(engine: Engine) -> list[bytes]:
 
 
 def _events(engine: Engine) -> list[object]:
-    found = []
+    found: list[object] = []
     while (event := engine.next_event()) is not None:
         found.append(event)
     return found

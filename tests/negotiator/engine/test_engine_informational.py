@@ -3,17 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from engine_harness import (
-    I_ADDR,
-    R_ADDR,
-    Deterministic,
-    Pair,
-    config,
-    engine,
-    events,
-    pair,
-    proposal,
-)
 
 from negotiator.codec import (
     IdPayload,
@@ -25,8 +14,19 @@ from negotiator.codec import (
 )
 from negotiator.config import ExchangeMode
 from negotiator.engine import informational
-from negotiator.engine.events import SaDeleted, SaEstablished, SaFailed
+from negotiator.engine.events import Event, SaDeleted, SaEstablished, SaFailed
 from negotiator.engine.phase1 import Tools
+from tests.negotiator.engine.engine_harness import (
+    I_ADDR,
+    R_ADDR,
+    Deterministic,
+    Pair,
+    config,
+    engine,
+    events,
+    pair,
+    proposal,
+)
 
 
 def _established() -> Pair:
@@ -123,7 +123,8 @@ def test_unexpected_identity_fails_with_invalid_id_information(mode: ExchangeMod
     wires = Pair(initiator, responder)
     wires.initiator.initiate(R_ADDR, 0.0)
     wires.pump(0.0)
-    (event,) = events(wires.responder) or [None]
+    responder_events: list[Event | None] = [*events(wires.responder)]
+    (event,) = responder_events or [None]
     if mode is ExchangeMode.MAIN:
         assert isinstance(event, SaFailed) and event.reason == "peer identity does not match"
     else:

@@ -18,6 +18,7 @@ from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from negotiator.compile import ConfigCompiler, compile_config
 from negotiator.config import NegotiatorConfig
 from negotiator.service import NegotiatorService
+from tests.xpath_results import xpath_texts
 
 NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 PROPOSALS = ("a", "b", "c")
@@ -116,7 +117,7 @@ def _random_edit(datastore: Datastore, rng: random.Random, names: list[str]) -> 
 
 def _names(datastore: Datastore) -> list[str]:
     tree = datastore.get_config("candidate")
-    return [str(n) for n in tree.xpath("//i:policy/i:name/text()", namespaces={"i": IKE_NS})]
+    return xpath_texts(tree, "//i:policy/i:name/text()", {"i": IKE_NS})
 
 
 @pytest.mark.parametrize("seed", [1, 2])

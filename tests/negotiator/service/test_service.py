@@ -16,6 +16,7 @@ from agent.extensions import RpcContext
 from negotiator.compile import compile_config
 from negotiator.config import NegotiatorConfig
 from negotiator.service import NegotiatorService, rfc3339
+from tests.xpath_results import xpath_elements
 
 from .fake_engine import Clock, FakeEngine, sa_info
 from .snapshots import P, policy_xml, snapshot
@@ -126,8 +127,9 @@ def test_operational_state_has_every_yang_field() -> None:
         )
         engines[0].sas[2] = sa_info(2, "198.51.100.3")
         [security] = service.operational_state()
-        entries = security.xpath("ike:ike/ike:security-associations/ike:security-association",
-                                 namespaces=NS)
+        entries = xpath_elements(
+            security, "ike:ike/ike:security-associations/ike:security-association", NS
+        )
         assert [e.findtext(f"{{{IKE_NS}}}index") for e in entries] == ["2", "4"]
         leaves = {etree.QName(c).localname: c.text for c in entries[1]}
         assert leaves == {
@@ -179,8 +181,12 @@ def test_initiate_waits_for_the_outcome(answer: bytes, expected: dict[str, str])
         peer.setblocking(False)
         engines[0].retransmit_after = 5.0
         original = engines[0].initiate
-        engines[0].initiate = (  # type: ignore[method-assign]
-            lambda p, now, remote_port=500: original(p, now, remote_port=peer.getsockname()[1]))
+
+        def initiate_to_peer(p: str, now: float, *, remote_port: int = 500) -> int:
+            return original(p, now, remote_port=peer.getsockname()[1])
+
+        # mypy types an instance method assignment against the unbound method (with self).
+        engines[0].initiate = initiate_to_peer  # type: ignore[method-assign, assignment]
         task = asyncio.create_task(_call(service, "initiate-ike-security-association",
                                           "127.0.0.1"))
         loop = asyncio.get_running_loop()
