@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+from typing import cast
+
+import pytest
 
 from negotiator.config import NegotiatorConfig
 from negotiator.engine.events import Event, SaEstablished, SaFailed
@@ -173,5 +177,68 @@ def test_timer_is_rearmed_only_for_an_earlier_deadline() -> None:
         assert armed.cancelled()
         shell.close()
         assert shell._timer is None
+
+    asyncio.run(run())
+
+
+def test_queued_datagrams_are_drained_in_bounded_batches_and_in_order() -> None:
+    from negotiator.shell import MAX_DATAGRAMS_PER_WAKE
+
+    async def run() -> None:
+        engine = FakeEngine(NegotiatorConfig(generation=1), ("127.0.0.1", 0))
+        shell = await open_shell(lambda _l: engine, ("127.0.0.1", 0), lambda _e: None)
+        peer = _peer()
+        assert shell.local_address is not None
+        count = MAX_DATAGRAMS_PER_WAKE + 36
+        for number in range(count):  # all queued before the loop runs the reader
+            peer.sendto(b"%d" % number, shell.local_address)
+        await asyncio.sleep(0)  # (the kernel has them; the loop has not polled yet)
+        shell._read_ready()  # one wake-up reads one batch, then yields to the loop
+        assert len(engine.received) in (MAX_DATAGRAMS_PER_WAKE, count)  # (a poll may precede)
+        await _until(lambda: len(engine.received) == count)
+        assert [d for d, _a, _n in engine.received] == [b"%d" % n for n in range(count)]
+        assert {a for _d, a, _n in engine.received} == {peer.getsockname()}
+        shell.close()
+        peer.close()
+
+    asyncio.run(run())
+
+
+class _FullSocket:
+    """A real bound UDP socket whose send buffer is always full."""
+
+    def __init__(self) -> None:
+        self.real = _peer()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> int:
+        raise BlockingIOError
+
+
+def test_a_full_send_buffer_drops_the_datagram_and_a_send_error_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def run() -> None:
+        engine = FakeEngine(_config_for("127.0.0.1"), ("127.0.0.1", 0))
+        shell = Shell(engine, lambda _e: None)
+        full = _FullSocket()
+        shell.attach(cast(socket.socket, full))
+        shell.call(lambda now: engine.initiate("127.0.0.1", now, remote_port=9))
+        assert shell.dropped_sends == 1 and engine.outgoing == []
+        shell.close()
+
+        # An IPv4 socket cannot send to an IPv6 peer: logged, and the shell carries on.
+        ipv4 = _peer()
+        other = FakeEngine(_config_for("::1"), ("127.0.0.1", 0))
+        shell = Shell(other, lambda _e: None)
+        shell.attach(ipv4)
+        with caplog.at_level(logging.INFO, logger="negotiator.shell"):
+            shell.call(lambda now: other.initiate("::1", now, remote_port=9))
+        assert "cannot send to ::1" in caplog.text
+        assert shell.dropped_sends == 0
+        shell.call(lambda now: other.clear(None, now))  # still usable afterwards
+        shell.close()
 
     asyncio.run(run())
