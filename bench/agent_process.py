@@ -92,6 +92,7 @@ class AgentUnderTest:
     ike_listen: str
     netns: str | None = None
     log_level: str = "WARNING"
+    project: pathlib.Path = PROJECT  # the source tree whose agent runs (bench/ike_ab.py)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -109,7 +110,7 @@ class AgentUnderTest:
                    "--max-message-size", str(256 * 1024 * 1024)]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=PROJECT)
+                                            cwd=self.project)
         deadline = time.monotonic() + timeout
         while not self._listening():
             if self.process.poll() is not None or time.monotonic() > deadline:
