@@ -9,11 +9,12 @@ cheaper than cancel + call_later after every datagram). The shell
 holds no protocol state: forgetting it and building a new one around the same engine is safe.
 
 The socket is read with ``loop.add_reader``: each wake-up drains up to
-``MAX_DATAGRAMS_PER_WAKE`` queued datagrams, where asyncio's datagram transport takes one loop
-iteration per datagram; under load that made the responder's CPU per handshake 1.2-1.6x
-lower (BENCHMARKS.md, "The shell's socket reads"). Sends go straight to the socket: when its
-buffer is full the datagram is dropped like on a busy link, and the peer's retransmission
-(or ours) covers it, as for any loss of UDP (RFC 2408 section 3.1 puts ISAKMP on UDP).
+``MAX_DATAGRAMS_PER_WAKE`` queued datagrams into buffers just over ``MAX_ACCEPTED_DATAGRAM``.
+asyncio's datagram transport takes one loop iteration per datagram and reads each into a
+256 KiB buffer, which glibc maps and unmaps on every call: 54 against 7 us per queued datagram
+(bench/shell_reads.py, BENCHMARKS.md). Sends go straight to the socket: when its buffer is
+full the datagram is dropped like on a busy link, and the peer's retransmission (or ours)
+covers it, as for any loss of UDP (RFC 2408 section 3.1 puts ISAKMP on UDP).
 """
 
 from __future__ import annotations
