@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from agent.auth import AuthError, UserStore, ensure_initial_admin
 from agent.extensions import AgentExtension
+from agent.log_throttle import DEFAULT_LOG_BURST, LogThrottle
 from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
 
 DEFAULT_STATE_DIR = pathlib.Path("state")
@@ -58,6 +59,12 @@ def parse_host_port(text: str) -> tuple[str, int]:
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _non_negative_int(text: str) -> int:
+    if not text.isdigit() or len(text) > 9:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0, got {text!r}")
     return int(text)
 
 
@@ -127,6 +134,14 @@ def _parser() -> argparse.ArgumentParser:
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log level (default INFO)",
+    )
+    run.add_argument(
+        "--log-burst",
+        type=_non_negative_int,
+        default=DEFAULT_LOG_BURST,
+        metavar="N",
+        help="most log lines per message per second; more are counted and dropped "
+        f"(errors always pass); 0: no limit (default {DEFAULT_LOG_BURST})",
     )
 
     user = commands.add_parser("user", help="manage NETCONF users")
@@ -243,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.log_burst:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(LogThrottle(args.log_burst))
     # asyncssh logs every connection detail at INFO; keep its warnings only.
     logging.getLogger("asyncssh").setLevel(
         max(logging.getLevelName(args.log_level), logging.WARNING)
