@@ -11,6 +11,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from negotiator.config import EncryptionAlgorithm, HashAlgorithm
+
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ikev1"
 
 LINKTYPE_ETHERNET = 1
@@ -96,3 +98,19 @@ def scenarios(*, with_summary: bool = False) -> list[str]:
     if with_summary:
         names = [n for n in names if (FIXTURES / f"{n}.summary.tsv").exists()]
     return names
+
+
+# The strongSwan proposal keywords the capture scenarios are named by -> the agent's algorithms.
+STRONGSWAN_CIPHERS = {
+    "aes128": EncryptionAlgorithm.AES_128_CBC,
+    "aes192": EncryptionAlgorithm.AES_192_CBC,
+    "aes256": EncryptionAlgorithm.AES_256_CBC,
+    "3des": EncryptionAlgorithm.TRIPLE_DES_CBC,
+}
+STRONGSWAN_HASHES = {
+    "md5": HashAlgorithm.MD5,
+    "sha1": HashAlgorithm.SHA1,
+    "sha256": HashAlgorithm.SHA_256,
+    "sha384": HashAlgorithm.SHA_384,
+    "sha512": HashAlgorithm.SHA_512,
+}

@@ -22,7 +22,7 @@ from negotiator.crypto.keys import (
     message_iv,
     skeyid_psk,
 )
-from tests.negotiator.codec.ikev1_pcap import FIXTURES
+from tests.negotiator.codec.ikev1_pcap import FIXTURES, STRONGSWAN_CIPHERS, STRONGSWAN_HASHES
 from tests.negotiator.crypto.crypto_capture import (
     HASH,
     ID,
@@ -43,20 +43,6 @@ MAIN_MODE, AGGRESSIVE_MODE = 2, 4
 NAT_D = 20  # RFC 3947 §3.2
 SIDES = ("initiator", "responder")
 
-# strongSwan proposal keywords -> the agent's algorithm names
-CIPHERS = {
-    "aes128": EncryptionAlgorithm.AES_128_CBC,
-    "aes192": EncryptionAlgorithm.AES_192_CBC,
-    "aes256": EncryptionAlgorithm.AES_256_CBC,
-    "3des": EncryptionAlgorithm.TRIPLE_DES_CBC,
-}
-HASHES = {
-    "md5": HashAlgorithm.MD5,
-    "sha1": HashAlgorithm.SHA1,
-    "sha256": HashAlgorithm.SHA_256,
-    "sha384": HashAlgorithm.SHA_384,
-    "sha512": HashAlgorithm.SHA_512,
-}
 
 ESTABLISHED = [n for n in scenario_names() if load_keys(n)["result"] == "established"]
 
@@ -106,7 +92,7 @@ def exchange(name: str) -> Exchange:
     keys_json = load_keys(name)
     # The responder was configured with exactly the proposal it chose.
     cipher_name, hash_name, _ = keys_json["responder"]["proposal"].split("-")
-    hash_alg, cipher = HASHES[hash_name], CIPHERS[cipher_name]
+    hash_alg, cipher = STRONGSWAN_HASHES[hash_name], STRONGSWAN_CIPHERS[cipher_name]
     messages = read_pcap(FIXTURES / f"{name}.pcap")
     initiator = messages[0].src
     plain = [

@@ -19,31 +19,22 @@ import pytest
 from negotiator.codec import KePayload, NoncePayload, SaPayload, pull_header, pull_plain_message
 from negotiator.config import (
     AuthMethod,
-    EncryptionAlgorithm,
     ExchangeMode,
-    HashAlgorithm,
     NegotiatorConfig,
     Policy,
     Proposal,
 )
 from negotiator.engine.engine import Engine
 from negotiator.engine.events import SaDeleted, SaEstablished
-from tests.negotiator.codec.ikev1_pcap import FIXTURES, read_udp, scenarios
+from tests.negotiator.codec.ikev1_pcap import (
+    FIXTURES,
+    STRONGSWAN_CIPHERS,
+    STRONGSWAN_HASHES,
+    read_udp,
+    scenarios,
+)
 
 INITIATOR, RESPONDER = ("198.51.100.1", 500), ("198.51.100.2", 500)
-_CIPHERS = {
-    "3des": EncryptionAlgorithm.TRIPLE_DES_CBC,
-    "aes128": EncryptionAlgorithm.AES_128_CBC,
-    "aes192": EncryptionAlgorithm.AES_192_CBC,
-    "aes256": EncryptionAlgorithm.AES_256_CBC,
-}
-_HASHES = {
-    "md5": HashAlgorithm.MD5,
-    "sha1": HashAlgorithm.SHA1,
-    "sha256": HashAlgorithm.SHA_256,
-    "sha384": HashAlgorithm.SHA_384,
-    "sha512": HashAlgorithm.SHA_512,
-}
 _GROUPS = {
     "modp1024": 2,
     "modp1536": 5,
@@ -71,8 +62,8 @@ def _proposals(keywords: str, lifetime: str) -> tuple[Proposal, ...]:
                 f"p{i}",
                 AuthMethod.PRE_SHARED_KEYS,
                 _GROUPS[group],
-                _HASHES[hash],
-                _CIPHERS[cipher],
+                STRONGSWAN_HASHES[hash],
+                STRONGSWAN_CIPHERS[cipher],
                 seconds,
             )
         )
