@@ -83,16 +83,16 @@ def test_plain_messages_parse_and_reencode(name: str) -> None:
         assert ",".join(map(str, header_next + nexts)) == row["next_payload"]
         notifies = [p.notify_type for p in message.chain.payloads if isinstance(p, NotifyPayload)]
         assert ",".join(map(str, notifies)) == row["notify_types"]
-        header = message.header
-        again = encode_plain_message(
-            header.initiator_cookie,
-            header.responder_cookie,
-            header.exchange_type,
-            header.message_id,
-            message.chain.payloads,
-        )
-        assert again == data
+        assert _reencoded(data) == data
     assert plain >= 1
+
+
+def _reencoded(data: bytes) -> bytes:
+    """A plain message parsed and encoded again from its header fields and payloads."""
+    message = pull_plain_message(data)
+    header = message.header
+    return encode_plain_message(header.initiator_cookie, header.responder_cookie,
+                                header.exchange_type, header.message_id, message.chain.payloads)
 
 
 @pytest.mark.parametrize("name", ALL_CAPTURES)
@@ -110,15 +110,7 @@ def test_every_capture_reencodes(name: str) -> None:
         if header.encrypted:
             assert (len(data) - HEADER_LENGTH) % 8 == 0
             continue
-        message = pull_plain_message(data)
-        again = encode_plain_message(
-            header.initiator_cookie,
-            header.responder_cookie,
-            header.exchange_type,
-            header.message_id,
-            message.chain.payloads,
-        )
-        assert again == data
+        assert _reencoded(data) == data
 
 
 def test_selected_transform_attributes_of_main_mode() -> None:
