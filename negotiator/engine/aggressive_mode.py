@@ -17,12 +17,11 @@ SA and sends AUTHENTICATION_FAILED, as strongSwan does. The responder accepts (3
 
 from __future__ import annotations
 
-from negotiator.codec import ExchangeType, KePayload, NotifyType, Payload, SaPayload
+from negotiator.codec import ExchangeType, KePayload, Payload, SaPayload
 from negotiator.codec.header import IsakmpHeader
 from negotiator.config import Policy, Proposal
 from negotiator.engine.exchange import Step
 from negotiator.engine.phase1 import (
-    Phase1Error,
     Tools,
     accept_choice,
     answer_offer,
@@ -36,6 +35,7 @@ from negotiator.engine.phase1 import (
     offer_of,
     offerable,
     required,
+    unexpected,
     verify_peer_hash,
 )
 from negotiator.engine.state import Expect, IkeSa
@@ -58,12 +58,7 @@ class AggressiveMode:
 
     def initiator_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         if sa.expect is not Expect.SA_KE_AUTH or header.encrypted:
-            raise Phase1Error(
-                NotifyType.INVALID_PAYLOAD_TYPE,
-                "unexpected message",
-                fatal=False,
-                detail=f"unexpected message while expecting {sa.expect.value}: dropped",
-            )
+            raise unexpected(f"unexpected message while expecting {sa.expect.value}: dropped")
         chain = decode(sa, header, data)  # (2) -> (3)
         sa.chosen, sa.lifetime = accept_choice(sa.offered, required(chain, SaPayload, "(2)"))
         sa.g_xr = required(chain, KePayload, "(2)").data
@@ -89,12 +84,7 @@ class AggressiveMode:
 
     def responder_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         if sa.expect is not Expect.AUTH:
-            raise Phase1Error(
-                NotifyType.INVALID_PAYLOAD_TYPE,
-                "unexpected message",
-                fatal=False,
-                detail="message after the SA was established: dropped",
-            )
+            raise unexpected("message after the SA was established: dropped")
         chain = decode(sa, header, data)  # (3)
         verify_peer_hash(sa, chain, "(3)")
         sa.expect = Expect.NOTHING

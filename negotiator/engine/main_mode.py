@@ -40,6 +40,7 @@ from negotiator.engine.phase1 import (
     offer_of,
     offerable,
     required,
+    unexpected,
     verify_peer_hash,
 )
 from negotiator.engine.state import Expect, IkeSa
@@ -49,12 +50,7 @@ MAIN = ExchangeType.IDENTITY_PROTECTION
 
 def _unexpected(sa: IkeSa, header: IsakmpHeader) -> Phase1Error:
     what = "an encrypted" if header.encrypted else "a plain"
-    return Phase1Error(
-        NotifyType.INVALID_PAYLOAD_TYPE,
-        "unexpected message",
-        fatal=False,
-        detail=f"{what} message while expecting {sa.expect.value}: dropped",
-    )
+    return unexpected(f"{what} message while expecting {sa.expect.value}: dropped")
 
 
 def _whole_blocks(sa: IkeSa, data: bytes) -> bool:

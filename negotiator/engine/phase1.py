@@ -79,6 +79,14 @@ class Phase1Error(Exception):
         self.detail = detail or reason
 
 
+def unexpected(detail: str) -> Phase1Error:
+    """A message the SA does not expect now (wrong step or wrong encryption): dropped, the SA
+    kept (a retransmission or a forgery, not a failure)."""
+    return Phase1Error(
+        NotifyType.INVALID_PAYLOAD_TYPE, "unexpected message", fatal=False, detail=detail
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Tools:
     """Injected randomness and key generation (deterministic in tests)."""
