@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 from negotiator.codec.buffer import Buffer, short_input
 from negotiator.codec.constants import (
@@ -56,20 +56,9 @@ KnownPayload = (
 Payload = KnownPayload | UnknownPayload
 P = TypeVar("P", bound=Payload)
 
+# Payload type -> class, for every class of the KnownPayload union above.
 _PAYLOAD_CLASSES: dict[int, type[KnownPayload]] = {
-    cls.payload_type: cls
-    for cls in (
-        SaPayload,
-        KePayload,
-        IdPayload,
-        HashPayload,
-        NoncePayload,
-        NotifyPayload,
-        DeletePayload,
-        VendorIdPayload,
-        NatDPayload,
-        NatDDraftPayload,
-    )
+    cls.payload_type: cls for cls in get_args(KnownPayload)
 }
 
 
