@@ -18,7 +18,7 @@ from lxml import etree
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.extensions import RpcContext, RpcHandler
 from agent.netconf.operation_children import check_children
-from agent.netconf.xmlutil import BASE_NS, qname
+from agent.netconf.xmlutil import BASE_NS, not_supported, qname
 
 log = logging.getLogger("agent.netconf")
 
@@ -54,14 +54,7 @@ class Dispatcher:
                     info=(("bad-element", name), ("bad-namespace", namespace)),
                 )
             )
-        raise NetconfError(
-            RpcError(
-                ErrorType.PROTOCOL,
-                ErrorTag.OPERATION_NOT_SUPPORTED,
-                f"operation {name!r} is not supported",
-                info=(("bad-element", name),),
-            )
-        )
+        raise not_supported(name, f"operation {name!r} is not supported")
 
     async def dispatch(
         self, context: RpcContext, operation: etree._Element
