@@ -27,7 +27,6 @@ config used for new SAs.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from collections import deque
@@ -89,12 +88,9 @@ class Engine:
     ) -> None:
         self._config = config
         self._local = local_address
-        # Bound to a wildcard (0.0.0.0 / ::), the address we speak from towards a peer (for
-        # our ID payload, RFC 2407 section 4.6.2, and the SA's state) is asked of this.
-        if local_address_for is not None and not (
-            ipaddress.ip_address(local_address[0]).is_unspecified
-        ):
-            local_address_for = None
+        # Given (by the service, when bound to a wildcard: 0.0.0.0 / ::), the address we speak
+        # from towards a peer (for our ID payload, RFC 2407 section 4.6.2, and the SA's state)
+        # is asked of this.
         self._local_address_for = local_address_for
         self._tools = Tools(random_bytes, dh_factory)
         self._retransmit_base = retransmit_base
