@@ -41,37 +41,23 @@ def malformed(message: str) -> NetconfError:
     return NetconfError.single(ErrorType.RPC, ErrorTag.MALFORMED_MESSAGE, message)
 
 
+def _about_element(tag: ErrorTag, element: str, message: str) -> NetconfError:
+    """A protocol error that names the element at fault in ``<error-info>``."""
+    info = (("bad-element", element),)
+    return NetconfError(RpcError(ErrorType.PROTOCOL, tag, message, info=info))
+
+
 def missing(element: str, parent: str) -> NetconfError:
-    return NetconfError(
-        RpcError(
-            ErrorType.PROTOCOL,
-            ErrorTag.MISSING_ELEMENT,
-            f"<{parent}> needs a <{element}> element",
-            info=(("bad-element", element),),
-        )
-    )
+    message = f"<{parent}> needs a <{element}> element"
+    return _about_element(ErrorTag.MISSING_ELEMENT, element, message)
 
 
 def bad_value(element: str, message: str) -> NetconfError:
-    return NetconfError(
-        RpcError(
-            ErrorType.PROTOCOL,
-            ErrorTag.INVALID_VALUE,
-            message,
-            info=(("bad-element", element),),
-        )
-    )
+    return _about_element(ErrorTag.INVALID_VALUE, element, message)
 
 
 def not_supported(element: str, message: str) -> NetconfError:
-    return NetconfError(
-        RpcError(
-            ErrorType.PROTOCOL,
-            ErrorTag.OPERATION_NOT_SUPPORTED,
-            message,
-            info=(("bad-element", element),),
-        )
-    )
+    return _about_element(ErrorTag.OPERATION_NOT_SUPPORTED, element, message)
 
 
 def parse_message(data: bytes) -> etree._Element:
