@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import gc
-import ipaddress
 import json
 import os
 import sys
 import time
-from types import MappingProxyType
 
 from bench import common
 from bench.common import rss_bytes
@@ -31,10 +29,7 @@ PSK = common.PSK.encode()
 
 def responder_config(group: int) -> NegotiatorConfig:
     """The initiator's one-proposal policy, mirrored for the initiator's address."""
-    mirrored = load_config(INITIATOR[0], group, PSK)
-    policy = next(iter(mirrored.policies.values()))
-    peer = ipaddress.ip_address(INITIATOR[0])
-    return NegotiatorConfig(generation=1, policies=MappingProxyType({peer: policy}))
+    return load_config(INITIATOR[0], group, PSK)
 
 
 def handshake(initiator: Engine, responder: Engine, now: float) -> bool:
