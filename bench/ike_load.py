@@ -104,12 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         started += 1
         engine.initiate(host, now, remote_port=port)
 
-    def flush(engine: Engine, sock: socket.socket, now: float) -> None:
-        nonlocal established, failed, in_window
+    def send_queued(engine: Engine, sock: socket.socket) -> None:
         for data, remote in engine.datagrams_to_send():
             # A full socket buffer loses the datagram like a busy link; retransmission covers it.
             with contextlib.suppress(BlockingIOError):
                 sock.sendto(data, remote)
+
+    def flush(engine: Engine, sock: socket.socket, now: float) -> None:
+        nonlocal established, failed, in_window
+        send_queued(engine, sock)
         while (event := engine.next_event()) is not None:
             if isinstance(event, SaEstablished):
                 established += 1
@@ -125,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if not args.count or started - failed < args.count:
                 start_one(engine, now)
-        for data, remote in engine.datagrams_to_send():
-            with contextlib.suppress(BlockingIOError):
-                sock.sendto(data, remote)
+        send_queued(engine, sock)  # the negotiations just started
 
     now = time.time()
     for index in range(args.concurrency):
