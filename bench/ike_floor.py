@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from bench.common import median
 from bench.dh_rates import chosen, rate
 from bench.ike_load import generator_keys, load_config
-from bench.sa_memory import INITIATOR, PSK, RESPONDER, responder_config
+from bench.sa_memory import INITIATOR, PSK, RESPONDER, forget_sas, responder_config
 from negotiator.config import EncryptionAlgorithm, HashAlgorithm
 from negotiator.crypto.cipher import cbc_decrypt, cbc_encrypt
 from negotiator.crypto.dh import generate_dh
@@ -102,10 +102,7 @@ class EngineHandshakes:
                 initiator.datagram_received(data, RESPONDER, now)
             self.requests += requests
             self.replies += replies
-        initiator.clear(None, now)
-        initiator.datagrams_to_send()
-        while initiator.next_event() is not None:
-            pass
+        forget_sas(initiator, now)
         if len(self.requests) != 3 or len(self.replies) != 3:
             raise RuntimeError("the in-memory handshake did not take six messages")
         return spent

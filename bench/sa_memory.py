@@ -44,11 +44,16 @@ def handshake(initiator: Engine, responder: Engine, now: float) -> bool:
         established = established or isinstance(event, SaEstablished)
     while responder.next_event() is not None:
         pass
-    initiator.clear(None, now)  # drop the initiator's copy; its DELETE is never delivered
+    forget_sas(initiator, now)
+    return established
+
+
+def forget_sas(initiator: Engine, now: float) -> None:
+    """Drop the initiator's copy of its SAs; their DELETEs and events are discarded."""
+    initiator.clear(None, now)
     initiator.datagrams_to_send()
     while initiator.next_event() is not None:
         pass
-    return established
 
 
 def main(argv: list[str] | None = None) -> int:
