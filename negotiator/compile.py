@@ -50,6 +50,9 @@ def ike_tag(name: str) -> str:
     return f"{{{IKE_NS}}}{name}"
 
 
+_POLICY_TAG = ike_tag("policy")
+
+
 def _text(parent: etree._Element, name: str) -> str | None:
     node = parent.find(ike_tag(name))
     if node is None or node.text is None:
@@ -136,7 +139,7 @@ def compile_config(snapshot: ConfigSnapshot) -> NegotiatorConfig:
     policies: dict[IpAddress, Policy] = {}
     ike = _ike(snapshot)
     if ike is not None:
-        for node in ike.iterfind(ike_tag("policy")):
+        for node in ike.iterfind(_POLICY_TAG):
             policy = _compile_policy(node, proposals)
             policies[policy.peer] = policy
     return NegotiatorConfig(
@@ -161,7 +164,7 @@ def _policy_keys(ike: etree._Element) -> list[bytes]:
     comment or another tag starting with that name could add one): else one ``tostring``
     per policy.
     """
-    first = ike.find(ike_tag("policy"))
+    first = ike.find(_POLICY_TAG)
     if first is None:
         return []
     count = int(cast(float, _POLICY_COUNT(ike)))
@@ -177,22 +180,19 @@ def _policy_keys(ike: etree._Element) -> list[bytes]:
         if len(pieces) == count + 1:
             return pieces[1:]
     # Context-free keys: they start with "<", pieces never do.
-    return [etree.tostring(node, with_tail=False) for node in ike.iterfind(ike_tag("policy"))]
+    return [etree.tostring(node, with_tail=False) for node in ike.iterfind(_POLICY_TAG)]
 
 
 def _policy_nodes(ike: etree._Element, positions: list[int]) -> dict[int, etree._Element]:
     """Policy elements by document position (0-based), for the few that need compiling: one
     walk that keeps only those proxies (a list of all of them would wake the GC)."""
     wanted, nodes = set(positions), {}
-    for i, node in enumerate(ike.iterfind(ike_tag("policy"))):
+    for i, node in enumerate(ike.iterfind(_POLICY_TAG)):
         if i in wanted:
             nodes[i] = node
             if len(nodes) == len(wanted):
                 break
     return nodes
-
-
-_POLICY_TAG = ike_tag("policy")
 
 
 def _peer(name: str) -> IpAddress | None:
