@@ -148,6 +148,19 @@ def _prefix(session_id: int) -> str:
     return f"[session {session_id}]"
 
 
+def _commit_config(datastore: DatastoreLike, data: etree._Element) -> int:
+    """Commit ``data`` as running through the normal pipeline; the new generation.
+
+    On NetconfError the candidate is discarded (running is unchanged) and the error raised.
+    """
+    datastore.copy_config(data, "candidate")
+    try:
+        return datastore.commit()
+    except NetconfError:
+        datastore.discard_changes()
+        raise
+
+
 def restore_unconfirmed(datastore: DatastoreLike, record: RollbackRecordLike) -> int | None:
     """At start: roll back a confirmed commit left pending by the previous run.
 
@@ -159,11 +172,9 @@ def restore_unconfirmed(datastore: DatastoreLike, record: RollbackRecordLike) ->
     if found is None:
         return None
     before_generation, before = found
-    datastore.copy_config(before, "candidate")
     try:
-        generation = datastore.commit()
+        generation = _commit_config(datastore, before)
     except NetconfError as exc:
-        datastore.discard_changes()
         kept = record.set_aside("rejected")
         log.error("a confirmed commit was pending when the agent stopped, but restoring the "
                   "configuration of generation %d failed (%s): kept as %s; running was NOT "
@@ -294,12 +305,7 @@ class ConfirmedCommits:
             )
 
     def _rollback(self, pending: PendingCommit) -> int:
-        self._datastore.copy_config(pending.before, "candidate")
-        try:
-            generation = self._datastore.commit()
-        except NetconfError:
-            self._datastore.discard_changes()
-            raise
+        generation = _commit_config(self._datastore, pending.before)
         self._settled()
         return generation
 
