@@ -226,8 +226,10 @@ def _selected_policies(ike: etree._Element, scope: Scope | None,
     if scope is None or scope.everything:
         return list(ike.iterchildren(POLICY_TAG))
     if index is not None:
-        keys = sorted((name,) for name in scope.policies)
-        return [index[key] for key in keys if key in index]
+        # One lookup per policy: ``key in index`` would be a second one (a PolicyLocator's
+        # membership test is a lookup).
+        entries = (index.get((name,)) for name in sorted(scope.policies))
+        return [entry for entry in entries if entry is not None]
     found: list[etree._Element] = []
     for name in sorted(scope.policies):
         found.extend(policies_named(ike, name))
