@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 
 from lxml import etree
 
-from agent.datastore.schema import Schema, SchemaNode
+from agent.datastore.schema import NodeKind, Schema, SchemaNode
 
 
 def _unquoted(text: str) -> Iterator[tuple[int, str, int]]:
@@ -101,7 +101,7 @@ def path_step(element: etree._Element, node: SchemaNode | None, schema: Schema) 
 
 def step_predicates(element: etree._Element, node: SchemaNode, prefix: str) -> str:
     """``[ike:name='x']`` for a list entry, ``[.='x']`` for a leaf-list entry, else ``""``."""
-    if node.kind.value == "leaf-list":
+    if node.kind is NodeKind.LEAF_LIST:
         return f"[.={_quote(element.text or '')}]"
     predicates = []
     for key in node.keys:
