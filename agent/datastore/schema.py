@@ -126,12 +126,7 @@ def _module_info(path: pathlib.Path, module: Any) -> ModuleInfo:
     )
 
 
-_KINDS = {
-    "container": NodeKind.CONTAINER,
-    "list": NodeKind.LIST,
-    "leaf": NodeKind.LEAF,
-    "leaf-list": NodeKind.LEAF_LIST,
-}
+_KINDS = {kind.value: kind for kind in NodeKind}  # YANG keyword -> kind
 
 
 def _index_children(
