@@ -159,9 +159,7 @@ class RunningStore:
         os.link(self.path, archived)
 
     def _prune(self) -> None:
-        if not self.history_dir.is_dir():
-            return
-        generations = sorted(self.history_generations())
+        generations = self.history_generations()  # sorted; [] without a history directory
         for generation in generations[:-self.history] if self.history else generations:
             with contextlib.suppress(FileNotFoundError):
                 (self.history_dir / f"{generation}.xml").unlink()
