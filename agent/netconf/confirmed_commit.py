@@ -2,7 +2,7 @@
 
 Theory of operation: :class:`ConfirmedCommits` sits between the ``<commit>`` and
 ``<cancel-commit>`` handlers and the datastore. A confirmed commit (``<confirmed/>``) commits
-the candidate like any commit, keeps a copy of running as it was *before* the first confirmed
+the candidate like any commit, keeps running as it was *before* the first confirmed
 commit, and arms a deadline ``now + confirm-timeout``. Then, until the deadline:
 
 - a plain ``<commit/>`` from the session that issued it (or, with ``<persist>``, from any
@@ -219,8 +219,10 @@ class ConfirmedCommits:
         before = pending.before if pending is not None else None
         first = request.confirmed and before is None
         if first:
-            before = self._datastore.get_config("running")
-            self._save_record(self._datastore.generation, before)
+            # Running is never changed in place (a commit replaces it): keep it, not a copy.
+            running = self._datastore.snapshot()
+            before = running.data
+            self._save_record(running.generation, before)
         try:
             generation = self._datastore.commit()
         except NetconfError:
