@@ -13,8 +13,10 @@ from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 LOCKABLE = ("running", "candidate")
 
 
-def _session_info(session_id: int) -> tuple[tuple[str, str], ...]:
-    return (("session-id", str(session_id)),)
+def _refused(tag: ErrorTag, message: str, session_id: int) -> NetconfError:
+    """A lock-related error naming the holder (0: none) in ``<error-info>``."""
+    info = (("session-id", str(session_id)),)
+    return NetconfError(RpcError(ErrorType.PROTOCOL, tag, message, info=info))
 
 
 class LockTable:
@@ -27,24 +29,16 @@ class LockTable:
     def lock(self, target: str, session_id: int, *, candidate_modified: bool = False) -> None:
         held_by = self._holders.get(target)
         if held_by is not None:
-            raise NetconfError(
-                RpcError(
-                    ErrorType.PROTOCOL,
-                    ErrorTag.LOCK_DENIED,
-                    f"the {target} datastore is locked by session {held_by}",
-                    info=_session_info(held_by),
-                )
+            raise _refused(
+                ErrorTag.LOCK_DENIED, f"the {target} datastore is locked by session {held_by}",
+                held_by,
             )
         if target == "candidate" and candidate_modified:
             # RFC 6241 section 8.3.5.1: no lock on a candidate holding uncommitted changes.
-            raise NetconfError(
-                RpcError(
-                    ErrorType.PROTOCOL,
-                    ErrorTag.LOCK_DENIED,
-                    "the candidate datastore has uncommitted changes; "
-                    "commit or discard-changes first",
-                    info=_session_info(0),
-                )
+            raise _refused(
+                ErrorTag.LOCK_DENIED,
+                "the candidate datastore has uncommitted changes; commit or discard-changes first",
+                0,
             )
         self._holders[target] = session_id
 
@@ -56,14 +50,7 @@ class LockTable:
                 if held_by is None
                 else f"the {target} datastore is locked by session {held_by}"
             )
-            raise NetconfError(
-                RpcError(
-                    ErrorType.PROTOCOL,
-                    ErrorTag.OPERATION_FAILED,
-                    message,
-                    info=_session_info(held_by or 0),
-                )
-            )
+            raise _refused(ErrorTag.OPERATION_FAILED, message, held_by or 0)
         del self._holders[target]
 
     def check_writable(self, session_id: int, *targets: str) -> None:
@@ -71,13 +58,9 @@ class LockTable:
         for target in targets:
             held_by = self._holders.get(target)
             if held_by is not None and held_by != session_id:
-                raise NetconfError(
-                    RpcError(
-                        ErrorType.PROTOCOL,
-                        ErrorTag.IN_USE,
-                        f"the {target} datastore is locked by session {held_by}",
-                        info=_session_info(held_by),
-                    )
+                raise _refused(
+                    ErrorTag.IN_USE, f"the {target} datastore is locked by session {held_by}",
+                    held_by,
                 )
 
     def release_all(self, session_id: int) -> list[str]:
