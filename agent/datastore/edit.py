@@ -331,19 +331,23 @@ class EditEngine:
         if node.kind is NodeKind.LEAF:
             self.journal.set_text(existing, edit.text)
         elif node.kind is NodeKind.LEAF_LIST:
-            if edit.get(INSERT_ATTR) is not None:
-                self.journal.remove(existing)
-                self.journal.insert(target, self._position(target, node, edit), existing)
+            self._move_if_inserted(target, node, edit, existing)
         elif op is Operation.REPLACE:
             index = target.index(existing)
             # No _forget: _create overwrites the same key, so the index keeps document order.
             self.journal.remove(existing)
             self._create(target, node, edit, op, index=index)
         else:
-            if node.kind is NodeKind.LIST and edit.get(INSERT_ATTR) is not None:
-                self.journal.remove(existing)
-                self.journal.insert(target, self._position(target, node, edit), existing)
+            if node.kind is NodeKind.LIST:
+                self._move_if_inserted(target, node, edit, existing)
             self._edit_children(existing, node, edit, op)
+
+    def _move_if_inserted(self, target: etree._Element, node: SchemaNode,
+                          edit: etree._Element, existing: etree._Element) -> None:
+        """An existing list or leaf-list entry with an ``insert`` attribute moves there."""
+        if edit.get(INSERT_ATTR) is not None:
+            self.journal.remove(existing)
+            self.journal.insert(target, self._position(target, node, edit), existing)
 
     def _create(self, target: etree._Element, node: SchemaNode, edit: etree._Element,
                 op: Operation, index: int | None = -1) -> None:
