@@ -23,9 +23,6 @@ class LockTable:
     def __init__(self) -> None:
         self._holders: dict[str, int] = {}
 
-    def holder(self, target: str) -> int | None:
-        return self._holders.get(target)
-
     def lock(self, target: str, session_id: int, *, candidate_modified: bool = False) -> None:
         held_by = self._holders.get(target)
         if held_by is not None:
