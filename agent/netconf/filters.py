@@ -164,8 +164,13 @@ def _list_keys(element: etree._Element) -> list[etree._Element]:
     return [c for c in element_children(element) if etree.QName(c).localname in ("name", "index")]
 
 
+def _attribute(filter_element: etree._Element, name: str) -> str | None:
+    """An attribute of ``<filter>``, without a namespace or in the base one."""
+    return filter_element.get(name) or filter_element.get(f"{{{BASE_NS}}}{name}")
+
+
 def _kind(filter_element: etree._Element) -> str:
-    return filter_element.get("type") or filter_element.get(f"{{{BASE_NS}}}type") or "subtree"
+    return _attribute(filter_element, "type") or "subtree"
 
 
 def may_select(filter_element: etree._Element | None, top: etree._Element) -> bool:
@@ -189,7 +194,7 @@ def apply_filter(data: etree._Element, filter_element: etree._Element | None) ->
     if kind == "subtree":
         return subtree_filter(data, filter_element)
     if kind == "xpath":
-        select = filter_element.get("select") or filter_element.get(f"{{{BASE_NS}}}select")
+        select = _attribute(filter_element, "select")
         if select is None:
             raise NetconfError.single(
                 ErrorType.PROTOCOL,
