@@ -193,12 +193,12 @@ def encode_eom(payload: bytes) -> bytes:
 
 def encode_chunked(payload: bytes, max_chunk: int = DEFAULT_REPLY_CHUNK) -> bytes:
     """RFC 6242 section 4.2: ``\\n#<len>\\n<data>`` chunks, then ``\\n##\\n``."""
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = []
     view = memoryview(payload)
     for start in range(0, len(payload), max_chunk):
         piece = view[start : start + max_chunk]
         parts.append(b"\n#%d\n" % len(piece))
-        parts.append(bytes(piece))
+        parts.append(piece)  # join copies it once: no bytes() copy first
     parts.append(b"\n##\n")
     return b"".join(parts)
 
