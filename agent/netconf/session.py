@@ -107,7 +107,7 @@ class NetconfSession:
         self.in_bad_rpcs = 0
         self.out_rpc_errors = 0
         self._decoder = FrameDecoder(max_message_size)
-        self._output = bytearray()
+        self._output: list[bytes] = []  # encoded messages, joined by data_to_send
         self._hello_timeout = hello_timeout
         self.hello_deadline: float | None = None
         self._idle_timeout = idle_timeout or None  # 0: no idle timeout
@@ -129,7 +129,7 @@ class NetconfSession:
         for uri in self.capabilities:
             etree.SubElement(capabilities, base("capability")).text = uri
         etree.SubElement(hello, base("session-id")).text = str(self.session_id)
-        self._output += encode(serialize(hello), Framing.END_OF_MESSAGE)
+        self._output.append(encode(serialize(hello), Framing.END_OF_MESSAGE))
 
     def next_deadline(self) -> float | None:
         """When :meth:`check_timeout` must run next (None: no timer needed)."""
@@ -155,7 +155,8 @@ class NetconfSession:
         return None
 
     def data_to_send(self) -> bytes:
-        data = bytes(self._output)
+        # One message (the usual case) is handed on as it is: b''.join copies nothing then.
+        data = b"".join(self._output)
         self._output.clear()
         return data
 
@@ -197,7 +198,7 @@ class NetconfSession:
             self._last_activity = now
         if isinstance(content, NetconfError):
             self.out_rpc_errors += 1
-        self._output += encode(build_reply(rpc.attributes, content), self.framing)
+        self._output.append(encode(build_reply(rpc.attributes, content), self.framing))
 
     def _fail(self, reason: str) -> SessionFailed:
         self.state = SessionState.CLOSED
