@@ -58,6 +58,13 @@ def datastore_or_config(
     return name
 
 
+def datastore_name(operation: etree._Element, role: str, allowed: Sequence[str]) -> str:
+    """Read ``<source>``/``<target>`` where only a datastore name may stand."""
+    name = datastore_or_config(operation, role, allow_config=False, allowed=allowed)
+    assert isinstance(name, str)
+    return name
+
+
 def _option(operation: etree._Element, name: str, allowed: Sequence[str]) -> str:
     element = child(operation, name)
     if element is None:
@@ -102,8 +109,7 @@ class ConfigOperations:
         }
 
     async def get_config(self, context: RpcContext, operation: etree._Element) -> Reply:
-        source = datastore_or_config(operation, "source", allow_config=False, allowed=LOCKABLE)
-        assert isinstance(source, str)
+        source = datastore_name(operation, "source", LOCKABLE)
         # Running is immutable (every commit replaces it), so it is read in place, not copied:
         # filters copy only what they select and the reply serializes it where it is. The
         # candidate is edited in place, and the reply is only built once the transport has
@@ -115,9 +121,7 @@ class ConfigOperations:
         return [apply_filter(data, child(operation, "filter"))]
 
     async def edit_config(self, context: RpcContext, operation: etree._Element) -> Reply:
-        target = datastore_or_config(
-            operation, "target", allow_config=False, allowed=("candidate",)
-        )
+        target = datastore_name(operation, "target", ("candidate",))
         config = child(operation, "config")
         if config is None:
             if child(operation, "url") is not None:
@@ -129,16 +133,14 @@ class ConfigOperations:
             "error_option": _option(operation, "error-option", ERROR_OPTIONS),
         }
         self.locks.check_writable(context.session_id, "candidate")
-        self.datastore.edit_config(config, target=str(target), **options)
+        self.datastore.edit_config(config, target=target, **options)
         return []
 
     async def copy_config(self, context: RpcContext, operation: etree._Element) -> Reply:
-        target = datastore_or_config(
-            operation, "target", allow_config=False, allowed=("candidate",)
-        )
+        target = datastore_name(operation, "target", ("candidate",))
         source = datastore_or_config(operation, "source", allow_config=True, allowed=LOCKABLE)
-        self.locks.check_writable(context.session_id, str(target))
-        self.datastore.copy_config(source, str(target))
+        self.locks.check_writable(context.session_id, target)
+        self.datastore.copy_config(source, target)
         return []
 
     async def validate(self, context: RpcContext, operation: etree._Element) -> Reply:
@@ -172,13 +174,13 @@ class ConfigOperations:
         return []
 
     async def lock(self, context: RpcContext, operation: etree._Element) -> Reply:
-        target = str(datastore_or_config(operation, "target", allow_config=False, allowed=LOCKABLE))
+        target = datastore_name(operation, "target", LOCKABLE)
         modified = target == "candidate" and self.datastore.candidate_modified()
         self.locks.lock(target, context.session_id, candidate_modified=modified)
         return []
 
     async def unlock(self, context: RpcContext, operation: etree._Element) -> Reply:
-        target = str(datastore_or_config(operation, "target", allow_config=False, allowed=LOCKABLE))
+        target = datastore_name(operation, "target", LOCKABLE)
         self.locks.unlock(target, context.session_id)
         # As on Junos, releasing the candidate lock discards what its holder left uncommitted:
         # the lock made the candidate that session's workspace, and leaving it dirty would
