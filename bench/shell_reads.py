@@ -39,10 +39,14 @@ class NullEngine:
         self.received = 0
 
     def update_config(self, config: NegotiatorConfig) -> None: ...
-    def datagram_received(self, data: bytes, remote: Address, now: float) -> None:
+    def datagram_received(
+        self, data: bytes, remote: Address, now: float, local: Address | None = None
+    ) -> None:
         self.received += 1
 
-    def initiate(self, peer: str, now: float, *, remote_port: int = 500) -> int:
+    def initiate(
+        self, peer: str, now: float, *, remote_port: int = 500, local: Address | None = None
+    ) -> int:
         raise NotImplementedError
 
     def clear(self, peer: str | None, now: float) -> int:

@@ -30,9 +30,7 @@ from negotiator.shell import (
     Address,
     EngineLike,
     Shell,
-    is_wildcard,
     open_shell,
-    source_address_for,
 )
 
 log = logging.getLogger(__name__)
@@ -68,12 +66,9 @@ _SA_LEAVES: tuple[tuple[str, str], ...] = (
 
 def build_engine(config: NegotiatorConfig, local: Address, **engine_options: Any) -> EngineLike:
     """The real engine for a socket bound to ``local``; ``engine_options`` go to its
-    constructor (retransmit timing...). Bound to a wildcard, it is given a way to learn which
-    address it speaks from towards each peer, when the engine supports that."""
+    constructor (retransmit timing...)."""
     from negotiator.engine.engine import Engine
 
-    if is_wildcard(local[0]):
-        engine_options["local_address_for"] = source_address_for
     engine: EngineLike = Engine(config, local_address=local, **engine_options)
     return engine
 
@@ -86,7 +81,7 @@ def rfc3339(timestamp: float) -> str:
     return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _leaf_text(name: str, value: object, sa: SaInfo, now: float) -> str | None:
+def _leaf_text(name: str, value: object, sa: SaInfo, now: float, wall: float) -> str | None:
     if name == "remaining-seconds":
         established, lifetime = sa.established_at, sa.lifetime_seconds
         if established is not None and lifetime is not None:
@@ -94,7 +89,7 @@ def _leaf_text(name: str, value: object, sa: SaInfo, now: float) -> str | None:
     if value is None:
         return None
     if name == "established-at" and sa.established_at is not None:
-        return rfc3339(sa.established_at)
+        return rfc3339(wall - (now - sa.established_at))  # engine times are monotonic
     if isinstance(value, bool):
         return "true" if value else "false"
     if name.endswith("-cookie"):
@@ -102,11 +97,12 @@ def _leaf_text(name: str, value: object, sa: SaInfo, now: float) -> str | None:
     return str(value)
 
 
-def security_association_element(sa: SaInfo, now: float) -> etree._Element:
-    """One ``security-association`` list entry from an engine SaInfo."""
+def security_association_element(sa: SaInfo, now: float, wall: float) -> etree._Element:
+    """One ``security-association`` list entry from an engine SaInfo; ``now`` is the engine's
+    (monotonic) time and ``wall`` the wall clock at the same moment, for timestamps."""
     entry = etree.Element(ike_tag("security-association"))
     for leaf, attribute in _SA_LEAVES:
-        text = _leaf_text(leaf, getattr(sa, attribute), sa, now)
+        text = _leaf_text(leaf, getattr(sa, attribute), sa, now, wall)
         if text is not None:
             etree.SubElement(entry, ike_tag(leaf)).text = text
     return entry
@@ -188,15 +184,18 @@ class NegotiatorService:
         config: NegotiatorConfig,
         *,
         engine_factory: EngineFactory = build_engine,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         initiate_timeout: float = DEFAULT_INITIATE_TIMEOUT,
         compiler: ConfigCompiler | None = None,
     ) -> None:
         """``compiler``: the one that compiled ``config``, so that the first commit already
-        reuses its policies (a fresh one otherwise)."""
+        reuses its policies (a fresh one otherwise). ``clock`` (monotonic) drives the engine;
+        ``wall_clock`` only dates what is displayed (established-at)."""
         self._config = config
         self._engine_factory = engine_factory
         self._clock = clock
+        self._wall_clock = wall_clock
         self._initiate_timeout = initiate_timeout
         self._shell: Shell | None = None
         self._waiters: dict[int, list[asyncio.Future[str | None]]] = {}
@@ -254,10 +253,10 @@ class NegotiatorService:
         table = etree.SubElement(etree.SubElement(security, ike_tag("ike")),
                                  ike_tag("security-associations"))
         if self._shell is not None:
-            now = self._clock()
+            now, wall = self._clock(), self._wall_clock()
             sas = sorted(self._shell.engine.security_associations(), key=lambda sa: sa.index)
             for sa in sas:
-                table.append(security_association_element(sa, now))
+                table.append(security_association_element(sa, now, wall))
         return [security]
 
     def rpc_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
@@ -295,8 +294,10 @@ class NegotiatorService:
         shell = self._running_shell()
         waiter: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
 
+        local = shell.local_towards(peer)  # a routing lookup when bound to a wildcard
+
         def initiate(now: float) -> int:
-            index = shell.engine.initiate(peer, now)
+            index = shell.engine.initiate(peer, now, local=local)
             # Registered before the shell dispatches this call's events.
             self._waiters.setdefault(index, []).append(waiter)
             return index

@@ -1,12 +1,14 @@
 """The thin asyncio shell around the sans-IO engine: one UDP socket and one timer.
 
 Theory of operation: every input to the engine (a datagram, a timer expiry, or a call made by
-the service such as ``initiate``) goes through :meth:`Shell.call`, which passes the wall-clock
-``now`` and afterwards (1) sends every queued datagram, (2) hands every queued event to the
-``on_event`` callback, (3) re-arms the single timer from ``engine.next_timer()`` if that is
-earlier than the armed one (a timer armed too early just finds nothing due and re-arms: far
-cheaper than cancel + call_later after every datagram). The shell
-holds no protocol state: forgetting it and building a new one around the same engine is safe.
+the service such as ``initiate``) goes through :meth:`Shell.call`, which passes ``now`` from a
+monotonic clock (every engine deadline is on it: stepping the wall clock moves none; the wall
+clock is only for displayed timestamps, in the service) and afterwards (1) sends every queued
+datagram, (2) hands every queued event to the ``on_event`` callback, (3) re-arms the single
+timer from ``engine.next_timer()`` if that is earlier than the armed one (a timer armed too
+early just finds nothing due and re-arms: far cheaper than cancel + call_later after every
+datagram). The shell holds no protocol state: forgetting it and building a new one around
+the same engine is safe.
 
 The socket is read with ``loop.add_reader``: each wake-up drains up to
 ``MAX_DATAGRAMS_PER_WAKE`` queued datagrams into buffers just over ``MAX_ACCEPTED_DATAGRAM``.
@@ -15,6 +17,11 @@ asyncio's datagram transport takes one loop iteration per datagram and reads eac
 (bench/shell_reads.py, BENCHMARKS.md). Sends go straight to the socket: when its buffer is
 full the datagram is dropped like on a busy link, and the peer's retransmission (or ours)
 covers it, as for any loss of UDP (RFC 2408 section 3.1 puts ISAKMP on UDP).
+
+Bound to a wildcard (0.0.0.0 / ::), the shell learns the address each datagram arrived on
+from IP_PKTINFO / IPV6_PKTINFO and hands it to the engine with the datagram; before an
+initiation it asks the kernel's routing table which address it will speak from
+(:func:`source_address_for`). The engine itself makes no system call.
 """
 
 from __future__ import annotations
@@ -41,14 +48,21 @@ T = TypeVar("T")
 MAX_ACCEPTED_DATAGRAM = 16384
 # Datagrams read per wake-up before the loop runs other work again (NETCONF sessions share it).
 MAX_DATAGRAMS_PER_WAKE = 64
+# Linux values (Python 3.11 names IPV6_PKTINFO but not IP_PKTINFO): <linux/in.h>, <linux/in6.h>.
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+_PKTINFO_SPACE = socket.CMSG_SPACE(20)  # struct in6_pktinfo (in_pktinfo is 12 bytes)
 
 
 class EngineLike(Protocol):
     """The part of negotiator.engine.Engine the shell and the service use."""
 
     def update_config(self, config: NegotiatorConfig) -> None: ...
-    def datagram_received(self, data: bytes, remote: Address, now: float) -> None: ...
-    def initiate(self, peer: str, now: float, *, remote_port: int = 500) -> int: ...
+    def datagram_received(
+        self, data: bytes, remote: Address, now: float, local: Address | None = None
+    ) -> None: ...
+    def initiate(
+        self, peer: str, now: float, *, remote_port: int = 500, local: Address | None = None
+    ) -> int: ...
     def clear(self, peer: str | None, now: float) -> int: ...
     def handle_timers(self, now: float) -> None: ...
     def next_timer(self) -> float | None: ...
@@ -65,7 +79,7 @@ class Shell:
         engine: EngineLike,
         on_event: Callable[[Event], None],
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         max_datagram: int = MAX_ACCEPTED_DATAGRAM,
     ) -> None:
         self.engine = engine
@@ -73,6 +87,7 @@ class Shell:
         self._clock = clock
         self._max_datagram = max_datagram
         self._sock: socket.socket | None = None
+        self._wildcard_port: int | None = None  # bound to 0.0.0.0 / :: on this port
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None  # the engine deadline self._timer was set for
         self.dropped_oversized = 0
@@ -82,8 +97,48 @@ class Shell:
     def attach(self, sock: socket.socket) -> None:
         """Start reading ``sock`` (bound, non-blocking) from the running loop."""
         self._sock = sock
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._read_ready)
+        host, port = sock.getsockname()[:2]
+        if is_wildcard(str(host)):
+            self._wildcard_port = int(port)
+            if sock.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        reader = self._read_ready if self._wildcard_port is None else self._read_ready_pktinfo
+        asyncio.get_running_loop().add_reader(sock.fileno(), reader)
         self._rearm()
+
+    def local_towards(self, peer: str) -> Address | None:
+        """The address to initiate to ``peer`` from, when bound to a wildcard (a routing
+        lookup; None: the bound address)."""
+        if self._wildcard_port is None:
+            return None
+        try:
+            return (source_address_for(peer), self._wildcard_port)
+        except OSError as exc:  # no route: the send will fail and say so
+            log.info("no source address towards %s: %s", peer, exc)
+            return None
+
+    def _read_ready_pktinfo(self) -> None:
+        """As :meth:`_read_ready`, with the destination address of each datagram."""
+        for _ in range(MAX_DATAGRAMS_PER_WAKE):
+            if self._sock is None or self._wildcard_port is None:
+                return
+            try:
+                data, ancillary, _flags, addr = self._sock.recvmsg(
+                    self._max_datagram + 1, _PKTINFO_SPACE
+                )
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.info("socket error: %s", exc)
+                continue
+            local = None
+            for level, kind, value in ancillary:
+                destination = _pktinfo_destination(level, kind, value)
+                if destination is not None:
+                    local = (destination, self._wildcard_port)
+            self.datagram_received(data, addr, local)
 
     def _read_ready(self) -> None:
         for _ in range(MAX_DATAGRAMS_PER_WAKE):
@@ -100,14 +155,16 @@ class Shell:
                 continue
             self.datagram_received(data, addr)
 
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+    def datagram_received(
+        self, data: bytes, addr: tuple[Any, ...], local: Address | None = None
+    ) -> None:
         if len(data) > self._max_datagram:
             self.dropped_oversized += 1
             log.warning("dropped a datagram of over %d bytes from %s", self._max_datagram,
                         addr[0])
             return
         remote = (str(addr[0]), int(addr[1]))  # IPv6 adds flowinfo and scope id
-        self.call(lambda now: self.engine.datagram_received(data, remote, now))
+        self.call(lambda now: self.engine.datagram_received(data, remote, now, local))
 
     def _send(self, data: bytes, remote: Address) -> None:
         if self._sock is None:
@@ -167,7 +224,7 @@ class Shell:
         if self._armed_for is not None and self._armed_for <= deadline:
             return  # (_armed_for is set exactly while _timer is)
         self._cancel_timer()
-        # Engine deadlines are wall-clock; the loop's clock is monotonic: convert the delay.
+        # The loop's clock is monotonic too, but not necessarily this one: convert the delay.
         delay = max(0.0, deadline - self._clock())
         self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
         self._armed_for = deadline
@@ -184,7 +241,7 @@ async def open_shell(
     listen: Address,
     on_event: Callable[[Event], None],
     *,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Shell:
     """Bind ``listen`` (OSError if that fails), build the engine for the bound address (port 0
     becomes the real port) and start the shell on that socket."""
@@ -206,6 +263,16 @@ async def open_shell(
 def is_wildcard(host: str) -> bool:
     """True for 0.0.0.0 and ::, which name no address a peer could identify us by."""
     return ipaddress.ip_address(host).is_unspecified
+
+
+def _pktinfo_destination(level: int, kind: int, value: bytes) -> str | None:
+    """The destination address in an IP_PKTINFO (struct in_pktinfo: ifindex, spec_dst, addr)
+    or IPV6_PKTINFO (struct in6_pktinfo: addr, ifindex) control message."""
+    if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
+        return socket.inet_ntop(socket.AF_INET, value[8:12])
+    if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 16:
+        return socket.inet_ntop(socket.AF_INET6, value[:16])
+    return None
 
 
 def source_address_for(peer: str, port: int = 500) -> str:

@@ -71,7 +71,7 @@ class AggressiveMode:
 
     def responder_start(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         chain = decode(sa, header, data)  # (1) -> (2)
-        reply = answer_offer(sa, chain, "(1)")
+        reply = answer_offer(sa, chain, "(1)", tools)
         assert sa.chosen is not None
         sa.g_xi = required(chain, KePayload, "(1)").data
         sa.nonce_i = nonce_of(chain, "(1)")

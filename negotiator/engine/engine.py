@@ -48,7 +48,7 @@ from negotiator.engine.aggressive_mode import AggressiveMode
 from negotiator.engine.events import Event, SaDeleted, SaEstablished, SaFailed, SaInfo
 from negotiator.engine.exchange import Exchange, Step
 from negotiator.engine.main_mode import MainMode
-from negotiator.engine.phase1 import Phase1Error, Tools, identity_payload
+from negotiator.engine.phase1 import Phase1Error, SelectionCache, Tools, identity_payload
 from negotiator.engine.state import (
     ZERO_COOKIE,
     Address,
@@ -84,15 +84,14 @@ class Engine:
         retransmit_tries: int = 4,
         half_open_timeout: float = 30.0,
         max_half_open: int = 1000,
-        local_address_for: Callable[[str], str] | None = None,
     ) -> None:
         self._config = config
+        # The address an SA speaks from, unless the caller names it: a shell bound to a
+        # wildcard (0.0.0.0 / ::) passes the address each datagram arrived on and the one it
+        # initiates from (our ID payload, RFC 2407 section 4.6.2, and the SA's state). The
+        # engine makes no system call to learn it.
         self._local = local_address
-        # Given (by the service, when bound to a wildcard: 0.0.0.0 / ::), the address we speak
-        # from towards a peer (for our ID payload, RFC 2407 section 4.6.2, and the SA's state)
-        # is asked of this.
-        self._local_address_for = local_address_for
-        self._tools = Tools(random_bytes, dh_factory)
+        self._tools = Tools(random_bytes, dh_factory, SelectionCache())
         self._retransmit_base = retransmit_base
         self._retransmit_tries = retransmit_tries
         self._half_open_timeout = half_open_timeout
@@ -113,13 +112,18 @@ class Engine:
     def update_config(self, config: NegotiatorConfig) -> None:
         self._config = config
 
-    def initiate(self, peer: str, now: float, *, remote_port: int = 500) -> int:
+    def initiate(
+        self, peer: str, now: float, *, remote_port: int = 500, local: Address | None = None
+    ) -> int:
         self._now = now
         policy = self._config.policy_for(peer)
         if policy is None:
             raise LookupError(f"no policy for {peer}")
         remote = (str(policy.peer), remote_port)  # the policy's key: peer, parsed
-        sa = self._new_sa(Role.INITIATOR, policy.mode, policy, remote, now, self._new_cookie())
+        sa = self._new_sa(
+            Role.INITIATOR, policy.mode, policy, remote, local or self._local, now,
+            self._new_cookie(),
+        )
         exchange = _EXCHANGES[policy.mode]
         sa.offered = exchange.initiator_offer(policy)
         if not sa.offered:
@@ -138,10 +142,14 @@ class Engine:
         self._schedule(sa)
         return sa.index
 
-    def datagram_received(self, data: bytes, remote: Address, now: float) -> None:
+    def datagram_received(
+        self, data: bytes, remote: Address, now: float, local: Address | None = None
+    ) -> None:
+        """``local``: the address the datagram arrived on (default: the one given at
+        construction); a negotiation it starts speaks from there."""
         self._now = now
         try:
-            self._receive(data, remote, now)
+            self._receive(data, remote, local or self._local, now)
         except Exception:  # the contract: never an exception out of here
             log.exception("internal error on a datagram from %s:%d (dropped)", *remote)
 
@@ -197,7 +205,7 @@ class Engine:
 
     # -- receiving -----------------------------------------------------------------------------
 
-    def _receive(self, data: bytes, remote: Address, now: float) -> None:
+    def _receive(self, data: bytes, remote: Address, local: Address, now: float) -> None:
         try:
             header = pull_header(data)
         except MalformedPacket as exc:
@@ -222,7 +230,7 @@ class Engine:
             return
         if sa is None:
             if header.responder_cookie == ZERO_COOKIE:
-                self._respond(header, data, remote, mode, now)
+                self._respond(header, data, remote, local, mode, now)
             else:
                 log.info("%s: %s for no known SA from %s: dropped", prefix, mode.value, remote[0])
             return
@@ -254,7 +262,13 @@ class Engine:
         self._advance(sa, data, step, now)
 
     def _respond(
-        self, header: IsakmpHeader, data: bytes, remote: Address, mode: ExchangeMode, now: float
+        self,
+        header: IsakmpHeader,
+        data: bytes,
+        remote: Address,
+        local: Address,
+        mode: ExchangeMode,
+        now: float,
     ) -> None:
         prefix = cookie_prefix(header.initiator_cookie, ZERO_COOKIE)
         policy = self._config.policy_for(remote[0])
@@ -274,6 +288,7 @@ class Engine:
             mode,
             policy,
             remote,
+            local,
             now,
             header.initiator_cookie,
             self._new_cookie(),
@@ -429,25 +444,19 @@ class Engine:
             if cookie != ZERO_COOKIE and not self._table.own_cookie_in_use(cookie):
                 return cookie
 
-    def _local_towards(self, peer: str) -> Address:
-        resolver = self._local_address_for
-        if resolver is None:
-            return self._local
-        return (resolver(peer), self._local[1])
-
     def _new_sa(
         self,
         role: Role,
         mode: ExchangeMode,
         policy: Policy,
         remote: Address,
+        local: Address,
         now: float,
         icookie: bytes,
         rcookie: bytes = ZERO_COOKIE,
         *,
         take_index: bool = True,
     ) -> IkeSa:
-        local = self._local_towards(remote[0])
         identity = policy.local_identity or local[0]
         return IkeSa(
             index=self._take_index() if take_index else 0,

@@ -93,7 +93,7 @@ class MainMode:
 
     def responder_start(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         chain = decode(sa, header, data)  # (1) -> (2)
-        reply = answer_offer(sa, chain, "(1)")
+        reply = answer_offer(sa, chain, "(1)", tools)
         sa.expect = Expect.KE
         return Step(encode(sa, MAIN, [reply], encrypt=False))
 

@@ -16,7 +16,7 @@ import functools
 import hmac
 import ipaddress
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from negotiator.codec import (
@@ -89,10 +89,12 @@ def unexpected(detail: str) -> Phase1Error:
 
 @dataclass(frozen=True, slots=True)
 class Tools:
-    """Injected randomness and key generation (deterministic in tests)."""
+    """Injected randomness and key generation (deterministic in tests), and the engine's own
+    selection cache (see :class:`SelectionCache`; defined below)."""
 
     random_bytes: Callable[[int], bytes]
     dh_factory: DhFactory
+    selections: SelectionCache = field(default_factory=lambda: SelectionCache())
 
 
 # -- proposals and transforms (RFC 2409 Appendix A) ------------------------------------------
@@ -230,31 +232,43 @@ def select(policy: Policy, sa: SaPayload) -> tuple[Proposal, int, SaPayload]:
     raise Phase1Error(NotifyType.NO_PROPOSAL_CHOSEN, "no proposal chosen")
 
 
-# Responder selections by (policy, offered SA body): peers repeat the same offer, so the choice
-# and the encoded reply are computed once. The entry keeps its policy alive (so its id() is not
-# reused while cached) and is checked to be the same object; failures are never cached.
-_Selection = tuple[Policy, Proposal, int, UnknownPayload]
-_selections: dict[tuple[int, bytes], _Selection] = {}
 MAX_CACHED_SELECTIONS = 1024
 MAX_CACHED_OFFER = 2048  # bytes of SA body; larger offers are selected without the cache
 
 
-def select_reply(
-    policy: Policy, offer_body: bytes, offer: SaPayload
-) -> tuple[Proposal, int, UnknownPayload]:
-    """:func:`select` for the SA payload ``offer`` (whose body as received is ``offer_body``),
-    with the reply SA payload already encoded (an opaque payload of type SA: the same bytes)."""
-    key = (id(policy), offer_body)
-    cached = _selections.get(key)
-    if cached is not None and cached[0] is policy:
-        return cached[1], cached[2], cached[3]
-    proposal, lifetime, reply = select(policy, offer)
-    encoded = UnknownPayload(PayloadType.SA, payload_body(reply))
-    if len(offer_body) <= MAX_CACHED_OFFER:
-        if len(_selections) >= MAX_CACHED_SELECTIONS:
-            _selections.clear()
-        _selections[key] = (policy, proposal, lifetime, encoded)
-    return proposal, lifetime, encoded
+class SelectionCache:
+    """The responder's selections by (policy, offered SA body), owned by one engine: peers
+    repeat the same offer, so the choice and the encoded reply are computed once. Keyed by
+    the policy's peer and checked to be the very same policy object (a commit that changes
+    the policy makes a new one); failures are never cached; at most
+    ``MAX_CACHED_SELECTIONS`` entries (cleared when full)."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[object, bytes], tuple[Policy, Proposal, int, UnknownPayload]]
+        self._entries = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def select_reply(
+        self, policy: Policy, offer_body: bytes, offer: SaPayload
+    ) -> tuple[Proposal, int, UnknownPayload]:
+        """:func:`select` for the SA payload ``offer`` (whose body as received is
+        ``offer_body``), with the reply SA payload already encoded (an opaque payload of type
+        SA: the same bytes)."""
+        key = (policy.peer, offer_body)
+        cached = self._entries.get(key)
+        if cached is not None and cached[0] is policy:
+            return cached[1], cached[2], cached[3]
+        proposal, lifetime, reply = select(policy, offer)
+        encoded = UnknownPayload(PayloadType.SA, payload_body(reply))
+        if len(offer_body) <= MAX_CACHED_OFFER:
+            if len(self._entries) >= MAX_CACHED_SELECTIONS:
+                self._entries.clear()
+            self._entries[key] = (policy, proposal, lifetime, encoded)
+        return proposal, lifetime, encoded
 
 
 def offer_of(sa: IkeSa) -> SaPayload:
@@ -264,12 +278,12 @@ def offer_of(sa: IkeSa) -> SaPayload:
     return proposal
 
 
-def answer_offer(sa: IkeSa, chain: PayloadChain, what: str) -> UnknownPayload:
+def answer_offer(sa: IkeSa, chain: PayloadChain, what: str, tools: Tools) -> UnknownPayload:
     """Responder: keep the peer's SA payload body (SA_i_b), choose from it (``sa.chosen``,
     ``sa.lifetime``) and return the SA payload to answer with."""
     offered = required(chain, SaPayload, what)
     sa.sa_i_b = chain.body_of(SaPayload) or b""
-    sa.chosen, sa.lifetime, reply = select_reply(sa.policy, sa.sa_i_b, offered)
+    sa.chosen, sa.lifetime, reply = tools.selections.select_reply(sa.policy, sa.sa_i_b, offered)
     return reply
 
 

@@ -17,7 +17,7 @@ Address = tuple[str, int]
 
 
 class Clock:
-    """A settable wall clock for the shell and the service (``clock.now = ...``)."""
+    """A settable clock for the shell and the service (``clock.now = ...``)."""
 
     def __init__(self, now: float = 1_000_000.0) -> None:
         self.now = now
@@ -45,6 +45,7 @@ class FakeEngine:
     config: NegotiatorConfig
     local_address: Address
     received: list[tuple[bytes, Address, float]] = field(default_factory=list)
+    received_on: list[Address | None] = field(default_factory=list)  # each datagram's local
     configs: list[NegotiatorConfig] = field(default_factory=list)
     timer_calls: list[float] = field(default_factory=list)
     sas: dict[int, SaInfo] = field(default_factory=dict)
@@ -58,8 +59,11 @@ class FakeEngine:
         self.config = config
         self.sas = {i: replace(sa, config_current=False) for i, sa in self.sas.items()}
 
-    def datagram_received(self, data: bytes, remote: Address, now: float) -> None:
+    def datagram_received(
+        self, data: bytes, remote: Address, now: float, local: Address | None = None
+    ) -> None:
         self.received.append((data, remote, now))
+        self.received_on.append(local)
         for index, sa in self.sas.items():
             if sa.remote_address == remote[0] and sa.state == "negotiating":
                 self.deadlines.pop(index, None)
@@ -72,12 +76,15 @@ class FakeEngine:
                     self.events.append(SaFailed(index, "NO_PROPOSAL_CHOSEN from peer"))
                 return
 
-    def initiate(self, peer: str, now: float, *, remote_port: int = 500) -> int:
+    def initiate(
+        self, peer: str, now: float, *, remote_port: int = 500, local: Address | None = None
+    ) -> int:
         if self.config.policy_for(peer) is None:
             raise LookupError(f"no policy for {peer}")
         index = max(self.sas, default=0) + 1
-        self.sas[index] = sa_info(index, peer, remote_port,
-                                  config_generation=self.config.generation)
+        source = local or self.local_address
+        self.sas[index] = sa_info(index, peer, remote_port, local_address=source[0],
+                                  local_port=source[1], config_generation=self.config.generation)
         self.deadlines[index] = now + self.retransmit_after
         self.outgoing.append((b"HELLO", (peer, remote_port)))
         return index

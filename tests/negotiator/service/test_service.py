@@ -112,7 +112,7 @@ def test_config_committed_before_start_is_what_the_engine_starts_with() -> None:
 def test_operational_state_has_every_yang_field() -> None:
     async def body() -> None:
         clock = Clock(1_790_000_000.0)
-        service, engines = _service(clock=clock)
+        service, engines = _service(clock=clock, wall_clock=clock)
         await service.start(("127.0.0.1", 0))
         engines[0].sas[4] = sa_info(
             4, "198.51.100.2",
@@ -151,6 +151,38 @@ def test_operational_state_has_every_yang_field() -> None:
     _run(body)
 
 
+def test_a_wall_clock_step_moves_no_deadline_only_the_displayed_time() -> None:
+    """The engine runs on the monotonic clock: stepping the wall clock (NTP, an operator)
+    changes established-at as displayed and nothing the engine sees."""
+
+    async def body() -> None:
+        monotonic, wall = Clock(5_000.0), Clock(1_790_000_000.0)
+        service, engines = _service(clock=monotonic, wall_clock=wall)
+        await service.start(("127.0.0.1", 0))
+        engine = engines[0]
+        engine.sas[1] = sa_info(1, "198.51.100.2", state="established", lifetime_seconds=600,
+                                established_at=4_900.0)
+        engine.deadlines[1] = 4_900.0 + 600
+
+        def leaves() -> dict[str, str | None]:
+            [security] = service.operational_state()
+            [entry] = xpath_elements(
+                security, "ike:ike/ike:security-associations/ike:security-association", NS)
+            return {etree.QName(c).localname: c.text for c in entry}
+
+        before = leaves()
+        assert before["established-at"] == rfc3339(wall.now - 100)
+        assert before["remaining-seconds"] == "500"
+        wall.now -= 86_400  # the wall clock is stepped back a day
+        after = leaves()
+        assert after["established-at"] == rfc3339(wall.now - 100)
+        assert after["remaining-seconds"] == "500"
+        assert engine.next_timer() == 5_500.0
+        await service.stop()
+
+    _run(body)
+
+
 def test_rfc3339_is_utc_with_z() -> None:
     assert rfc3339(0) == "1970-01-01T00:00:00Z"
     assert rfc3339(1_790_000_000.9) == "2026-09-21T14:13:20Z"
@@ -182,8 +214,9 @@ def test_initiate_waits_for_the_outcome(answer: bytes, expected: dict[str, str])
         engines[0].retransmit_after = 5.0
         original = engines[0].initiate
 
-        def initiate_to_peer(p: str, now: float, *, remote_port: int = 500) -> int:
-            return original(p, now, remote_port=peer.getsockname()[1])
+        def initiate_to_peer(p: str, now: float, *, remote_port: int = 500,
+                             local: tuple[str, int] | None = None) -> int:
+            return original(p, now, remote_port=peer.getsockname()[1], local=local)
 
         # mypy types an instance method assignment against the unbound method (with self).
         engines[0].initiate = initiate_to_peer  # type: ignore[method-assign, assignment]
@@ -207,8 +240,9 @@ def test_initiate_outcome_within_the_same_call_is_not_lost() -> None:
         await service.start(("127.0.0.1", 0))
         original = engines[0].initiate
 
-        def instant(peer: str, now: float, remote_port: int = 500) -> int:
-            index = original(peer, now)
+        def instant(peer: str, now: float, remote_port: int = 500,
+                    local: tuple[str, int] | None = None) -> int:
+            index = original(peer, now, local=local)
             engines[0].datagram_received(b"OK", (peer, 500), now)
             return index
 
@@ -306,7 +340,7 @@ def test_operational_state_is_valid_against_the_yang_model() -> None:
 
     async def body() -> str:
         clock = Clock(1_790_000_000.0)
-        service, engines = _service(clock=clock)
+        service, engines = _service(clock=clock, wall_clock=clock)
         await service.start(("127.0.0.1", 0))
         engines[0].sas[1] = sa_info(
             1, "2001:db8::2", 4500, local_address="2001:db8::1", role="responder",

@@ -148,6 +148,43 @@ def test_wildcards_and_source_address_lookup() -> None:
     assert source_address_for("127.0.0.2") in ("127.0.0.1", "127.0.0.2")
 
 
+def test_bound_to_a_wildcard_the_shell_tells_the_engine_where_each_datagram_arrived() -> None:
+    """On 0.0.0.0 the destination of each datagram (IP_PKTINFO) reaches the engine with it,
+    and an initiation is given the routed source address: the engine makes no system call."""
+
+    async def run() -> None:
+        engine = FakeEngine(_config_for("127.0.0.2"), ("0.0.0.0", 0))
+        shell = await open_shell(lambda _l: engine, ("0.0.0.0", 0), lambda _e: None)
+        assert shell.local_address is not None
+        port = shell.local_address[1]
+        peer = _peer()
+        for destination in ("127.0.0.1", "127.0.0.3"):
+            peer.sendto(b"x", (destination, port))
+        await _until(lambda: len(engine.received) == 2)
+        assert engine.received_on == [("127.0.0.1", port), ("127.0.0.3", port)]
+        assert shell.local_towards("127.0.0.2") == ("127.0.0.1", port)
+        shell.close()
+        peer.close()
+
+    asyncio.run(run())
+
+
+def test_bound_to_an_address_the_shell_passes_no_local_address() -> None:
+    async def run() -> None:
+        engine = FakeEngine(_config_for("127.0.0.1"), ("127.0.0.1", 0))
+        shell = await open_shell(lambda _l: engine, ("127.0.0.1", 0), lambda _e: None)
+        assert shell.local_address is not None
+        peer = _peer()
+        peer.sendto(b"x", shell.local_address)
+        await _until(lambda: engine.received)
+        assert engine.received_on == [None]
+        assert shell.local_towards("127.0.0.1") is None
+        shell.close()
+        peer.close()
+
+    asyncio.run(run())
+
+
 class _DeadlineEngine(FakeEngine):
     """A FakeEngine whose next deadline the test sets."""
 
