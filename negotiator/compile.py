@@ -51,6 +51,8 @@ def ike_tag(name: str) -> str:
 
 
 _POLICY_TAG = ike_tag("policy")
+# The policy list, as a change set names it (agent.datastore.changes.ChangeSet.entries).
+POLICY_LIST = (ike_tag("security"), ike_tag("ike"), _POLICY_TAG)
 
 
 def _text(parent: etree._Element, name: str) -> str | None:
@@ -227,19 +229,22 @@ class ConfigCompiler:
         """Like :func:`compile_config` (same result; a ValueError, naming the first faulty
         policy in document order unless several changed ones are).
 
-        When the snapshot says which policy entries changed since the one compiled last
-        (``snapshot.changes``: only policies, relative to that generation, entries given)
-        only those are recompiled; otherwise every policy's serialization is compared.
+        When the snapshot's change set says that only policy entries changed since the one
+        compiled last, only those are recompiled; otherwise every policy's serialization is
+        compared.
         """
         changes = snapshot.changes
+        entries = None
         if (
             changes is not None
-            and changes.entries is not None
-            and not changes.other
             and changes.since == self._generation
             and self._distinct
+            and not changes.outside(POLICY_LIST)
         ):
-            policies = self._patched(snapshot, changes.policies, changes.entries)
+            entries = changes.entries(POLICY_LIST)
+        if entries is not None:
+            by_name = {key[0]: entry for key, entry in entries.items()}
+            policies = self._patched(snapshot, frozenset(by_name), by_name)
             if policies is not None:
                 self._generation, self._policies = snapshot.generation, policies
                 return NegotiatorConfig(generation=snapshot.generation, policies=policies)

@@ -23,7 +23,7 @@ from lxml import etree
 from agent.datastore.subscriber import IKE_NS, CommitSubscriber, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.extensions import RpcContext, RpcHandler
-from negotiator.compile import ConfigCompiler, check_supported, ike_tag
+from negotiator.compile import POLICY_LIST, ConfigCompiler, check_supported, ike_tag
 from negotiator.config import NegotiatorConfig
 from negotiator.engine.events import Event, SaEstablished, SaFailed, SaInfo
 from negotiator.shell import (
@@ -150,7 +150,7 @@ class _Subscriber:
 
     def prepare(self, snapshot: ConfigSnapshot) -> None:
         changes = snapshot.changes
-        if changes is None or changes.other or changes.since != self._checked:
+        if changes is None or changes.outside(POLICY_LIST) or changes.since != self._checked:
             # Only proposals can be vetoed: a commit changing nothing but policies on top of
             # a checked configuration needs no new check (and no walk of 10,000 policies).
             errors = check_supported(snapshot)

@@ -1,10 +1,11 @@
 """``<edit-config>`` semantics on lxml trees (RFC 6241 section 7.2, RFC 7950 section 7.8.6).
 
 Theory of operation: the edit walks the ``<config>`` content and the target tree side by side.
-Every change to the target goes through a :class:`Journal` that records how to undo it, so an
-edit that fails (stop-on-error, rollback-on-error, test-only) is undone exactly without copying
-the whole datastore. The journal also records which policies were touched, so validation can
-be limited to what changed (see :mod:`agent.datastore.validation`).
+Every change to the target goes through a :class:`Journal` that records how to redo and undo
+it, so an edit that fails (stop-on-error, rollback-on-error, test-only) is undone exactly
+without copying the whole datastore. The journal also describes each change in model terms
+(:mod:`agent.datastore.changes`): what validation re-checks, and what subscribers are told.
+List entries are found by key through the :class:`KeyIndex` (any list of any module).
 
 Children are kept in schema order (keys first) and list / leaf-list entries in the order they
 were created or positioned with ``insert``, so serialising the tree is deterministic.
@@ -13,12 +14,14 @@ were created or positioned with ``insert``, so serialising the tree is determini
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from functools import partial
 
 from lxml import etree
 
-from agent.datastore.paths import element_path, path_step
+from agent.datastore.changes import Change, ChangeOp
+from agent.datastore.keyindex import KeyIndex
+from agent.datastore.paths import describe, element_path, path_step
 from agent.datastore.schema import NodeKind, Schema, SchemaNode
 from agent.errors import ErrorTag, ErrorType, RpcError
 
@@ -47,100 +50,113 @@ class ErrorOption(enum.StrEnum):
     ROLLBACK_ON_ERROR = "rollback-on-error"
 
 
-# Key values -> list entry, for one list below one parent (a dict, or a PolicyLocator).
-EntryIndex = MutableMapping[tuple[str, ...], etree._Element]
-
 _ATTR_OPERATIONS = frozenset(op.value for op in Operation if op is not Operation.NONE)
 _CREATING = (Operation.MERGE, Operation.REPLACE, Operation.CREATE)
-
-
-@dataclass(slots=True)
-class Scope:
-    """What an edit touched: some policy entries, or something else (``everything``)."""
-
-    policies: set[str] = field(default_factory=set)
-    everything: bool = False
-
-    def update(self, other: Scope) -> None:
-        self.policies |= other.policies
-        self.everything = self.everything or other.everything
-
-    @property
-    def empty(self) -> bool:
-        return not self.everything and not self.policies
+_Action = Callable[[], None]
 
 
 class Journal:
-    """Undo log of the mutations made by one edit, plus the scope they touched."""
+    """Redo / undo log of the mutations made by one edit, and the changes they made.
 
-    def __init__(self, partition: tuple[str, str, str]) -> None:
-        self._undo: list[Callable[[], None]] = []
-        self.scope = Scope()
+    Every mutation of a datastore tree goes through here: it is made, recorded with a way to
+    redo and a way to undo it, described as a :class:`Change`, and reported to the
+    :class:`KeyIndex`. :meth:`revert` and :meth:`replay` move the tree between the states
+    before and after the edit any number of times (the candidate is running plus the
+    journals of its edits, replayed when needed: :mod:`agent.datastore.store`).
+    """
+
+    def __init__(self, schema: Schema, index: KeyIndex) -> None:
+        self._schema = schema
+        self._index = index
+        self._ops: list[tuple[_Action, _Action]] = []  # (redo, undo), in order
+        self.changes: list[Change] = []
         self.errors: list[RpcError] = []
         self.undone = False
         self._created: set[etree._Element] = set()
-        self.partition_parent, self.partition_tag, self._partition_key = partition
 
-    def touched(self, element: etree._Element) -> None:
-        """Note that ``element`` (or its subtree) changes."""
-        node: etree._Element | None = element
-        while node is not None:
-            parent = node.getparent()
-            if (
-                node.tag == self.partition_tag
-                and parent is not None
-                and parent.tag == self.partition_parent
-            ):
-                self.scope.policies.add(node.findtext(self._partition_key) or "")
-                return
-            node = parent
-        self.scope.everything = True
+    def _record(self, op: ChangeOp, element: etree._Element, parent: etree._Element,
+                **values: object) -> None:
+        steps, path = describe(element, parent, self._schema)
+        self.changes.append(Change(op, path, steps, parent=parent, **values))  # type: ignore[arg-type]
 
     def insert(self, parent: etree._Element, index: int | None,
                element: etree._Element) -> None:
         """Insert at ``index``, or append when it is None (O(1): lxml's len() is O(n))."""
-        if index is None:
-            parent.append(element)
-        else:
-            parent.insert(index, element)
+        redo = partial(_insert, self._index, parent, index, element)
+        redo()
         if parent in self._created:
             # Inside a node this edit created: undoing that node undoes this too.
             self._created.add(element)
             return
         self._created.add(element)
-        self.touched(element)
-        self._undo.append(lambda: parent.remove(element))
+        self._record(ChangeOp.CREATE, element, parent, new=element)
+        self._ops.append((redo, partial(_remove, self._index, parent, element)))
 
     def remove(self, element: etree._Element) -> None:
         parent = element.getparent()
         assert parent is not None
-        self.touched(element)
-        previous = element.getprevious()
-        tail = element.tail
-        parent.remove(element)
-        self._undo.append(lambda: _reinsert(parent, previous, element, tail))
+        self._record(ChangeOp.DELETE, element, parent, old=element)
+        undo = partial(_reinsert, self._index, parent, element.getprevious(), element,
+                       element.tail)
+        redo = partial(_remove, self._index, parent, element)
+        redo()
+        self._ops.append((redo, undo))
 
     def set_text(self, element: etree._Element, text: str | None) -> None:
         old = element.text
         if old == text:
             return
-        self.touched(element)
-        element.text = text
-        self._undo.append(lambda: setattr(element, "text", old))
+        parent = element.getparent()
+        assert parent is not None
+        self._record(ChangeOp.MODIFY, element, parent, old_value=old, new_value=text)
+        redo = partial(setattr, element, "text", text)
+        redo()
+        self._ops.append((redo, partial(setattr, element, "text", old)))
+
+    @property
+    def empty(self) -> bool:
+        return not self._ops
+
+    def revert(self) -> None:
+        """Back to the state before the edit (the log is kept: :meth:`replay` redoes it)."""
+        for _, undo in reversed(self._ops):
+            undo()
+
+    def replay(self) -> None:
+        """Redo the edit on the tree as it was before it (e.g. after :meth:`revert`)."""
+        for redo, _ in self._ops:
+            redo()
 
     def undo(self) -> None:
-        self.undone = self.undone or bool(self._undo)
-        while self._undo:
-            self._undo.pop()()
+        """Revert and forget: the edit never happened."""
+        self.undone = self.undone or bool(self._ops)
+        self.revert()
+        self._ops.clear()
+        self.changes.clear()
 
 
-def _reinsert(parent: etree._Element, previous: etree._Element | None,
+def _insert(index: KeyIndex, parent: etree._Element, position: int | None,
+            element: etree._Element) -> None:
+    if position is None:
+        parent.append(element)
+    else:
+        parent.insert(position, element)
+    index.inserted(parent, element)
+
+
+def _remove(index: KeyIndex, parent: etree._Element, element: etree._Element) -> None:
+    parent.remove(element)
+    index.removed(parent, element)
+
+
+def _reinsert(index: KeyIndex, parent: etree._Element, previous: etree._Element | None,
               element: etree._Element, tail: str | None) -> None:
     if previous is None:
         parent.insert(0, element)
     else:
         previous.addnext(element)
     element.tail = tail
+    index.inserted(parent, element)
 
 
 def clip(text: str, limit: int = 64) -> str:
@@ -169,18 +185,14 @@ class EditEngine:
         journal: Journal,
         default_operation: Operation,
         error_option: ErrorOption,
-        partition_index: tuple[etree._Element, EntryIndex] | None = None,
+        index: KeyIndex,
     ) -> None:
         self.schema = schema
-        self._partition_index = partition_index
+        self.index = index
         self.journal = journal
         self.default_operation = default_operation
         self.error_option = error_option
         self.errors: list[RpcError] = []
-        # Per (parent, list tag): key values -> entry. Built once a parent sees a few lookups,
-        # so a bulk edit of N entries is O(N) while a one-entry edit builds nothing.
-        self._indexes: dict[tuple[etree._Element, str], dict[tuple[str, ...], etree._Element]] = {}
-        self._lookups: dict[tuple[etree._Element, str], int] = {}
         self._root_order = {tag: i for i, tag in enumerate(schema.roots)}
         data_namespaces = {node.namespace for node in schema.roots.values()}
         self._ns_prefixes = tuple(
@@ -309,7 +321,6 @@ class EditEngine:
             return
         if op in (Operation.DELETE, Operation.REMOVE):
             if existing is not None:
-                self._forget(target, node, existing)
                 self.journal.remove(existing)
             return
         if op is Operation.NONE:
@@ -334,7 +345,6 @@ class EditEngine:
             self._move_if_inserted(target, node, edit, existing)
         elif op is Operation.REPLACE:
             index = target.index(existing)
-            # No _forget: _create overwrites the same key, so the index keeps document order.
             self.journal.remove(existing)
             self._create(target, node, edit, op, index=index)
         else:
@@ -363,10 +373,6 @@ class EditEngine:
         if index == -1:
             index = self._position(target, node, edit)
         self.journal.insert(target, index, new)
-        if node.kind is NodeKind.LIST:
-            entries = self._index_of(target, node.tag)
-            if entries is not None:
-                entries[self._key_of(new, node)] = new
         self._drop_other_cases(target, node, new)
         if node.kind in (NodeKind.CONTAINER, NodeKind.LIST):
             self._edit_children(new, node, edit, Operation.MERGE if op is Operation.REPLACE else op)
@@ -431,36 +437,11 @@ class EditEngine:
                         info=(("bad-element", key),),
                     ))
                 key_values.append(key_edit.text or "")
-            slot = (target, tag)
-            entries = self._index_of(target, tag)
-            if entries is None:
-                self._lookups[slot] = self._lookups.get(slot, 0) + 1
-                if self._lookups[slot] <= 4:
-                    return _find_entry(target, tag, node.namespace, node.keys, key_values)
-                entries = {self._key_of(el, node): el for el in target.iterchildren(tag)}
-                self._indexes[slot] = entries
-            return entries.get(tuple(key_values))
+            return self.index.entries(target, node).get(tuple(key_values))
         if node.kind is NodeKind.LEAF_LIST:
             value = edit.text or ""
             return next((el for el in target.iterchildren(tag) if (el.text or "") == value), None)
         return target.find(tag)
-
-    def _index_of(self, target: etree._Element, tag: str) -> EntryIndex | None:
-        """The key index of ``tag`` entries below ``target``, if one exists."""
-        if (self._partition_index is not None and tag == self.journal.partition_tag
-                and target is self._partition_index[0]):
-            return self._partition_index[1]
-        return self._indexes.get((target, tag))
-
-    @staticmethod
-    def _key_of(entry: etree._Element, node: SchemaNode) -> tuple[str, ...]:
-        return tuple(entry.findtext(f"{{{node.namespace}}}{key}") or "" for key in node.keys)
-
-    def _forget(self, target: etree._Element, node: SchemaNode, entry: etree._Element) -> None:
-        if node.kind is NodeKind.LIST:
-            entries = self._index_of(target, node.tag)
-            if entries is not None:
-                entries.pop(self._key_of(entry, node), None)
 
     def _position(self, target: etree._Element, node: SchemaNode,
                   edit: etree._Element) -> int | None:
@@ -537,20 +518,6 @@ class EditEngine:
         return "".join(parts)
 
 
-def _find_entry(target: etree._Element, tag: str, namespace: str, keys: tuple[str, ...],
-                values: list[str]) -> etree._Element | None:
-    """The list entry with these key values (XPath in C: fast even with many entries)."""
-    conditions = " and ".join(f"k:{key}=$v{i}" for i, key in enumerate(keys))
-    local = tag.rsplit("}", 1)[1]
-    found = target.xpath(
-        f"k:{local}[{conditions}][1]",
-        namespaces={"k": namespace},
-        **{f"v{i}": v for i, v in enumerate(values)},  # type: ignore[arg-type]
-    )
-    assert isinstance(found, list)
-    return found[0] if found else None  # type: ignore[return-value]
-
-
 def _has_operation(edit: etree._Element, skip: Operation) -> bool:
     return any(
         el.get(OPERATION_ATTR) not in (None, skip.value)
@@ -564,26 +531,23 @@ def apply_edit(
     target: etree._Element,
     config: etree._Element,
     *,
-    partition: tuple[str, str, str],
+    index: KeyIndex,
     default_operation: Operation,
     error_option: ErrorOption,
-    partition_index: tuple[etree._Element, EntryIndex] | None = None,
 ) -> Journal:
     """Apply ``config`` to ``target`` and return the journal (its ``errors`` list the faults).
 
     On an error with stop-on-error or rollback-on-error the edit is undone before returning;
     with continue-on-error what succeeded stays. The caller may still undo the journal
-    (test-only, failed test-then-set) and reads its scope to limit validation.
-    ``partition_index`` (the policies' parent element in ``target``, and policy key -> entry)
-    is used and kept up to date; it is stale after an undo or if that parent was replaced.
+    (test-only, failed test-then-set) and reads its changes to limit validation. ``index``
+    finds ``target``'s list entries by key and is kept up to date (undo included).
     """
-    journal = Journal(partition)
-    engine = EditEngine(schema, journal, default_operation, error_option, partition_index)
+    journal = Journal(schema, index)
+    engine = EditEngine(schema, journal, default_operation, error_option, index)
     try:
         engine.apply(target, config)
     except _Failed as failed:
         engine.record(failed.error)
         journal.undo()
-        journal.scope = Scope()
     journal.errors = engine.errors
     return journal

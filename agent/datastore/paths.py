@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 
 from lxml import etree
 
+from agent.datastore.changes import Key, Step
 from agent.datastore.schema import NodeKind, Schema, SchemaNode
 
 
@@ -110,3 +111,36 @@ def step_predicates(element: etree._Element, node: SchemaNode, prefix: str) -> s
             continue
         predicates.append(f"[{prefix}:{key}={_quote(key_el.text or '')}]")
     return "".join(predicates)
+
+
+def describe(element: etree._Element, parent: etree._Element,
+             schema: Schema) -> tuple[tuple[Step, ...], str]:
+    """(steps, instance-identifier) of ``element``, a child of ``parent`` (it may already be
+    detached: only its own keys and ``parent``'s ancestors are read)."""
+    chain: list[etree._Element] = [element]
+    node: etree._Element | None = parent
+    while node is not None and node.getparent() is not None:  # the root is <data>
+        chain.append(node)
+        node = node.getparent()
+    steps: list[Step] = []
+    parts: list[str] = []
+    schema_node: SchemaNode | None = None
+    for el in reversed(chain):
+        tag = el.tag
+        children = schema.roots if schema_node is None else schema_node.children
+        schema_node = children.get(tag) if isinstance(tag, str) else None
+        qname = etree.QName(el)
+        prefix = schema.prefixes.get(qname.namespace or "", "")
+        head = f"/{prefix}:{qname.localname}" if prefix else f"/{qname.localname}"
+        if schema_node is None:
+            steps.append((str(tag), ()))
+            parts.append(head)
+            continue
+        if schema_node.kind is NodeKind.LEAF_LIST:
+            key: Key = (el.text or "",)
+        else:
+            key = tuple(el.findtext(f"{{{schema_node.namespace}}}{k}") or ""
+                        for k in schema_node.keys)
+        steps.append((str(tag), key))
+        parts.append(head + step_predicates(el, schema_node, prefix))
+    return tuple(steps), "".join(parts)

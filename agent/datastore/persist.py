@@ -30,8 +30,6 @@ import tempfile
 from lxml import etree
 
 from agent.datastore.edit import NETCONF_NS
-from agent.datastore.locator import IKE_PATH, NAME_TAG, PolicyChanges
-from agent.datastore.serialize import POLICY_TAG, PolicySplitter, count_policies, policy_bytes
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +90,8 @@ def atomic_write(path: pathlib.Path, chunks: list[bytes], mode: int = 0o600) -> 
 class RunningStore:
     """Reads and writes ``running.xml`` and its history in ``state_dir``."""
 
-    def __init__(self, state_dir: pathlib.Path, history: int = 10,
-                 splitter: PolicySplitter | None = None) -> None:
+    def __init__(self, state_dir: pathlib.Path, history: int = 10) -> None:
         self.state_dir = state_dir
-        self._splitter = splitter
-        # Serialised policies of the last saved tree, by name, in document order.
-        self._policy_bytes: dict[str, bytes] | None = None
         self.history = max(0, history)
         self.path = state_dir / RUNNING_FILE
         self.history_dir = state_dir / HISTORY_DIR
@@ -108,44 +102,17 @@ class RunningStore:
             return 0, empty_data()
         return read_running(self.path)
 
-    def save(self, generation: int, data: etree._Element, *,
-             changes: PolicyChanges | None = None) -> None:
-        """Write ``data`` as running at ``generation``.
-
-        ``changes`` (the policies changed since the last save) lets unchanged policies reuse
-        their bytes from the last save: a one-policy commit serialises one policy.
-        """
+    def save(self, generation: int, data: etree._Element) -> None:
+        """Write ``data`` as running at ``generation``."""
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        body, policy_bytes_now = self._body(data, changes)
+        body = etree.tostring(data)
         if self.history and self.path.exists():
             self._archive_current()
-        self._policy_bytes = None  # unknown until the write succeeds
         write_running(self.path, generation, body)
-        self._policy_bytes = policy_bytes_now
         try:  # the commit is durable now: a failure to tidy up must not fail it
             self._prune()
         except OSError as exc:
             log.warning("cannot prune the configuration history: %s", exc.strerror)
-
-    def _body(self, data: etree._Element,
-              changes: PolicyChanges | None) -> tuple[bytes, dict[str, bytes] | None]:
-        ike = data.find(IKE_PATH)
-        if self._splitter is None or ike is None or ike.find(POLICY_TAG) is None:
-            return etree.tostring(data), None
-        cached = None
-        if changes is not None and self._policy_bytes is not None:
-            cached = _patched(self._policy_bytes, changes)
-            count = count_policies(ike)
-            if count != len(cached):  # cannot happen; never write a wrong file if it does
-                log.warning("policy cache out of step (%s != %d); writing in full",
-                            count, len(cached))
-                cached = None
-        if cached is None:
-            cached = {(entry.findtext(NAME_TAG) or ""): policy_bytes(entry)
-                      for entry in ike.iterchildren(POLICY_TAG)}
-        # Patched from the last save: only policies changed, the rest is as written then.
-        head, tail = self._splitter.split(data, ordered=changes is not None and cached is not None)
-        return b"".join((head, *cached.values(), tail)), cached
 
     def _archive_current(self) -> None:
         self.history_dir.mkdir(mode=0o700, exist_ok=True)
@@ -259,17 +226,3 @@ def read_running(path: pathlib.Path) -> tuple[int, etree._Element]:
     for child in children[0]:
         data.append(child)
     return int(generation), data
-
-
-def _patched(cached: dict[str, bytes], changes: PolicyChanges) -> dict[str, bytes]:
-    """The last save's policy bytes with ``changes`` applied, in document order."""
-    patched = dict(cached)
-    for name, entry in changes.in_place.items():
-        if entry is None:
-            patched.pop(name, None)
-        else:
-            patched[name] = policy_bytes(entry)  # same place
-    for name, entry in changes.appended.items():
-        patched.pop(name, None)
-        patched[name] = policy_bytes(entry)  # at the end, like the entry itself
-    return patched

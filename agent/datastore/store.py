@@ -1,38 +1,42 @@
 """The running and candidate datastores (RFC 6241 sections 5.1, 8.3).
 
-Theory of operation: ``running`` is an immutable ``<data>`` tree; every commit replaces it with
-a new one (handed to subscribers inside :class:`ConfigSnapshot`, so they may keep it). The
-candidate is copy-on-write: it *is* running until the first edit, which copies it. Edits are
-journalled (:mod:`agent.datastore.edit`) so a failed edit is undone without a copy, and the
-journal's scope (which policies changed) lets validation check only what changed since
-running, which is always valid. A :class:`PolicyLocator` finds the candidate's policies by key
-and knows which were changed, appended or deleted, so persistence re-serialises only those.
-Locks belong to the NETCONF layer.
+Theory of operation. There is one tree, running, and the candidate is running plus the
+journals of the edits made to it since (:class:`agent.datastore.edit.Journal`): nothing is
+copied when the candidate is first edited, and nothing is freed when it is committed. To read
+or edit the candidate, its journals are replayed on running (:meth:`Datastore._candidate`),
+and reverted afterwards, so between two operations the tree is running again; the cost is that
+of the candidate's changes, not of the datastore. A commit replays them and keeps them:
+running becomes the candidate in place, and the changes, merged in order, are the
+:class:`agent.datastore.changes.ChangeSet` the commit hands to its subscribers. List entries
+are found by key through one :class:`agent.datastore.keyindex.KeyIndex`, which the journals
+keep in step with the tree in whichever state it is.
+
+Validation is limited to what the changes touched (:mod:`agent.datastore.validation`),
+because running is always valid. The operations that made the candidate are also kept as
+requests, so that when running changes under it (a confirmed commit rolled back,
+:meth:`Datastore.replace_running`) the candidate's uncommitted edits are made again on the
+new running instead of being lost. Locks belong to the NETCONF layer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import pathlib
-from types import MappingProxyType
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from lxml import etree
 
+from agent.datastore.changes import ChangeSet, merged
 from agent.datastore.commit import CommitManager
-from agent.datastore.edit import ErrorOption, Journal, Operation, Scope, apply_edit
-from agent.datastore.locator import (
-    IKE_PATH,
-    NAME_TAG,
-    PolicyChanges,
-    PolicyLocator,
-    policy_positions,
-)
+from agent.datastore.edit import ErrorOption, Journal, Operation, apply_edit
+from agent.datastore.keyindex import KeyIndex
 from agent.datastore.persist import DatastoreLoadError, RunningStore, empty_data
 from agent.datastore.schema import Schema
-from agent.datastore.serialize import IKE_TAG, POLICY_TAG, PolicySplitter
-from agent.datastore.subscriber import CommitSubscriber, ConfigChanges, ConfigSnapshot
-from agent.datastore.validation import Validator
+from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
+from agent.datastore.validation import Validator, scope_of
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 
 __all__ = ["Datastore", "DatastoreLoadError"]
@@ -41,7 +45,6 @@ log = logging.getLogger(__name__)
 
 _DEFAULT_OPERATIONS = ("merge", "replace", "none")
 _TEST_OPTIONS = ("test-then-set", "set", "test-only")
-_PARTITION = (IKE_TAG, POLICY_TAG, NAME_TAG)  # policies: validated and stored apart
 
 
 def _protocol_error(tag: ErrorTag, message: str, **kwargs: object) -> NetconfError:
@@ -56,12 +59,23 @@ def _bad_value(element: str, value: str, allowed: tuple[str, ...]) -> NetconfErr
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """An operation that made the candidate, to make it again on a new running: an
+    ``<edit-config>`` (``config``) or a replacement of the whole candidate (``data``)."""
+
+    config: etree._Element | None = None
+    default_operation: str = "merge"
+    error_option: str = "stop-on-error"
+    data: etree._Element | None = None
+
+
 class Datastore:
     def __init__(self, schema: Schema, state_dir: pathlib.Path, *, history: int = 10) -> None:
         self._schema = schema
         self._validator = Validator(schema)
         self._commits = CommitManager()
-        self._store = RunningStore(state_dir, history, PolicySplitter(schema))
+        self._store = RunningStore(state_dir, history)
         self.generation, running = self._store.load()
         errors = self._validator.check(running)
         if errors:
@@ -71,33 +85,57 @@ class Datastore:
                 f"({errors[0].path or 'no path'}; {len(errors)} error(s))",
             )
         self._running: etree._Element = running
-        self._running_positions = policy_positions(running.find(IKE_PATH))
-        self._candidate: etree._Element | None = None  # None: same as running
-        # Finds the candidate's policies; None: build when needed. Its changes are relative
-        # to running only while its base is ``_running_positions`` (made from running).
-        self._locator: PolicyLocator | None = None
-        self._scope = Scope()  # what the candidate changed since running
+        self._index = KeyIndex()
+        self._edits: list[Journal] = []  # the candidate: running + these, in order
+        self._requests: list[_Request] = []  # what made them
+        self._applied = False  # the tree is in the candidate's state
         self._candidate_valid = True
+
+    # -- the candidate as running plus its journals ------------------------------------------
+
+    @contextlib.contextmanager
+    def _candidate(self) -> Iterator[etree._Element]:
+        """The tree in the candidate's state for the ``with`` block; running again after."""
+        assert not self._applied
+        self._applied = True
+        replayed: list[Journal] = []
+        completed = False
+        try:
+            for journal in self._edits:
+                journal.replay()
+                replayed.append(journal)
+            completed = True
+            yield self._running
+        finally:
+            # Journals kept inside the block were made on top: they are reverted too (a
+            # commit empties the list: the tree stays as it is, the new running).
+            for journal in reversed(self._edits if completed else replayed):
+                journal.revert()
+            self._applied = False
 
     # -- reading ------------------------------------------------------------------------
 
-    def _tree(self, source: str) -> etree._Element:
-        if source == "running":
-            return self._running
-        if source == "candidate":
-            return self._candidate if self._candidate is not None else self._running
-        raise _bad_value("source", source, ("running", "candidate"))
-
     def get_config(self, source: str) -> etree._Element:
         """A copy of ``source`` the caller may change; to read running without copying it,
-        use ``snapshot().data`` (immutable, shared), as get-config of running does."""
-        return copy.deepcopy(self._tree(source))
+        use ``snapshot().data`` (read-only, and changed in place by the next commit), as
+        get-config of running does."""
+        if source == "running":
+            return copy.deepcopy(self._running)
+        if source == "candidate":
+            with self._candidate() as candidate:
+                return copy.deepcopy(candidate)
+        raise _bad_value("source", source, ("running", "candidate"))
 
     def snapshot(self) -> ConfigSnapshot:
         return ConfigSnapshot(self.generation, self._running)
 
     def candidate_modified(self) -> bool:
-        return self._candidate is not None and not self._scope.empty
+        return bool(self._edits)
+
+    def changes(self) -> ChangeSet:
+        """What the candidate changed since running, in order (see
+        :mod:`agent.datastore.changes`): for compare-configuration and the like."""
+        return merged(self.generation, [journal.changes for journal in self._edits])
 
     # -- editing ------------------------------------------------------------------------
 
@@ -122,65 +160,48 @@ class Datastore:
             raise _bad_value("test-option", test_option, _TEST_OPTIONS)
         if error_option not in tuple(ErrorOption):
             raise _bad_value("error-option", error_option, tuple(ErrorOption))
-        candidate = self._writable_candidate()
         operation = Operation(default_operation)
-        locator = self._candidate_locator()
-        before = locator.save_state()
-        journal = apply_edit(
-            self._schema, candidate, config, partition=_PARTITION,
-            default_operation=operation, error_option=ErrorOption(error_option),
-            partition_index=None if locator.ike is None else (locator.ike, locator),
-        )
-        if not journal.errors and operation is Operation.REPLACE:
-            # RFC 6241 section 7.2: the <config> replaces the whole datastore.
-            given = {c.tag for c in config if isinstance(c.tag, str)}
-            for top in [c for c in candidate if c.tag not in given]:
-                journal.remove(top)
-        try:
-            self._finish_edit(journal, candidate, test_option)
-        finally:
-            if journal.undone:
-                locator.restore_state(before)
-            if candidate.find(IKE_PATH) is not locator.ike:  # <ike> created or replaced
-                self._locator = None
+        request = _Request(config, default_operation, error_option)
+        with self._candidate() as candidate:
+            journal = apply_edit(
+                self._schema, candidate, config, index=self._index,
+                default_operation=operation, error_option=ErrorOption(error_option),
+            )
+            if not journal.errors and operation is Operation.REPLACE:
+                # RFC 6241 section 7.2: the <config> replaces the whole datastore.
+                given = {c.tag for c in config if isinstance(c.tag, str)}
+                for top in [c for c in candidate if c.tag not in given]:
+                    journal.remove(top)
+            self._finish_edit(journal, candidate, test_option, request)
 
-    def _finish_edit(self, journal: Journal, candidate: etree._Element, test_option: str) -> None:
+    def _finish_edit(self, journal: Journal, candidate: etree._Element, test_option: str,
+                     request: _Request) -> None:
         if journal.errors:
-            self._scope.update(journal.scope)  # continue-on-error keeps what succeeded
-            if not journal.scope.empty:
-                self._candidate_valid = False
+            self._keep(journal, request)  # continue-on-error keeps what succeeded
             raise NetconfError(*journal.errors)
-        if test_option != "set" and not journal.scope.empty:
-            errors = self._validator.check(candidate, journal.scope, parse_only=True,
-                                           index=self._locator)
+        if test_option != "set" and not journal.empty:
+            errors = self._validator.check(candidate, scope_of(journal.changes),
+                                           parse_only=True, index=self._index)
             if errors:
                 journal.undo()
                 raise NetconfError(*errors)
         if test_option == "test-only":
             journal.undo()
             return
-        if not journal.scope.empty:
-            self._scope.update(journal.scope)
+        self._keep(journal, request)
+
+    def _keep(self, journal: Journal, request: _Request) -> None:
+        """Add ``journal`` (made on the candidate) to the candidate's edits."""
+        if not journal.empty:
+            self._edits.append(journal)
+            self._requests.append(request)
             self._candidate_valid = False
-
-    def _writable_candidate(self) -> etree._Element:
-        if self._candidate is None:
-            self._candidate = copy.deepcopy(self._running)
-            self._locator = PolicyLocator(self._candidate.find(IKE_PATH),
-                                          self._running_positions)
-        return self._candidate
-
-    def _candidate_locator(self) -> PolicyLocator:
-        assert self._candidate is not None
-        if self._locator is None:
-            self._locator = PolicyLocator.build(self._candidate)
-        return self._locator
 
     def _tree_from_config(self, config: etree._Element) -> etree._Element:
         """A new ``<data>`` tree holding ``config``'s content (structure checked)."""
         data = empty_data()
         journal = apply_edit(
-            self._schema, data, config, partition=_PARTITION,
+            self._schema, data, config, index=KeyIndex(),
             default_operation=Operation.MERGE, error_option=ErrorOption.STOP_ON_ERROR,
         )
         if journal.errors:
@@ -188,10 +209,10 @@ class Datastore:
         return data
 
     def discard_changes(self) -> None:
-        self._candidate = None
-        self._locator = None
-        self._scope = Scope()
+        self._edits = []
+        self._requests = []
         self._candidate_valid = True
+        self._index.prune(self._running)
 
     def copy_config(self, source: str | etree._Element, target: str) -> None:
         if target != "candidate":
@@ -208,10 +229,17 @@ class Datastore:
         self._replace_candidate(self._tree_from_config(source))
 
     def _replace_candidate(self, data: etree._Element) -> None:
-        self._candidate = data
-        self._locator = None
-        self._scope = Scope(everything=True)
-        self._candidate_valid = False
+        """candidate := ``data`` (a ``<data>`` tree, taken over): one journal that removes
+        running's top-level nodes and puts ``data``'s in their place."""
+        self.discard_changes()
+        request = _Request(data=copy.deepcopy(data))
+        with self._candidate() as candidate:
+            journal = Journal(self._schema, self._index)
+            for top in list(candidate):
+                journal.remove(top)
+            for top in list(data):
+                journal.insert(candidate, None, top)
+            self._keep(journal, request)
 
     def rollback(self, generations_back: int) -> None:
         """candidate := the configuration committed ``generations_back`` commits ago."""
@@ -235,25 +263,56 @@ class Datastore:
             ))
         self._replace_candidate(data)
 
+    def replace_running(self, data: etree._Element) -> int:
+        """Commit ``data`` (a ``<data>`` tree, not kept) as running through the normal
+        pipeline, leaving the candidate's uncommitted edits in place: they are made again on
+        top of the new running (an edit that no longer applies is dropped, with a WARNING).
+        The new generation; NetconfError (nothing changed) if the commit is refused."""
+        requests = self._requests
+        self._replace_candidate(copy.deepcopy(data))
+        try:
+            return self.commit()
+        finally:
+            self.discard_changes()
+            self._rebase(requests)
+
+    def _rebase(self, requests: list[_Request]) -> None:
+        for number, request in enumerate(requests, 1):
+            try:
+                if request.data is not None:
+                    self._replace_candidate(copy.deepcopy(request.data))
+                else:
+                    assert request.config is not None
+                    self.edit_config(request.config, default_operation=request.default_operation,
+                                     error_option=request.error_option, test_option="set")
+            except NetconfError as exc:
+                log.warning("running was replaced under the candidate: its uncommitted edit "
+                            "%d of %d no longer applies and was dropped (%s)", number,
+                            len(requests), "; ".join(e.tag.value for e in exc.errors))
+
     # -- validating and committing ---------------------------------------------------------
 
     def validate(self, source: str | etree._Element) -> None:
         if isinstance(source, str):
             if source == "candidate":
-                self._validate_candidate()
+                with self._candidate() as candidate:
+                    self._validate_candidate(candidate)
                 return
-            tree = self._tree(source)
+            if source != "running":
+                raise _bad_value("source", source, ("running", "candidate"))
+            tree = self._running
         else:
             tree = self._tree_from_config(source)
         errors = self._validator.check(tree)
         if errors:
             raise NetconfError(*errors)
 
-    def _validate_candidate(self) -> None:
-        if self._candidate is None or self._candidate_valid:
+    def _validate_candidate(self, candidate: etree._Element) -> None:
+        """Validate the candidate (the tree in its state) if an edit may have broken it."""
+        if self._candidate_valid:
             return
-        errors = self._validator.check(self._candidate, self._scope,
-                                       index=self._candidate_locator())
+        errors = self._validator.check(candidate, scope_of(self.changes().changes),
+                                       index=self._index)
         if errors:
             raise NetconfError(*errors)
         self._candidate_valid = True
@@ -262,37 +321,25 @@ class Datastore:
         self._commits.add(subscriber)
 
     def commit(self) -> int:
-        self._validate_candidate()
-        changes: PolicyChanges | None = None
-        if self._candidate is None:  # nothing changed: the same configuration again
-            new_running, positions = self._running, self._running_positions
-            changes = PolicyChanges({}, {})
-        else:
-            new_running = self._candidate
-            locator = self._candidate_locator()
-            if locator.stale or locator.base is not self._running_positions:
-                positions = policy_positions(new_running.find(IKE_PATH))
-            else:
-                positions = locator.committed_positions()
-                if not self._scope.everything:
-                    changes = locator.changes(self._scope.policies)
-        snapshot = ConfigSnapshot(self.generation + 1, new_running, ConfigChanges(
-            since=self.generation, policies=frozenset(self._scope.policies),
-            other=self._scope.everything,
-            entries=None if changes is None else MappingProxyType(
-                {**changes.in_place, **changes.appended}),
-        ))
+        changes = self.changes()
+        snapshot = ConfigSnapshot(self.generation + 1, self._running, changes)
+        committed = False
 
         def swap() -> None:
-            self._running = new_running
-            self._running_positions = positions
+            nonlocal committed
+            committed = True
             self.generation = snapshot.generation
-            self.discard_changes()
+            self._edits = []  # the tree keeps the candidate's state: it is running now
+            self._requests = []
 
-        self._commits.run(
-            snapshot,
-            persist=lambda: self._store.save(snapshot.generation, new_running, changes=changes),
-            swap=swap,
-        )
+        with self._candidate():
+            self._validate_candidate(self._running)
+            self._commits.run(
+                snapshot,
+                persist=lambda: self._store.save(snapshot.generation, self._running),
+                swap=swap,
+            )
+        assert committed
+        self._candidate_valid = True
+        self._index.prune(self._running)
         return self.generation
-

@@ -8,33 +8,14 @@ prepared; see :mod:`agent.datastore.commit`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from lxml import etree
 
+from agent.datastore.changes import ChangeSet
+
 IKE_NS = "urn:ike-agent:yang:ike-security"
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigChanges:
-    """What a commit changed relative to the running configuration of generation ``since``.
-
-    ``policies``: the keys (``name`` text, as stored) of every policy entry added, removed or
-    modified; it may over-include (a policy edited back to what it was). ``other``: something
-    outside the policy entries changed (proposals, pki, the ``<ike>``/``<security>``
-    containers themselves, or the whole candidate was replaced by copy-config / rollback);
-    then ``policies`` is not complete and a subscriber must look at every policy again.
-    ``entries``: when the datastore knows them, the changed policy entries of the new tree by
-    key (None: no longer there; absent: created and deleted again), so that a subscriber need
-    not search 10,000 entries for them; read-only like the tree.
-    """
-
-    since: int
-    policies: frozenset[str] = frozenset()
-    other: bool = False
-    entries: Mapping[str, etree._Element | None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +23,19 @@ class ConfigSnapshot:
     """A committed (or about to be committed) configuration.
 
     ``data`` is a ``<data>`` element (any namespace) whose children are the top-level
-    configuration nodes, e.g. ``{urn:ike-agent:yang:ike-security}security``. Subscribers must
-    treat it as read-only; it is never mutated after the snapshot is made.
+    configuration nodes, e.g. ``{urn:ike-agent:yang:ike-security}security``. It is the
+    datastore's own tree, not a copy: read-only, and valid during the call it is handed to
+    (``prepare``, ``commit``); running is changed in place by later commits, so a subscriber
+    keeps what it compiled from it, or a copy.
 
-    ``changes``: what changed since the running configuration, when the datastore knows it;
-    None means unknown (subscribers recompute everything).
+    ``changes``: what changed since the running configuration of generation
+    ``changes.since`` (:mod:`agent.datastore.changes`); None means unknown (subscribers
+    recompute everything).
     """
 
     generation: int
     data: etree._Element
-    changes: ConfigChanges | None = None
+    changes: ChangeSet | None = None
 
 
 class CommitSubscriber(Protocol):

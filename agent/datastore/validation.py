@@ -17,18 +17,21 @@ message text.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import oopt_gnpy_libyang as ly
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from agent.datastore.edit import EntryIndex, Scope, clip
-from agent.datastore.locator import IKE_PATH, NAME_TAG, policies_named
+from agent.datastore.changes import Change
+from agent.datastore.edit import clip
+from agent.datastore.keyindex import KeyIndex
 from agent.datastore.paths import element_path, libyang_path_to_instance_id, split_steps
 from agent.datastore.schema import Schema, SchemaNode
 from agent.datastore.serialize import (
+    IKE_TAG,
     POLICY_TAG,
     SECURITY_TAG,
     PolicySplitter,
@@ -54,6 +57,31 @@ _APP_TAG_TO_TAG = {
 }
 
 
+NAME_TAG = f"{{{IKE_NS}}}name"
+IKE_PATH = f"{SECURITY_TAG}/{IKE_TAG}"
+
+
+@dataclass(slots=True)
+class Scope:
+    """What changed: some policy entries, or something else (``everything``)."""
+
+    policies: set[str] = field(default_factory=set)
+    everything: bool = False
+
+
+def scope_of(changes: Iterable[Change]) -> Scope:
+    """The scope of ``changes``: the policies they are inside of, or everything."""
+    scope = Scope()
+    for change in changes:
+        steps = change.steps
+        if len(steps) >= 3 and (steps[0][0], steps[1][0], steps[2][0]) == (
+                SECURITY_TAG, IKE_TAG, POLICY_TAG):
+            scope.policies.add(steps[2][1][0] if steps[2][1] else "")
+        else:
+            scope.everything = True
+    return scope
+
+
 @dataclass(frozen=True, slots=True)
 class _CertFault:
     leaf: str
@@ -69,14 +97,15 @@ class Validator:
         self._module_namespaces = {m.name: m.namespace for m in schema.modules()}
         self._cert_cache: dict[bytes, tuple[_CertFault, ...]] = {}
         self._splitter = PolicySplitter(schema)
+        self._policy_node = schema.roots[SECURITY_TAG].children[IKE_TAG].children[POLICY_TAG]
 
     def check(self, data: etree._Element, scope: Scope | None = None, *,
-              parse_only: bool = False, index: EntryIndex | None = None) -> list[RpcError]:
+              parse_only: bool = False, index: KeyIndex | None = None) -> list[RpcError]:
         """Every error in ``data`` (a ``<data>`` element); ``scope`` limits the policies checked.
 
         ``parse_only`` checks values (types, ranges, patterns) but not references, mandatory
         nodes or must expressions: the check an edit gets before it lands in the candidate.
-        ``index`` (policy key -> entry of ``data``) finds the policies in ``scope`` quickly.
+        ``index`` (of ``data``'s list entries) finds the policies in ``scope`` quickly.
         """
         head, tail, policies = self._split(data, scope, index)
         errors: list[RpcError] = []
@@ -98,14 +127,21 @@ class Validator:
     # -- building libyang input ---------------------------------------------------------
 
     def _split(self, data: etree._Element, scope: Scope | None,
-               index: EntryIndex | None) -> tuple[str, str, list[str]]:
+               index: KeyIndex | None) -> tuple[str, str, list[str]]:
         """(text before the policies, text after them, each selected policy's text)."""
         # Policies-only scope: the rest is as in running (valid, schema order) or as the
         # edit engine wrote it (schema order): nothing else lies among the policies.
         ordered = scope is not None and not scope.everything
         head, tail = self._splitter.split(data, root=False, ordered=ordered)
         ike = data.find(IKE_PATH)
-        selected = _selected_policies(ike, scope, index) if ike is not None else []
+        selected: list[etree._Element] = []
+        if ike is not None:
+            if scope is None or scope.everything:
+                selected = list(ike.iterchildren(POLICY_TAG))
+            else:
+                entries = (index or KeyIndex()).entries(ike, self._policy_node)
+                found = (entries.get((name,)) for name in sorted(scope.policies))
+                selected = [entry for entry in found if entry is not None]
         return head.decode(), tail.decode(), [policy_bytes(p).decode() for p in selected]
 
     # -- libyang ----------------------------------------------------------------------
@@ -219,21 +255,6 @@ def _check_certificate(cert_pem: str, key_pem: str) -> tuple[_CertFault, ...]:
                                      "the private key does not match the certificate's "
                                      "public key."))
     return tuple(faults)
-
-
-def _selected_policies(ike: etree._Element, scope: Scope | None,
-                       index: EntryIndex | None) -> list[etree._Element]:
-    if scope is None or scope.everything:
-        return list(ike.iterchildren(POLICY_TAG))
-    if index is not None:
-        # One lookup per policy: ``key in index`` would be a second one (a PolicyLocator's
-        # membership test is a lookup).
-        entries = (index.get((name,)) for name in sorted(scope.policies))
-        return [entry for entry in entries if entry is not None]
-    found: list[etree._Element] = []
-    for name in sorted(scope.policies):
-        found.extend(policies_named(ike, name))
-    return found
 
 
 def _drop_consequential(errors: list[RpcError]) -> list[RpcError]:

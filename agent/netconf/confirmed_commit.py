@@ -12,9 +12,11 @@ commit, and arms a deadline ``now + confirm-timeout``. Then, until the deadline:
 - ``<cancel-commit/>`` (with ``<persist-id>`` when persisted) rolls back at once.
 
 Rollback (cancel, :meth:`expire` at the deadline, :meth:`session_ended` for the issuing session
-of a non-persisted confirmed commit, :meth:`shutdown` standing in for the RFC's reboot) copies
-the saved configuration into the candidate and commits it through the normal commit pipeline,
-so subscribers reload it under a new generation number and the candidate is reset.
+of a non-persisted confirmed commit, :meth:`shutdown` standing in for the RFC's reboot)
+commits the saved configuration through the normal commit pipeline
+(``DatastoreLike.replace_running``), so subscribers reload it under a new generation number.
+The candidate is left alone: edits another session made to it and has not committed are made
+again on top of the restored running, not lost.
 
 Surviving a crash: the RFC treats a restart like the timeout (section 8.4.1), but a process
 killed (SIGKILL, power loss) cannot roll back on its way out. So the rollback target is also
@@ -148,19 +150,6 @@ def _prefix(session_id: int) -> str:
     return f"[session {session_id}]"
 
 
-def _commit_config(datastore: DatastoreLike, data: etree._Element) -> int:
-    """Commit ``data`` as running through the normal pipeline; the new generation.
-
-    On NetconfError the candidate is discarded (running is unchanged) and the error raised.
-    """
-    datastore.copy_config(data, "candidate")
-    try:
-        return datastore.commit()
-    except NetconfError:
-        datastore.discard_changes()
-        raise
-
-
 def restore_unconfirmed(datastore: DatastoreLike, record: RollbackRecordLike) -> int | None:
     """At start: roll back a confirmed commit left pending by the previous run.
 
@@ -173,7 +162,7 @@ def restore_unconfirmed(datastore: DatastoreLike, record: RollbackRecordLike) ->
         return None
     before_generation, before = found
     try:
-        generation = _commit_config(datastore, before)
+        generation = datastore.replace_running(before)
     except NetconfError as exc:
         kept = record.set_aside("rejected")
         log.error("a confirmed commit was pending when the agent stopped, but restoring the "
@@ -219,10 +208,9 @@ class ConfirmedCommits:
         before = pending.before if pending is not None else None
         first = request.confirmed and before is None
         if first:
-            # Running is never changed in place (a commit replaces it): keep it, not a copy.
-            running = self._datastore.snapshot()
-            before = running.data
-            self._save_record(running.generation, before)
+            # A copy: commits change running in place.
+            before = self._datastore.get_config("running")
+            self._save_record(self._datastore.generation, before)
         try:
             generation = self._datastore.commit()
         except NetconfError:
@@ -307,7 +295,7 @@ class ConfirmedCommits:
             )
 
     def _rollback(self, pending: PendingCommit) -> int:
-        generation = _commit_config(self._datastore, pending.before)
+        generation = self._datastore.replace_running(pending.before)
         self._settled()
         return generation
 

@@ -1,7 +1,8 @@
 """What the NETCONF layer needs from the datastore (agent/datastore implements it).
 
-Typed as Protocols so the NETCONF layer can be tested with small in-memory fakes and never
-imports the datastore package itself; the CLI wires the real objects in.
+Typed as Protocols so the NETCONF layer can be tested with small in-memory fakes; it imports
+only the datastore's public value types (``ConfigSnapshot``, ``CommitSubscriber``), never
+the datastore itself, which the CLI wires in.
 """
 
 from __future__ import annotations
@@ -56,3 +57,6 @@ class DatastoreLike(Protocol):
     def add_subscriber(self, subscriber: CommitSubscriber) -> None: ...
 
     def snapshot(self) -> ConfigSnapshot: ...
+
+    def replace_running(self, data: etree._Element) -> int:
+        """Commit ``data`` as running, keeping the candidate's uncommitted edits."""

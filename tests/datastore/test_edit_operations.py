@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
 from agent.datastore.store import Datastore
 from agent.errors import ErrorTag, NetconfError, RpcError
@@ -285,11 +286,20 @@ def test_replaced_policy_is_still_found_by_its_key_after_commit(seeded: Datastor
     assert candidate_text(seeded, "//i:policy/i:name/text()") == ["10.1.1.2"]
 
 
-def test_policy_locator_follows_document_order_through_every_operation(
+def _index_matches_tree(datastore: Datastore, data: etree._Element) -> None:
+    """The key index of the policy list (built if needed) names exactly the tree's entries."""
+    schema = datastore._schema
+    node = schema.roots[f"{{{IKE_NS}}}security"].children[f"{{{IKE_NS}}}ike"]
+    ike = data.find(f"{{{IKE_NS}}}security/{{{IKE_NS}}}ike")
+    assert ike is not None
+    entries = datastore._index.entries(ike, node.children[f"{{{IKE_NS}}}policy"])
+    in_tree = {p.findtext(f"{{{IKE_NS}}}name"): p for p in ike.iterfind(f"{{{IKE_NS}}}policy")}
+    assert {key[0]: entry for key, entry in entries.items()} == in_tree
+
+
+def test_key_index_follows_the_tree_through_every_operation_in_both_states(
     seeded: Datastore,
 ) -> None:
-    from agent.datastore.locator import NAME_TAG
-
     steps = [
         security(policy("10.3.3.3")),
         one_policy("<mode>main</mode><pre-shared-key><ascii-text>k</ascii-text></pre-shared-key>"
@@ -306,12 +316,9 @@ def test_policy_locator_follows_document_order_through_every_operation(
             seeded.edit_config(config(body))
         except NetconfError:
             assert number == len(steps) - 1
-        locator = seeded._locator
-        assert locator is not None
-        names = candidate_text(seeded, "//i:policy/i:name/text()")
-        assert [key[0] for key in locator] == names
-        assert all(locator[(name,)].findtext(NAME_TAG) == name for name in names)
-        assert not locator.stale
+        _index_matches_tree(seeded, seeded.snapshot().data)  # running
+        with seeded._candidate() as candidate:
+            _index_matches_tree(seeded, candidate)
         if number in (2, 4):
             seeded.commit()
     assert candidate_text(seeded, "//i:policy/i:name/text()") == ["10.1.1.2", "10.3.3.3"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -157,12 +158,18 @@ def test_veto_aborts_prepared_subscribers_and_keeps_running(
     assert make_datastore().generation == 1  # nothing was persisted
 
 
-def test_snapshot_data_is_never_mutated_by_later_edits(seeded: Datastore) -> None:
+def test_edits_leave_running_as_it_was_and_a_commit_changes_it_in_place(
+    seeded: Datastore,
+) -> None:
     snapshot = seeded.snapshot()
     before = etree.tostring(snapshot.data)
     seeded.edit_config(config(security(policy("10.1.1.1", proposals=("proposal-2",)))))
+    seeded.edit_config(config(security(policy("10.7.7.7"))))
+    assert etree.tostring(snapshot.data) == before  # the candidate is not running
+    assert seeded.get_config("running").find(".//{*}policy[{*}name='10.7.7.7']") is None
     seeded.commit()
-    assert etree.tostring(snapshot.data) == before
+    assert seeded.snapshot().data is snapshot.data  # no copy: the same tree, changed
+    assert snapshot.data.find(".//{*}policy[{*}name='10.7.7.7']") is not None
     assert proposals_of(seeded.snapshot().data, "10.1.1.1") == [
         "proposal-1", "proposal-2"]  # merge of a leaf-list entry adds nothing new
 
@@ -212,3 +219,26 @@ def test_failure_in_commit_does_not_stop_the_others(seeded: Datastore) -> None:
     seeded.edit_config(config(security(policy("10.3.3.3"))))
     assert seeded.commit() == 2
     assert after.calls == [("prepare", 2), ("commit", 2)]
+
+
+def test_replace_running_keeps_the_candidates_uncommitted_edits(
+    seeded: Datastore, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A confirmed commit rolled back under a session's candidate edits (issue #9): running
+    is restored and the edits are made again on top of it, not lost."""
+    before = seeded.get_config("running")
+    seeded.edit_config(config(security(policy("10.5.5.5"))))
+    seeded.commit()  # stands for the confirmed commit that will be rolled back
+    seeded.edit_config(config(security(policy("10.6.6.6"))))  # another session's edit
+    seeded.edit_config(config(security(  # no longer applies once 10.5.5.5 is gone
+        '<policy xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" nc:operation="delete">'
+        "<name>10.5.5.5</name></policy>")))
+    with caplog.at_level(logging.WARNING, "agent.datastore.store"):
+        assert seeded.replace_running(before) == 3
+    assert data_bytes(seeded.get_config("running")) == data_bytes(before)
+    names = seeded.get_config("candidate").xpath(
+        "//i:policy/i:name/text()", namespaces={"i": IKE_NS})
+    assert names == ["10.1.1.1", "10.1.1.2", "10.6.6.6"]
+    assert "edit 2 of 2 no longer applies" in caplog.text
+    seeded.commit()
+    assert seeded.get_config("running").find(".//{*}policy[{*}name='10.6.6.6']") is not None

@@ -129,6 +129,16 @@ class FakeDatastore:
     def snapshot(self) -> ConfigSnapshot:
         return ConfigSnapshot(self.generation, copy.deepcopy(self.running))
 
+    def replace_running(self, data: etree._Element) -> int:
+        """Commit ``data``; a modified candidate keeps its content (the real datastore
+        makes its edits again on the new running), an unmodified one follows running."""
+        modified = self.candidate_modified()
+        candidate, self.candidate = self.candidate, copy.deepcopy(data)
+        try:
+            return self.commit()
+        finally:
+            self.candidate = candidate if modified else copy.deepcopy(self.running)
+
 
 def make_server(datastore: FakeDatastore | None = None) -> NetconfServer:
     return NetconfServer(datastore or FakeDatastore(), ModuleLibrary.build([ike_module()]))
