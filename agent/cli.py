@@ -1,4 +1,5 @@
-"""Command line: ``ike-agent run`` and ``ike-agent user add|list|remove``, or ``python -m agent``.
+"""Command line: ``ike-agent run``, ``ike-agent user add|list|remove`` and ``ike-agent show ...``,
+or ``python -m agent``.
 
 State (datastore files, users, SSH host key, initial admin password) lives in ``--state-dir``,
 by default ``./state`` relative to the working directory (``make run`` uses the checkout's).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import pathlib
 import signal
@@ -19,6 +21,7 @@ from agent.auth import AuthError, UserStore, ensure_initial_admin
 from agent.extensions import AgentExtension
 from agent.log_throttle import DEFAULT_LOG_BURST, LogThrottle
 from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
+from agent.process import ReopenableFileHandler, sd_notify, silence_dependency_warnings
 
 DEFAULT_STATE_DIR = pathlib.Path("state")
 DEFAULT_NETCONF_LISTEN = "127.0.0.1:8830"
@@ -39,6 +42,8 @@ class RunOptions:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     max_sessions: int = DEFAULT_MAX_SESSIONS
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # 0: none
+    metrics_listen: tuple[str, int] | None = None
+    log_file: ReopenableFileHandler | None = None
 
 
 def build_extensions(options: RunOptions) -> list[AgentExtension]:
@@ -78,10 +83,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("ike-agent")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ike-agent", description="NETCONF/YANG configuration agent for IKE policy"
     )
+    parser.add_argument("--version", action="version", version=f"ike-agent {version()}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--state-dir",
@@ -92,28 +105,38 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", parents=[common], help="run the agent")
-    run.add_argument(
+    listen = run.add_argument_group("listening addresses")
+    limits = run.add_argument_group("limits")
+    logs = run.add_argument_group("logging")
+    listen.add_argument(
         "--netconf-listen",
         type=parse_host_port,
         default=parse_host_port(DEFAULT_NETCONF_LISTEN),
         metavar="HOST:PORT",
         help=f"NETCONF over SSH address (default {DEFAULT_NETCONF_LISTEN})",
     )
-    run.add_argument(
+    listen.add_argument(
         "--ike-listen",
         type=parse_host_port,
         default=parse_host_port(DEFAULT_IKE_LISTEN),
         metavar="HOST:PORT",
         help=f"IKE (UDP) address (default {DEFAULT_IKE_LISTEN})",
     )
-    run.add_argument(
+    listen.add_argument(
+        "--metrics-listen",
+        type=parse_host_port,
+        default=None,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics over HTTP at this address (default: off)",
+    )
+    limits.add_argument(
         "--max-message-size",
         type=int,
         default=DEFAULT_MAX_MESSAGE_SIZE,
         metavar="BYTES",
         help=f"largest NETCONF message accepted (default {DEFAULT_MAX_MESSAGE_SIZE})",
     )
-    run.add_argument(
+    limits.add_argument(
         "--max-sessions",
         type=_positive_int,
         default=DEFAULT_MAX_SESSIONS,
@@ -121,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         help="most SSH connections, and NETCONF sessions, open at once; more are refused "
         f"(default {DEFAULT_MAX_SESSIONS})",
     )
-    run.add_argument(
+    limits.add_argument(
         "--idle-timeout",
         type=_seconds,
         default=DEFAULT_IDLE_TIMEOUT,
@@ -129,19 +152,26 @@ def _parser() -> argparse.ArgumentParser:
         help="close a NETCONF session that sends nothing for this long; 0: never "
         f"(default {DEFAULT_IDLE_TIMEOUT:g})",
     )
-    run.add_argument(
+    logs.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log level (default INFO)",
     )
-    run.add_argument(
+    logs.add_argument(
         "--log-burst",
         type=_non_negative_int,
         default=DEFAULT_LOG_BURST,
         metavar="N",
         help="most log lines per message per second; more are counted and dropped "
         f"(errors always pass); 0: no limit (default {DEFAULT_LOG_BURST})",
+    )
+    logs.add_argument(
+        "--log-file",
+        type=pathlib.Path,
+        default=None,
+        metavar="FILE",
+        help="append the log to FILE, reopened on SIGHUP (default: standard error)",
     )
 
     user = commands.add_parser("user", help="manage NETCONF users")
@@ -193,14 +223,12 @@ async def _serve(options: RunOptions) -> int:
     from agent.netconf.confirmed_commit import restore_unconfirmed
     from agent.netconf.library import ModuleLibrary
     from agent.server import NetconfServer
-    from agent.transport.ssh import start_ssh_server
+    from agent.transport.ssh import load_or_create_host_key, start_ssh_server
     from negotiator.service import start_negotiator
 
     options.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     users = UserStore(options.state_dir)
     initial = ensure_initial_admin(users)
-    if initial is not None:
-        log.warning("created user 'admin'; its password is in %s", initial)
     schema = Schema.load()
     try:
         datastore = Datastore(schema, options.state_dir)
@@ -221,6 +249,19 @@ async def _serve(options: RunOptions) -> int:
         idle_timeout=options.idle_timeout,
         rollback_record=rollback_record,
     )
+    metrics = None
+    if options.metrics_listen is not None:
+        from agent.metrics import MetricsEndpoint
+
+        server.serve_metrics_state()
+        try:
+            metrics = MetricsEndpoint(server.metrics.registry, *options.metrics_listen)
+        except OSError as exc:
+            await negotiator.stop()
+            raise OSError(exc.errno, f"cannot bind the metrics address (--metrics-listen): "
+                                     f"{exc.strerror or exc}") from exc
+        log.info("Prometheus metrics on http://%s:%d/metrics", *metrics.address)
+    fingerprint = load_or_create_host_key(options.state_dir).get_fingerprint()
     acceptor = await start_ssh_server(
         server,
         users,
@@ -229,23 +270,42 @@ async def _serve(options: RunOptions) -> int:
         options.netconf_port,
         max_sessions=options.max_sessions,
     )
-    for sock in acceptor.sockets:
-        address = sock.getsockname()
-        log.info("NETCONF over SSH listening on %s port %d", address[0], address[1])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reopen_log, options.log_file)
+    for sock in acceptor.sockets:
+        address = sock.getsockname()
+        log.info("NETCONF over SSH listening on %s port %d", address[0], address[1])
+    log.info("SSH host key fingerprint %s", fingerprint)
+    log.info("state directory %s", options.state_dir.resolve())
+    if initial is not None:
+        log.warning("created user 'admin'; its password is in %s", initial.resolve())
+    sd_notify("READY=1\nSTATUS=serving NETCONF and IKE")
     await stop.wait()
+    sd_notify("STOPPING=1")
     log.info("stopping: closing sessions (running is already persisted)")
     acceptor.close()
     server.close_all()
     await acceptor.wait_closed()
+    if metrics is not None:
+        metrics.close()
     await negotiator.stop()  # ISAKMP DELETE to every peer
     return 0
 
 
+def _reopen_log(handler: ReopenableFileHandler | None) -> None:
+    """SIGHUP: reopen the log file (after logrotate moved it); without one, nothing to do."""
+    if handler is not None:
+        handler.reopen()
+        log.info("SIGHUP: reopened the log file %s", handler.baseFilename)
+    else:
+        log.info("SIGHUP: logging to standard error, nothing to reopen")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    silence_dependency_warnings()
     args = _parser().parse_args(argv)
     if args.command == "user":
         try:
@@ -253,8 +313,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except AuthError as exc:
             print(f"ike-agent: {exc}", file=sys.stderr)
             return 1
+    log_file = None
+    if args.log_file is not None:
+        try:
+            log_file = ReopenableFileHandler(str(args.log_file))
+        except OSError as exc:
+            print(f"ike-agent: cannot open the log file: {exc}", file=sys.stderr)
+            return 1
     logging.basicConfig(
-        stream=sys.stderr,
+        handlers=[log_file or logging.StreamHandler(sys.stderr)],
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
@@ -274,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_message_size=args.max_message_size,
         max_sessions=args.max_sessions,
         idle_timeout=args.idle_timeout,
+        metrics_listen=args.metrics_listen,
+        log_file=log_file,
     )
     try:
         return asyncio.run(_serve(options))

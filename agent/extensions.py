@@ -2,16 +2,18 @@
 
 The agent knows nothing of IKE: at start-up it is given a list of :class:`AgentExtension`
 objects. Each may subscribe to commits, contribute operational state to ``<get>`` and handle
-RPCs of its own YANG module.
+RPCs of its own YANG module. An extension that also has metrics to offer implements
+:class:`MetricsExtension` (read only when Prometheus scrapes: see :mod:`agent.metrics`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from lxml import etree
+from prometheus_client.core import Metric
 
 from agent.datastore.subscriber import CommitSubscriber
 
@@ -40,3 +42,10 @@ class AgentExtension(Protocol):
 
     def rpc_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
         """RPC handlers keyed by (namespace, local name)."""
+
+
+@runtime_checkable
+class MetricsExtension(Protocol):
+    def metrics(self) -> Iterable[Metric]:
+        """Metric families (``prometheus_client.core.*MetricFamily``) describing the
+        extension now; called on the event loop at each scrape, so it may read its state."""

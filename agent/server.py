@@ -25,9 +25,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from lxml import etree
+from prometheus_client.core import Metric
 
 from agent.errors import ErrorTag, ErrorType, NetconfError
-from agent.extensions import AgentExtension, RpcContext, RpcHandler
+from agent.extensions import AgentExtension, MetricsExtension, RpcContext, RpcHandler
+from agent.metrics import AgentMetrics, gauge
 from agent.netconf.confirmed_commit import ConfirmedCommits, RollbackRecordLike
 from agent.netconf.dispatch import Dispatcher
 from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
@@ -169,12 +171,20 @@ class ServerSession:
                 self._transport.resume_reading()
             rpc = await self._queue.get()
             self._busy = True
+            started = asyncio.get_running_loop().time()
             if rpc.error is not None or rpc.operation is None:
+                operation = "unknown"
                 result: Reply | NetconfError = rpc.error or NetconfError.single(
                     ErrorType.RPC, ErrorTag.MALFORMED_MESSAGE, "no operation"
                 )
             else:
+                operation = self.server.dispatcher.operation_name(rpc.operation)
                 result = await self.server.dispatcher.dispatch(context, rpc.operation)
+            self.server.metrics.rpc_answered(
+                operation,
+                not isinstance(result, NetconfError),
+                asyncio.get_running_loop().time() - started,
+            )
             # Busy only while executing: a client that does not read its replies is idle.
             self._busy = False
             if isinstance(result, NetconfError):
@@ -251,6 +261,9 @@ class NetconfServer:
         self.dispatcher.register_all(operations.handlers())
         self.dispatcher.register_all(StateOperations(datastore, library, state_sources).handlers())
         self.dispatcher.register_all(self._session_handlers())
+        self.metrics = AgentMetrics()
+        datastore.add_subscriber(self.metrics.commit_subscriber())
+        self._metric_sources = [e for e in extensions if isinstance(e, MetricsExtension)]
         for extension in extensions:
             subscriber = extension.commit_subscriber()
             if subscriber is not None:
@@ -284,6 +297,23 @@ class NetconfServer:
             session.close()
         if self.confirmed.shutdown():
             self._arm_confirm_timer()
+
+    def serve_metrics_state(self) -> None:
+        """Have the metrics read sessions, generation and extension metrics from this loop."""
+        self.metrics.add_state(asyncio.get_running_loop(), self._metrics_state)
+
+    def _metrics_state(self) -> list[Metric]:
+        state: list[Metric] = [
+            gauge("ike_agent_netconf_sessions", "NETCONF sessions open", len(self.sessions)),
+            gauge(
+                "ike_agent_netconf_config_generation",
+                "Generation of the running configuration (each commit adds one)",
+                self.datastore.generation,
+            ),
+        ]
+        for source in self._metric_sources:
+            state.extend(source.metrics())
+        return state
 
     def _arm_confirm_timer(self) -> None:
         """Follow the confirmed-commit deadline with one loop timer."""

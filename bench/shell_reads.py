@@ -28,7 +28,7 @@ from typing import Any
 
 from bench.common import median
 from negotiator.config import NegotiatorConfig
-from negotiator.engine.events import Event, SaInfo
+from negotiator.engine.events import EngineCounters, Event, SaInfo
 from negotiator.shell import Address, Shell, open_shell
 
 
@@ -64,6 +64,9 @@ class NullEngine:
 
     def security_associations(self) -> list[SaInfo]:
         return []
+
+    def counters(self) -> EngineCounters:
+        return EngineCounters(0, 0, 0)
 
 
 class _Forward(asyncio.DatagramProtocol):

@@ -14,11 +14,13 @@ import asyncio
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from lxml import etree
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from agent.datastore.subscriber import IKE_NS, CommitSubscriber, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[NegotiatorConfig, Address], EngineLike]
 DEFAULT_INITIATE_TIMEOUT = 30.0
+# Failure reasons are the engine's own short texts (a fixed set in its code, e.g. "no proposal
+# chosen", "INVALID_HASH_INFORMATION from peer"); as metric labels they are capped all the same.
+MAX_FAILURE_REASONS = 32
+OTHER_REASON = "other"
 
 # (YANG leaf of security-association, SaInfo attribute), in YANG order.
 _SA_LEAVES: tuple[tuple[str, str], ...] = (
@@ -201,6 +207,8 @@ class NegotiatorService:
         self._waiters: dict[int, list[asyncio.Future[str | None]]] = {}
         self._subscriber = _Subscriber(self, compiler or ConfigCompiler())
         self.event_listeners: list[Callable[[Event], None]] = []
+        self._established = 0
+        self._failures: Counter[str] = Counter()
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, listen: Address) -> Address:
@@ -258,6 +266,34 @@ class NegotiatorService:
             for sa in sas:
                 table.append(security_association_element(sa, now, wall))
         return [security]
+
+    def metrics(self) -> Iterable[Metric]:
+        """MetricsExtension: SAs by state, negotiation outcomes, datagrams (agent.metrics)."""
+        sas = GaugeMetricFamily("ike_agent_ike_security_associations",
+                                "IKE SAs in the table, by state", labels=["state"])
+        half_open = GaugeMetricFamily("ike_agent_ike_half_open_negotiations",
+                                      "IKE negotiations in progress (not established)")
+        received = CounterMetricFamily("ike_agent_ike_datagrams_received",
+                                       "UDP datagrams read from the IKE socket")
+        dropped = CounterMetricFamily(
+            "ike_agent_ike_datagrams_dropped",
+            "IKE datagrams dropped: oversized, or by the engine (malformed, no known SA, "
+            "no policy, unexpected, too many half-open)", labels=["reason"])
+        outcomes = CounterMetricFamily("ike_agent_ike_negotiations",
+                                       "IKE negotiations ended, by outcome and failure reason",
+                                       labels=["outcome", "reason"])
+        outcomes.add_metric(["established", ""], self._established)
+        for reason, count in sorted(self._failures.items()):
+            outcomes.add_metric(["failed", reason], count)
+        if self._shell is not None:
+            counts = self._shell.engine.counters()
+            sas.add_metric(["established"], counts.established)
+            sas.add_metric(["negotiating"], counts.negotiating)
+            half_open.add_metric([], counts.negotiating)
+            received.add_metric([], self._shell.received)
+            dropped.add_metric(["oversized"], self._shell.dropped_oversized)
+            dropped.add_metric(["engine"], counts.datagrams_dropped)
+        return [sas, half_open, outcomes, received, dropped]
 
     def rpc_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
         return {
@@ -345,11 +381,20 @@ class NegotiatorService:
         outcome = _outcome(event)
         if outcome is not None:
             index, reason = outcome
+            self._count_outcome(reason)
             for waiter in self._waiters.pop(index, []):
                 if not waiter.done():
                     waiter.set_result(reason)
         for listener in self.event_listeners:
             listener(event)
+
+    def _count_outcome(self, reason: str | None) -> None:
+        if reason is None:
+            self._established += 1
+        elif reason in self._failures or len(self._failures) < MAX_FAILURE_REASONS:
+            self._failures[reason] += 1
+        else:
+            self._failures[OTHER_REASON] += 1
 
 
 async def start_negotiator(

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from negotiator.config import NegotiatorConfig
-from negotiator.engine.events import Event, SaInfo
+from negotiator.engine.events import EngineCounters, Event, SaInfo
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class EngineLike(Protocol):
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]: ...
     def next_event(self) -> Event | None: ...
     def security_associations(self) -> Sequence[SaInfo]: ...
+    def counters(self) -> EngineCounters: ...
 
 
 class Shell:
@@ -90,6 +91,7 @@ class Shell:
         self._wildcard_port: int | None = None  # bound to 0.0.0.0 / :: on this port
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None  # the engine deadline self._timer was set for
+        self.received = 0  # datagrams read from the socket
         self.dropped_oversized = 0
         self.dropped_sends = 0  # the socket's send buffer was full
 
@@ -158,6 +160,7 @@ class Shell:
     def datagram_received(
         self, data: bytes, addr: tuple[Any, ...], local: Address | None = None
     ) -> None:
+        self.received += 1
         if len(data) > self._max_datagram:
             self.dropped_oversized += 1
             log.warning("dropped a datagram of over %d bytes from %s", self._max_datagram,

@@ -37,6 +37,13 @@ class Dispatcher:
         for (namespace, name), handler in handlers.items():
             self.register(namespace, name, handler)
 
+    def operation_name(self, operation: etree._Element) -> str:
+        """The local name of a served operation, else ``"unknown"`` (a metric label: what
+        clients send must not grow the set of label values)."""
+        namespace, name = qname(operation)
+        known = (namespace or BASE_NS, name) in self._handlers
+        return name if known else "unknown"
+
     def _lookup(self, operation: etree._Element) -> RpcHandler:
         namespace, name = qname(operation)
         if not namespace:

@@ -45,7 +45,14 @@ from negotiator.config import ExchangeMode, NegotiatorConfig, Policy, parse_addr
 from negotiator.crypto.dh import DhFactory, generate_dh
 from negotiator.engine import informational
 from negotiator.engine.aggressive_mode import AggressiveMode
-from negotiator.engine.events import Event, SaDeleted, SaEstablished, SaFailed, SaInfo
+from negotiator.engine.events import (
+    EngineCounters,
+    Event,
+    SaDeleted,
+    SaEstablished,
+    SaFailed,
+    SaInfo,
+)
 from negotiator.engine.exchange import Exchange, Step
 from negotiator.engine.main_mode import MainMode
 from negotiator.engine.phase1 import Phase1Error, SelectionCache, Tools, identity_payload
@@ -102,6 +109,7 @@ class Engine:
         self._outgoing: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
         self._now = 0.0
+        self._dropped = 0  # datagrams dropped before or by an exchange (each logs why)
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -151,6 +159,7 @@ class Engine:
         try:
             self._receive(data, remote, local or self._local, now)
         except Exception:  # the contract: never an exception out of here
+            self._dropped += 1
             log.exception("internal error on a datagram from %s:%d (dropped)", *remote)
 
     def clear(self, peer: str | None, now: float) -> int:
@@ -203,35 +212,44 @@ class Engine:
     def security_associations(self) -> list[SaInfo]:
         return [self._info(sa) for sa in self._table]
 
+    def counters(self) -> EngineCounters:
+        negotiating = self._table.half_open()
+        return EngineCounters(len(self._table) - negotiating, negotiating, self._dropped)
+
     # -- receiving -----------------------------------------------------------------------------
 
     def _receive(self, data: bytes, remote: Address, local: Address, now: float) -> None:
         try:
             header = pull_header(data)
         except MalformedPacket as exc:
+            self._dropped += 1
             log.info("dropped a datagram from %s: %s", remote[0], exc)
             return
         prefix = cookie_prefix(header.initiator_cookie, header.responder_cookie)
         sa = self._table.lookup(header.initiator_cookie, header.responder_cookie, remote)
         if sa is not None and sa.remote[0] != remote[0]:
+            self._dropped += 1
             log.info(
                 "%s: dropped a datagram from %s (SA is with %s)", prefix, remote[0], sa.remote[0]
             )
             return
         if header.exchange_type == ExchangeType.INFORMATIONAL:
             if sa is None:
+                self._dropped += 1
                 log.info("%s: informational for no known SA from %s: dropped", prefix, remote[0])
             else:
                 self._informational(sa, header, data, now)
             return
         mode = _MODES.get(header.exchange_type)
         if mode is None or header.message_id != 0:
+            self._dropped += 1
             log.info("%s: dropped %s from %s", prefix, header.describe(), remote[0])
             return
         if sa is None:
             if header.responder_cookie == ZERO_COOKIE:
                 self._respond(header, data, remote, local, mode, now)
             else:
+                self._dropped += 1
                 log.info("%s: %s for no known SA from %s: dropped", prefix, mode.value, remote[0])
             return
         if sa.is_retransmission(data):
@@ -240,6 +258,7 @@ class Engine:
                 self._outgoing.append((sa.last_sent, sa.remote))
             return
         if mode is not sa.mode:
+            self._dropped += 1
             log.info("%s: %s message for a %s mode SA: dropped", prefix, mode.value, sa.mode.value)
             return
         if sa.role is Role.INITIATOR and sa.responder_cookie == ZERO_COOKIE:
@@ -256,6 +275,7 @@ class Engine:
             if err.fatal:
                 self._fail(sa, err.notify, err.reason, err.detail)
             else:
+                self._dropped += 1
                 log.info("%s: %s", sa.log_prefix, err.detail)
                 self._schedule(sa)
             return
@@ -273,9 +293,11 @@ class Engine:
         prefix = cookie_prefix(header.initiator_cookie, ZERO_COOKIE)
         policy = self._config.policy_for(remote[0])
         if policy is None:
+            self._dropped += 1
             log.info("%s: no policy for %s: %s mode request dropped", prefix, remote[0], mode.value)
             return
         if self._table.half_open() >= self._max_half_open:
+            self._dropped += 1
             log.warning(
                 "%s: %d negotiations in progress: request from %s dropped",
                 prefix,

@@ -50,3 +50,13 @@ class SaInfo:
     remaining_seconds: int | None
     config_generation: int
     config_current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EngineCounters:
+    """Counts for the metrics, each O(1) to read: SAs by state, and datagrams the engine
+    dropped (malformed, for no known SA, unexpected exchange, no policy, too many half-open)."""
+
+    established: int
+    negotiating: int
+    datagrams_dropped: int

@@ -11,7 +11,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from negotiator.config import NegotiatorConfig
-from negotiator.engine.events import Event, SaDeleted, SaEstablished, SaFailed, SaInfo
+from negotiator.engine.events import (
+    EngineCounters,
+    Event,
+    SaDeleted,
+    SaEstablished,
+    SaFailed,
+    SaInfo,
+)
 
 Address = tuple[str, int]
 
@@ -53,6 +60,7 @@ class FakeEngine:
     outgoing: list[tuple[bytes, Address]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     retransmit_after: float = 1.0
+    dropped: int = 0
 
     def update_config(self, config: NegotiatorConfig) -> None:
         self.configs.append(config)
@@ -75,6 +83,7 @@ class FakeEngine:
                     del self.sas[index]
                     self.events.append(SaFailed(index, "NO_PROPOSAL_CHOSEN from peer"))
                 return
+        self.dropped += 1  # for no SA
 
     def initiate(
         self, peer: str, now: float, *, remote_port: int = 500, local: Address | None = None
@@ -118,3 +127,7 @@ class FakeEngine:
 
     def security_associations(self) -> list[SaInfo]:
         return list(self.sas.values())
+
+    def counters(self) -> EngineCounters:
+        established = sum(sa.state == "established" for sa in self.sas.values())
+        return EngineCounters(established, len(self.sas) - established, self.dropped)

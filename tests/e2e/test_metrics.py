@@ -1,0 +1,114 @@
+"""``ike-agent run --metrics-listen``: a real agent scraped over HTTP, the text parsed by
+prometheus_client's own parser, and the numbers moving with what the agent does."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import socket
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from ncclient.operations import RPCError
+from prometheus_client.parser import text_string_to_metric_families
+
+from .conftest import RunningAgent, agent_with
+from .test_ncclient import SEED, connect
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
+    yield from agent_with(tmp_path_factory.mktemp("metrics"), "--metrics-listen", "127.0.0.1:0")
+
+
+def logged_port(agent: RunningAgent, pattern: str) -> int:
+    found = re.search(pattern, agent.log())
+    assert found, agent.log()
+    return int(found.group(1))
+
+
+def scrape(agent: RunningAgent) -> Samples:
+    """Every sample of one scrape, by (name, sorted labels); the parser refuses bad text."""
+    port = logged_port(agent, r"Prometheus metrics on http://127\.0\.0\.1:(\d+)/metrics")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        assert reply.status == 200
+        assert reply.headers["Content-Type"].startswith("text/plain")
+        text = reply.read().decode()
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_netconf_metrics_move_with_rpcs_and_commits(agent: RunningAgent) -> None:
+    before = scrape(agent)
+    assert value(before, "ike_agent_netconf_sessions") == 0
+    generation = value(before, "ike_agent_netconf_config_generation")
+    with connect(agent) as m:
+        during = scrape(agent)
+        assert value(during, "ike_agent_netconf_sessions") == 1
+        m.edit_config(target="candidate", config=SEED)
+        m.commit()
+        with pytest.raises(RPCError):
+            m.edit_config(target="candidate", config="<config><bogus xmlns='urn:x'/></config>")
+        m.get_config(source="running")
+        m.discard_changes()
+    after = scrape(agent)
+    assert value(after, "ike_agent_netconf_sessions") == 0
+    assert value(after, "ike_agent_netconf_config_generation") == generation + 1
+    assert value(after, "ike_agent_netconf_last_commit_timestamp_seconds") > 1.7e9
+    ok = "ike_agent_netconf_rpcs_total"
+    for operation, outcome, count in (
+        ("edit-config", "ok", 1),
+        ("edit-config", "rpc-error", 1),
+        ("commit", "ok", 1),
+        ("get-config", "ok", 1),
+        ("close-session", "ok", 1),
+    ):
+        moved = value(after, ok, operation=operation, outcome=outcome) - value(
+            before, ok, operation=operation, outcome=outcome
+        )
+        assert moved == count, (operation, outcome)
+    commits = "ike_agent_netconf_commit_duration_seconds_count"
+    assert value(after, commits) == value(before, commits) + 1
+    assert value(after, "ike_agent_netconf_commit_duration_seconds_sum") > 0
+
+
+def test_ike_datagrams_are_counted(agent: RunningAgent) -> None:
+    ike_port = logged_port(agent, r"IKE negotiator listening on 127\.0\.0\.1 port (\d+)")
+    before = scrape(agent)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"not ISAKMP", ("127.0.0.1", ike_port))
+        sock.sendto(b"x" * 20000, ("127.0.0.1", ike_port))  # over the accepted size
+    after = before
+    for _ in range(100):
+        after = scrape(agent)
+        if value(after, "ike_agent_ike_datagrams_received_total") >= 2 + value(
+            before, "ike_agent_ike_datagrams_received_total"
+        ):
+            break
+    received = "ike_agent_ike_datagrams_received_total"
+    dropped = "ike_agent_ike_datagrams_dropped_total"
+    assert value(after, received) - value(before, received) == 2
+    assert value(after, dropped, reason="engine") - value(before, dropped, reason="engine") == 1
+    assert value(after, dropped, reason="oversized") - value(
+        before, dropped, reason="oversized"
+    ) == 1
+    assert value(after, "ike_agent_ike_security_associations", state="established") == 0
+    assert value(after, "ike_agent_ike_half_open_negotiations") == 0
+    assert ("ike_agent_ike_negotiations_total", (("outcome", "established"), ("reason", ""))) in (
+        after
+    )
+
+
+def test_metrics_are_off_by_default(tmp_path: pathlib.Path) -> None:
+    for agent in agent_with(tmp_path):
+        assert "Prometheus" not in agent.log()

@@ -1,0 +1,60 @@
+"""NegotiatorService.metrics(): what the agent's Prometheus endpoint shows of the negotiator."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client.core import Metric
+
+from negotiator.engine.events import SaEstablished, SaFailed
+from negotiator.service import MAX_FAILURE_REASONS, NegotiatorService
+
+from .fake_engine import sa_info
+from .test_service import _service
+
+
+def samples(service: NegotiatorService) -> dict[tuple[str, tuple[str, ...]], float]:
+    found: dict[tuple[str, tuple[str, ...]], float] = {}
+    metric: Metric
+    for metric in service.metrics():
+        for sample in metric.samples:
+            found[(sample.name, tuple(sample.labels.values()))] = sample.value
+    return found
+
+
+def test_sas_outcomes_and_datagrams() -> None:
+    async def body() -> None:
+        service, engines = _service()
+        await service.start(("127.0.0.1", 0))
+        engine = engines[0]
+        engine.sas[1] = sa_info(1, "127.0.0.1", state="established")
+        engine.sas[2] = sa_info(2, "127.0.0.9")
+        engine.events.extend([SaEstablished(1), SaFailed(3, "no proposal chosen"),
+                              SaFailed(4, "no proposal chosen")])
+        assert service._shell is not None
+        service._shell.datagram_received(b"for no SA", ("127.0.0.5", 500))
+        found = samples(service)
+        await service.stop()
+        assert found[("ike_agent_ike_security_associations", ("established",))] == 1
+        assert found[("ike_agent_ike_security_associations", ("negotiating",))] == 1
+        assert found[("ike_agent_ike_half_open_negotiations", ())] == 1
+        assert found[("ike_agent_ike_negotiations_total", ("established", ""))] == 1
+        assert found[("ike_agent_ike_negotiations_total", ("failed", "no proposal chosen"))] == 2
+        assert found[("ike_agent_ike_datagrams_received_total", ())] == 1
+        assert found[("ike_agent_ike_datagrams_dropped_total", ("engine",))] == 1
+
+    asyncio.run(body())
+
+
+def test_failure_reasons_are_capped_as_labels() -> None:
+    service, _ = _service()
+    for n in range(MAX_FAILURE_REASONS + 5):
+        service._count_outcome(f"reason {n}")
+    service._count_outcome("reason 0")
+    found = samples(service)
+    failed = {labels[1]: v for (name, labels), v in found.items()
+              if name == "ike_agent_ike_negotiations_total" and labels[0] == "failed"}
+    assert len(failed) == MAX_FAILURE_REASONS + 1
+    assert failed["other"] == 5 and failed["reason 0"] == 2
+    # Not started: no SA or datagram samples, only the outcomes.
+    assert ("ike_agent_ike_security_associations", ("established",)) not in found
