@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import importlib.metadata
 import logging
 import pathlib
@@ -217,11 +218,14 @@ def _user_command(args: argparse.Namespace) -> int:
 
 
 async def _serve(options: RunOptions) -> int:
+    from agent.datastore.diff import config_edits
     from agent.datastore.persist import DatastoreLoadError, RollbackRecord
     from agent.datastore.schema import Schema
     from agent.datastore.store import Datastore
     from agent.netconf.confirmed_commit import restore_unconfirmed
     from agent.netconf.library import ModuleLibrary
+    from agent.netconf.notifications import ReplayLog
+    from agent.replay_file import ReplayFile
     from agent.server import NetconfServer
     from agent.transport.ssh import load_or_create_host_key, start_ssh_server
     from negotiator.service import start_negotiator
@@ -248,6 +252,9 @@ async def _serve(options: RunOptions) -> int:
         max_message_size=options.max_message_size,
         idle_timeout=options.idle_timeout,
         rollback_record=rollback_record,
+        replay_log=ReplayLog(datetime.datetime.now(datetime.UTC),
+                             storage=ReplayFile(options.state_dir)),
+        config_differ=config_edits(schema),
     )
     metrics = None
     if options.metrics_listen is not None:

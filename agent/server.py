@@ -13,11 +13,21 @@ it issued without ``<persist>`` is rolled back (section 8.4.1). One loop timer f
 confirmed-commit deadline (:class:`agent.netconf.confirmed_commit.ConfirmedCommits`); given a
 ``rollback_record``, a pending confirmed commit is also recorded durably, for the next start to
 roll back if the process dies (:func:`agent.netconf.confirmed_commit.restore_unconfirmed`).
+
+Notifications (RFC 5277, RFC 6470): the server owns the NETCONF event stream
+(:class:`agent.netconf.notifications.EventStream`) and publishes on it the start and end of
+sessions, every commit (netconf-config-change) and every confirmed-commit step; extensions
+publish their own events through :meth:`NetconfServer.publish`. A session that subscribed gets
+its notifications from its own writer task, which starts once the ``<ok/>`` of
+``<create-subscription>`` is written and waits for the transport to drain before each
+message, like the replies; a subscriber that stops reading overflows its bounded queue and
+its session is closed (see :mod:`agent.netconf.notifications`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import itertools
 import logging
@@ -27,6 +37,8 @@ from typing import Protocol
 from lxml import etree
 from prometheus_client.core import Metric
 
+from agent.datastore.changes import ChangeSet
+from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError
 from agent.extensions import AgentExtension, MetricsExtension, RpcContext, RpcHandler
 from agent.metrics import AgentMetrics, gauge
@@ -35,6 +47,24 @@ from agent.netconf.dispatch import Dispatcher
 from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
 from agent.netconf.library import DATASTORES, ModuleLibrary
 from agent.netconf.locks import LockTable
+from agent.netconf.netconf_events import (
+    ConfirmEvent,
+    Edit,
+    SessionInfo,
+    TerminationReason,
+    config_change,
+    confirmed_commit,
+    session_end,
+    session_start,
+)
+from agent.netconf.notifications import (
+    DEFAULT_QUEUE_LIMIT,
+    NOTIFICATION_NS,
+    EventStream,
+    ReplayLog,
+    Subscription,
+    parse_subscription,
+)
 from agent.netconf.operations import ConfigOperations, Reply
 from agent.netconf.operations_state import StateOperations
 from agent.netconf.ports import DatastoreLike
@@ -43,6 +73,7 @@ from agent.netconf.session import (
     NetconfSession,
     RpcReceived,
     SessionFailed,
+    SessionState,
 )
 from agent.netconf.xmlutil import (
     BASE_NS,
@@ -58,6 +89,8 @@ log = logging.getLogger("agent.netconf")
 
 PAUSE_READING_AT = 4  # queued RPCs
 Clock = Callable[[], datetime.datetime]
+# The edits (RFC 6470 netconf-config-change) of a commit's change set.
+ConfigDiffer = Callable[[ChangeSet], list[Edit]]
 
 
 class SessionTransport(Protocol):
@@ -107,6 +140,15 @@ class ServerSession:
         self._worker: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._busy = False  # an RPC is being executed (not idle, whatever the clock says)
+        self.started = False  # the hello exchange completed (netconf-session-start sent)
+        self.subscription: Subscription | None = None
+        self._notifier_due = False  # start the notification writer after this reply
+        self._notifier: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    @property
+    def info(self) -> SessionInfo:
+        return SessionInfo(self.username, self.session_id, self.source_host)
 
     def log(self, level: int, message: str, *args: object) -> None:
         log.log(level, f"[session {self.session_id}] {message}", *args)
@@ -138,16 +180,17 @@ class ServerSession:
         failed = self.core.check_timeout(asyncio.get_running_loop().time(), busy=self._busy)
         if failed is not None:
             self.log(logging.WARNING, "closing: %s", failed.reason)
-            self.close()
+            self.close(TerminationReason.TIMEOUT)
             return
         self._arm_timer()
 
     def data_received(self, data: bytes) -> None:
         now = asyncio.get_running_loop().time()
+        in_hello = self.core.state is SessionState.AWAIT_HELLO
         for event in self.core.receive_data(data, now):
             if isinstance(event, SessionFailed):
                 self.log(logging.WARNING, "closing: %s", event.reason)
-                self.close()
+                self.close(TerminationReason.BAD_HELLO if in_hello else TerminationReason.OTHER)
             elif isinstance(event, HelloReceived):
                 self.log(
                     logging.INFO,
@@ -157,6 +200,8 @@ class ServerSession:
                     "base:1.1 chunked" if event.base_1_1 else "base:1.0 end-of-message",
                 )
                 self._rearm_timer()  # from the hello deadline to the idle one
+                self.started = True
+                self.server.publish(session_start(self.info))
             else:
                 self._queue.put_nowait(event)
         if not self._reading_paused and self._queue.qsize() >= PAUSE_READING_AT:
@@ -200,7 +245,39 @@ class ServerSession:
             self.core.send_reply(rpc, result, asyncio.get_running_loop().time())
             self._flush()
             if self._close_after_reply:
-                self.close()
+                self.close(TerminationReason.CLOSED)
+            elif self._notifier_due and self.subscription is not None:
+                # RFC 5277 section 2.1.1: notifications (replayed first) follow the <ok/>.
+                self._notifier_due = False
+                self._notifier = asyncio.get_running_loop().create_task(
+                    self._send_notifications(self.subscription)
+                )
+
+    def subscribed(self, subscription: Subscription) -> None:
+        """``<create-subscription>`` succeeded: send its notifications after the reply."""
+        self.subscription = subscription
+        self._notifier_due = True
+
+    def wake_notifier(self) -> None:
+        self._wake.set()
+
+    async def _send_notifications(self, subscription: Subscription) -> None:
+        clock = self.server.clock
+        while not self.closed:
+            self._wake.clear()  # before ready(): what is published from now on wakes us
+            for notification in subscription.ready(clock()):
+                await self._transport.drained()  # a slow reader holds its own queue only
+                if self.closed:
+                    return
+                self.core.send_notification(notification.element())
+                self._flush()
+            if subscription.done:
+                self.log(logging.INFO, "subscription complete (stopTime reached)")
+                return
+            deadline = subscription.next_deadline()
+            timeout = None if deadline is None else max(0.0, (deadline - clock()).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
 
     def _flush(self) -> None:
         data = self.core.data_to_send()
@@ -210,7 +287,9 @@ class ServerSession:
     def close_after_reply(self) -> None:
         self._close_after_reply = True
 
-    def close(self) -> None:
+    def close(
+        self, reason: TerminationReason = TerminationReason.OTHER, killed_by: int | None = None
+    ) -> None:
         """End the session: drop its transport, locks and (if locked by it) candidate changes."""
         if self.closed:
             return
@@ -218,15 +297,45 @@ class ServerSession:
         self.core.close()
         if self._timer is not None:
             self._timer.cancel()
-        if self._worker is not None and self._worker is not asyncio.current_task():
-            self._worker.cancel()
+        for task in (self._worker, self._notifier):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         try:
             self._transport.close()
         finally:
-            self.server.session_ended(self)
+            self.server.session_ended(self, reason, killed_by)
 
     def connection_lost(self) -> None:
-        self.close()
+        self.close(TerminationReason.DROPPED)
+
+
+class ConfigChangeNotifier:
+    """A commit subscriber publishing RFC 6470 netconf-config-change after each commit."""
+
+    def __init__(
+        self,
+        publish: Callable[[etree._Element], None],
+        committer: Callable[[], SessionInfo | None],
+        differ: ConfigDiffer | None,
+    ) -> None:
+        self._publish = publish
+        self._committer = committer
+        self._differ = differ
+
+    def prepare(self, snapshot: ConfigSnapshot) -> None:
+        pass
+
+    def abort(self, snapshot: ConfigSnapshot) -> None:
+        pass
+
+    def commit(self, snapshot: ConfigSnapshot) -> None:
+        edits: list[Edit] = []
+        if self._differ is not None and snapshot.changes is not None:
+            edits = self._differ(snapshot.changes)
+            if not edits:
+                return  # running did not change: no event (RFC 6470 section 2.2.1)
+        # Without known changes the edit list is left out, as RFC 6470 section 2.2.1 allows.
+        self._publish(config_change(self._committer(), edits))
 
 
 class NetconfServer:
@@ -240,6 +349,9 @@ class NetconfServer:
         idle_timeout: float | None = None,
         clock: Clock = _utc_now,
         rollback_record: RollbackRecordLike | None = None,
+        replay_log: ReplayLog | None = None,
+        notification_queue_limit: int = DEFAULT_QUEUE_LIMIT,
+        config_differ: ConfigDiffer | None = None,
     ) -> None:
         self.datastore = datastore
         self.library = library
@@ -247,18 +359,26 @@ class NetconfServer:
         self.idle_timeout = idle_timeout  # seconds of silence before a session closes; 0: never
         self.clock = clock
         self.locks = LockTable()
-        self.confirmed = ConfirmedCommits(datastore, rollback_record)
+        log = replay_log if replay_log is not None else ReplayLog(clock())
+        self.events = EventStream(log, notification_queue_limit)
+        self.confirmed = ConfirmedCommits(datastore, rollback_record, self._confirm_event)
         self._confirm_timer: asyncio.TimerHandle | None = None
         self.sessions: dict[int, ServerSession] = {}
         self._session_ids = itertools.count(1)
         self.dispatcher = Dispatcher()
         state_sources = [e.operational_state for e in extensions]
         state_sources.append(self.monitoring_state)
+        state_sources.append(lambda: [self.events.stream_state()])
         state_sources.append(lambda: [library.yang_library()])
         operations = ConfigOperations(
             datastore, self.locks, self.confirmed, deadline_changed=self._arm_confirm_timer
         )
-        self.dispatcher.register_all(operations.handlers())
+        handlers = dict(operations.handlers())
+        for key in ((BASE_NS, "commit"), (BASE_NS, "cancel-commit")):
+            handlers[key] = self._attributed(handlers[key])
+        self.dispatcher.register_all(handlers)
+        self._committer: int | None = None  # the session whose commit is running, if any
+        datastore.add_subscriber(ConfigChangeNotifier(self.publish, self.committer, config_differ))
         self.dispatcher.register_all(StateOperations(datastore, library, state_sources).handlers())
         self.dispatcher.register_all(self._session_handlers())
         self.metrics = AgentMetrics()
@@ -282,15 +402,67 @@ class NetconfServer:
         session.start()
         return session
 
-    def session_ended(self, session: ServerSession) -> None:
-        self.sessions.pop(session.session_id, None)
+    def session_ended(
+        self,
+        session: ServerSession,
+        reason: TerminationReason = TerminationReason.OTHER,
+        killed_by: int | None = None,
+    ) -> None:
+        self.events.unsubscribe(session.session_id)
         released = self.locks.release_all(session.session_id)
         if "candidate" in released:
             self.datastore.discard_changes()
             session.log(logging.INFO, "candidate lock released: uncommitted changes discarded")
+        # Still listed while its confirmed commit is cancelled: the event names its user.
         if self.confirmed.session_ended(session.session_id):
             self._arm_confirm_timer()
+        self.sessions.pop(session.session_id, None)
+        if session.started or reason is TerminationReason.BAD_HELLO:
+            self.publish(session_end(session.info, reason, killed_by))
         session.log(logging.INFO, "closed")
+
+    def publish(self, content: etree._Element) -> None:
+        """Publish one event on the NETCONF stream (RFC 5277): logged for replay and queued
+        for every subscribed session whose filter selects it."""
+        overflowed = self.events.publish(content, self.clock())
+        for session_id in self.events.subscriptions:
+            session = self.sessions.get(session_id)
+            if session is not None:
+                session.wake_notifier()
+        for session_id in overflowed:
+            victim = self.sessions.get(session_id)
+            if victim is not None:
+                victim.log(logging.WARNING, "closing: more than %d notifications unread",
+                           self.events.queue_limit)
+                victim.close(TerminationReason.OTHER)
+
+    def _attributed(self, handler: RpcHandler) -> RpcHandler:
+        """``handler`` with its session recorded as the committer while it runs: the commit
+        pipeline runs without yielding to the loop, so no other RPC can be in between."""
+
+        async def run(context: RpcContext, operation: etree._Element) -> Reply:
+            self._committer = context.session_id
+            try:
+                return await handler(context, operation)
+            finally:
+                self._committer = None
+
+        return run
+
+    def committer(self) -> SessionInfo | None:
+        """Who runs the commit now; None: the server (a confirmed commit rolled back)."""
+        return self._session_info(self._committer)
+
+    def _session_info(self, session_id: int | None) -> SessionInfo | None:
+        session = None if session_id is None else self.sessions.get(session_id)
+        if session is None:
+            return None if session_id is None else SessionInfo("", session_id, "")
+        return session.info
+
+    def _confirm_event(
+        self, event: ConfirmEvent, session_id: int | None, timeout: int | None
+    ) -> None:
+        self.publish(confirmed_commit(event, self._session_info(session_id), timeout))
 
     def close_all(self) -> None:
         for session in list(self.sessions.values()):
@@ -335,7 +507,16 @@ class NetconfServer:
         return {
             (BASE_NS, "close-session"): self._close_session,
             (BASE_NS, "kill-session"): self._kill_session,
+            (NOTIFICATION_NS, "create-subscription"): self._create_subscription,
         }
+
+    async def _create_subscription(self, context: RpcContext, operation: etree._Element) -> Reply:
+        request = parse_subscription(operation, self.clock())
+        session = self.sessions[context.session_id]
+        session.subscribed(self.events.subscribe(context.session_id, request))
+        session.log(logging.INFO, "subscribed to stream %s%s", request.stream,
+                    " with replay" if request.start is not None else "")
+        return []
 
     async def _close_session(self, context: RpcContext, operation: etree._Element) -> Reply:
         # RFC 6241 section 7.8: reply <ok/>, then release locks and close the session.
@@ -357,7 +538,7 @@ class NetconfServer:
         if victim is None:
             raise bad_value("session-id", f"no session {target}")
         victim.log(logging.INFO, "killed by session %d", context.session_id)
-        victim.close()
+        victim.close(TerminationReason.KILLED, context.session_id)
         return []
 
     def monitoring_state(self) -> list[etree._Element]:
@@ -383,5 +564,5 @@ class NetconfServer:
             sub_text(entry, f"{m}in-rpcs", str(session.core.in_rpcs))
             sub_text(entry, f"{m}in-bad-rpcs", str(session.core.in_bad_rpcs))
             sub_text(entry, f"{m}out-rpc-errors", str(session.core.out_rpc_errors))
-            sub_text(entry, f"{m}out-notifications", "0")
+            sub_text(entry, f"{m}out-notifications", str(session.core.out_notifications))
         return [state]

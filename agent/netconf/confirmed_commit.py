@@ -37,17 +37,24 @@ the configuration holds pre-shared keys.
 
 Nothing here reads a clock: every entry point takes ``now`` (seconds, any monotonic origin)
 and :attr:`ConfirmedCommits.deadline` tells the shell when to call :meth:`expire`.
+
+Events: every step is reported to ``on_event`` (RFC 6470 netconf-confirmed-commit): ``start``
+and ``extend`` (with the timeout), ``complete``, ``cancel`` (cancel-commit, the end of the
+issuing session, the server stopping) and ``timeout``, with the id of the session concerned
+(None for a timeout).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from lxml import etree
 
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
+from agent.netconf.netconf_events import ConfirmEvent
 from agent.netconf.ports import DatastoreLike
 from agent.netconf.xmlutil import bad_value, child
 
@@ -178,11 +185,23 @@ def restore_unconfirmed(datastore: DatastoreLike, record: RollbackRecordLike) ->
     return generation
 
 
+# (what happened, the session concerned or None, the timeout for start/extend or None)
+ConfirmListener = Callable[[ConfirmEvent, int | None, int | None], None]
+
+
+def _ignore(event: ConfirmEvent, session_id: int | None, timeout: int | None) -> None:
+    pass
+
+
 class ConfirmedCommits:
     def __init__(
-        self, datastore: DatastoreLike, record: RollbackRecordLike | None = None
+        self,
+        datastore: DatastoreLike,
+        record: RollbackRecordLike | None = None,
+        on_event: ConfirmListener = _ignore,
     ) -> None:
         self._datastore = datastore
+        self._on_event = on_event
         self._record: RollbackRecordLike = record if record is not None else NoRollbackRecord()
         self.pending: PendingCommit | None = None
         self._record_stale = False  # the record outlived its commit: retry at each commit
@@ -226,9 +245,12 @@ class ConfirmedCommits:
                 prefix, "extended" if pending is not None else "armed", generation,
                 request.timeout, ", persisted" if request.persist is not None else "",
             )
+            event = ConfirmEvent.EXTEND if pending is not None else ConfirmEvent.START
+            self._on_event(event, session_id, request.timeout)
         elif pending is not None:
             self._settled()
             log.info("%s confirmed commit confirmed (generation %d)", prefix, generation)
+            self._on_event(ConfirmEvent.COMPLETE, session_id, None)
         return generation
 
     def cancel(self, session_id: int, persist_id: str | None) -> int:
@@ -240,6 +262,7 @@ class ConfirmedCommits:
         generation = self._rollback(pending)
         log.info("%s confirmed commit cancelled: running restored (generation %d)",
                  _prefix(session_id), generation)
+        self._on_event(ConfirmEvent.CANCEL, session_id, None)
         return generation
 
     def expire(self, now: float) -> bool:
@@ -248,6 +271,7 @@ class ConfirmedCommits:
         if pending is None or now < pending.deadline:
             return False
         self._rollback_logged(pending, "timed out")
+        self._on_event(ConfirmEvent.TIMEOUT, None, None)
         return True
 
     def session_ended(self, session_id: int) -> bool:
@@ -256,6 +280,7 @@ class ConfirmedCommits:
         if pending is None or pending.persist is not None or pending.session_id != session_id:
             return False
         self._rollback_logged(pending, "issuing session ended")
+        self._on_event(ConfirmEvent.CANCEL, session_id, None)
         return True
 
     def shutdown(self) -> bool:
@@ -264,6 +289,7 @@ class ConfirmedCommits:
         if pending is None:
             return False
         self._rollback_logged(pending, "server stopping")
+        self._on_event(ConfirmEvent.CANCEL, pending.session_id, None)
         return True
 
     @staticmethod

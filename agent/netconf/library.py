@@ -51,6 +51,8 @@ FEATURE_CAPABILITIES = (
     "urn:ietf:params:netconf:capability:validate:1.1",
     "urn:ietf:params:netconf:capability:rollback-on-error:1.0",
     "urn:ietf:params:netconf:capability:xpath:1.0",
+    "urn:ietf:params:netconf:capability:notification:1.0",  # RFC 5277 section 3.1.1
+    "urn:ietf:params:netconf:capability:interleave:1.0",  # RFC 5277 section 6
 )
 DATASTORES = ("running", "candidate")
 

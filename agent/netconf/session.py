@@ -106,6 +106,7 @@ class NetconfSession:
         self.in_rpcs = 0
         self.in_bad_rpcs = 0
         self.out_rpc_errors = 0
+        self.out_notifications = 0
         self._decoder = FrameDecoder(max_message_size)
         self._output: list[bytes] = []  # encoded messages, joined by data_to_send
         self._hello_timeout = hello_timeout
@@ -199,6 +200,13 @@ class NetconfSession:
         if isinstance(content, NetconfError):
             self.out_rpc_errors += 1
         self._output.append(encode(build_reply(rpc.attributes, content), self.framing))
+
+    def send_notification(self, message: etree._Element) -> None:
+        """Queue a ``<notification>`` (RFC 5277 section 4), framed like the replies."""
+        if self.state is not SessionState.OPEN:
+            return
+        self.out_notifications += 1
+        self._output.append(encode(serialize(message), self.framing))
 
     def _fail(self, reason: str) -> SessionFailed:
         self.state = SessionState.CLOSED
