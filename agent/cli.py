@@ -218,6 +218,7 @@ def _user_command(args: argparse.Namespace) -> int:
 
 
 async def _serve(options: RunOptions) -> int:
+    from agent.datastore.defaults import with_defaults
     from agent.datastore.diff import config_edits
     from agent.datastore.persist import DatastoreLoadError, RollbackRecord
     from agent.datastore.schema import Schema
@@ -255,6 +256,7 @@ async def _serve(options: RunOptions) -> int:
         replay_log=ReplayLog(datetime.datetime.now(datetime.UTC),
                              storage=ReplayFile(options.state_dir)),
         config_differ=config_edits(schema),
+        defaults=lambda data, mode: with_defaults(data, mode, schema.roots),
     )
     metrics = None
     if options.metrics_listen is not None:

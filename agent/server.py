@@ -75,6 +75,7 @@ from agent.netconf.session import (
     SessionFailed,
     SessionState,
 )
+from agent.netconf.with_defaults import DefaultsApplier
 from agent.netconf.xmlutil import (
     BASE_NS,
     MONITORING_NS,
@@ -352,6 +353,7 @@ class NetconfServer:
         replay_log: ReplayLog | None = None,
         notification_queue_limit: int = DEFAULT_QUEUE_LIMIT,
         config_differ: ConfigDiffer | None = None,
+        defaults: DefaultsApplier | None = None,
     ) -> None:
         self.datastore = datastore
         self.library = library
@@ -371,7 +373,8 @@ class NetconfServer:
         state_sources.append(lambda: [self.events.stream_state()])
         state_sources.append(lambda: [library.yang_library()])
         operations = ConfigOperations(
-            datastore, self.locks, self.confirmed, deadline_changed=self._arm_confirm_timer
+            datastore, self.locks, self.confirmed, deadline_changed=self._arm_confirm_timer,
+            defaults=defaults,
         )
         handlers = dict(operations.handlers())
         for key in ((BASE_NS, "commit"), (BASE_NS, "cancel-commit")):
@@ -379,7 +382,9 @@ class NetconfServer:
         self.dispatcher.register_all(handlers)
         self._committer: int | None = None  # the session whose commit is running, if any
         datastore.add_subscriber(ConfigChangeNotifier(self.publish, self.committer, config_differ))
-        self.dispatcher.register_all(StateOperations(datastore, library, state_sources).handlers())
+        self.dispatcher.register_all(
+            StateOperations(datastore, library, state_sources, defaults).handlers()
+        )
         self.dispatcher.register_all(self._session_handlers())
         self.metrics = AgentMetrics()
         datastore.add_subscriber(self.metrics.commit_subscriber())

@@ -51,6 +51,7 @@ class SchemaNode:
     keys: tuple[str, ...] = ()
     user_ordered: bool = False
     presence: bool = False
+    default: str | None = None  # a leaf's schema default (RFC 7950 section 7.6.1), as text
     # (choice id, case name) from the nearest data ancestor down to this node.
     cases: tuple[tuple[int, str], ...] = ()
     children: dict[str, SchemaNode] = field(default_factory=dict)
@@ -129,6 +130,13 @@ def _module_info(path: pathlib.Path, module: Any) -> ModuleInfo:
 _KINDS = {kind.value: kind for kind in NodeKind}  # YANG keyword -> kind
 
 
+def _default_text(leaf: Any) -> str | None:
+    """The leaf's default (its own, else its typedef's), as pyang resolved it."""
+    if getattr(leaf, "i_default", None) is None:
+        return None
+    return str(leaf.i_default_str)
+
+
 def _index_children(
     stmt: Any,
     parent: SchemaNode | None,
@@ -158,6 +166,7 @@ def _index_children(
             keys=tuple(k.arg for k in getattr(child, "i_key", None) or ()),
             user_ordered=ordered_by is not None and ordered_by.arg == "user",
             presence=child.search_one("presence") is not None,
+            default=_default_text(child) if kind is NodeKind.LEAF else None,
             cases=cases,
             parent=parent,
         )

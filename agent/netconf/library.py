@@ -26,6 +26,7 @@ from lxml import etree
 from agent.errors import ErrorTag, ErrorType, NetconfError
 from agent.netconf.ports import ModuleLike
 from agent.netconf.session import BASE_1_0, BASE_1_1
+from agent.netconf.with_defaults import CAPABILITY as WITH_DEFAULTS_CAPABILITY
 from agent.netconf.xmlutil import (
     DATASTORES_NS,
     MONITORING_NS,
@@ -53,6 +54,7 @@ FEATURE_CAPABILITIES = (
     "urn:ietf:params:netconf:capability:xpath:1.0",
     "urn:ietf:params:netconf:capability:notification:1.0",  # RFC 5277 section 3.1.1
     "urn:ietf:params:netconf:capability:interleave:1.0",  # RFC 5277 section 6
+    WITH_DEFAULTS_CAPABILITY,  # RFC 6243 section 4.3
 )
 DATASTORES = ("running", "candidate")
 

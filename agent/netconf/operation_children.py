@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from lxml import etree
 
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
+from agent.netconf.with_defaults import WITH_DEFAULTS_NS
 from agent.netconf.xmlutil import BASE_NS, MONITORING_NS, element_children, qname
 
 BASE_OPERATION_CHILDREN: Mapping[tuple[str, str], frozenset[str]] = {
@@ -36,6 +37,11 @@ BASE_OPERATION_CHILDREN: Mapping[tuple[str, str], frozenset[str]] = {
         "validate": ("source",),
     }.items()
 } | {(MONITORING_NS, "get-schema"): frozenset(("identifier", "version", "format"))}
+# Parameters in another module's namespace, by operation: RFC 6243 with-defaults.
+FOREIGN_CHILDREN: Mapping[tuple[str, str], frozenset[tuple[str, str]]] = {
+    (BASE_NS, name): frozenset(((WITH_DEFAULTS_NS, "with-defaults"),))
+    for name in ("get", "get-config")
+}
 
 
 def check_children(
@@ -49,8 +55,11 @@ def check_children(
     if allowed is None:
         return
     errors = []
+    foreign = FOREIGN_CHILDREN.get((namespace, name), frozenset())
     for element in element_children(operation):
         child_namespace, child_name = qname(element)
+        if (child_namespace, child_name) in foreign:
+            continue
         if child_namespace not in (namespace, ""):
             errors.append(RpcError(
                 ErrorType.PROTOCOL, ErrorTag.UNKNOWN_NAMESPACE,

@@ -17,6 +17,7 @@ from agent.netconf.confirmed_commit import ConfirmedCommits, parse_cancel, parse
 from agent.netconf.filters import apply_filter
 from agent.netconf.locks import LOCKABLE, LockTable
 from agent.netconf.ports import DatastoreLike
+from agent.netconf.with_defaults import DefaultsApplier, retrieved
 from agent.netconf.xmlutil import (
     BASE_NS,
     bad_value,
@@ -88,8 +89,10 @@ class ConfigOperations:
         *,
         now: Callable[[], float] = _loop_time,
         deadline_changed: Callable[[], None] = lambda: None,
+        defaults: DefaultsApplier | None = None,
     ) -> None:
         self.datastore = datastore
+        self._defaults = defaults
         self.locks = locks
         self.confirmed = confirmed if confirmed is not None else ConfirmedCommits(datastore)
         self._now = now
@@ -118,6 +121,7 @@ class ConfigOperations:
             data = self.datastore.snapshot().data
         else:
             data = self.datastore.get_config(source)
+        data = retrieved(data, operation, self._defaults)  # RFC 6243 with-defaults
         return [apply_filter(data, child(operation, "filter"))]
 
     async def edit_config(self, context: RpcContext, operation: etree._Element) -> Reply:

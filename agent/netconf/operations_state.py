@@ -17,6 +17,7 @@ from agent.netconf.filters import apply_filter, may_select
 from agent.netconf.library import ModuleLibrary
 from agent.netconf.operations import Reply
 from agent.netconf.ports import DatastoreLike
+from agent.netconf.with_defaults import DefaultsApplier, apply_mode
 from agent.netconf.xmlutil import (
     BASE_NS,
     MONITORING_NS,
@@ -48,9 +49,14 @@ def _monitoring_child(operation: etree._Element, name: str) -> str | None:
 
 class StateOperations:
     def __init__(
-        self, datastore: DatastoreLike, library: ModuleLibrary, state_sources: Sequence[StateSource]
+        self,
+        datastore: DatastoreLike,
+        library: ModuleLibrary,
+        state_sources: Sequence[StateSource],
+        defaults: DefaultsApplier | None = None,
     ) -> None:
         self.datastore = datastore
+        self._defaults = defaults
         self.library = library
         self.state_sources = state_sources
 
@@ -73,6 +79,7 @@ class StateOperations:
             for element in source():
                 if may_select(filter_element, element):
                     merge_state(data, element)
+        apply_mode(data, operation, self._defaults)  # RFC 6243 with-defaults, on this copy
         return [apply_filter(data, filter_element)]
 
     async def get_schema(self, context: RpcContext, operation: etree._Element) -> Reply:

@@ -32,7 +32,9 @@ def test_capabilities_and_content_id() -> None:
     caps = lib.capabilities()
     assert caps[:2] == ["urn:ietf:params:netconf:base:1.0", "urn:ietf:params:netconf:base:1.1"]
     assert "urn:ietf:params:netconf:capability:candidate:1.0" in caps
-    assert not any("writable-running" in c or "with-defaults" in c for c in caps)
+    assert not any("writable-running" in c for c in caps)
+    with_defaults = "urn:ietf:params:netconf:capability:with-defaults:1.0?basic-mode=explicit&"
+    assert any(c.startswith(with_defaults) for c in caps)
     # RFC 8526 section 2: an RFC 8525 library is announced as :yang-library:1.1 with content-id
     # (yangcli 2.13 reads :yang-library:1.0 as "has /modules-state" and aborts without it).
     assert caps[-1] == (
