@@ -228,6 +228,8 @@ async def _serve(options: RunOptions) -> int:
     from agent.netconf.notifications import ReplayLog
     from agent.replay_file import ReplayFile
     from agent.server import NetconfServer
+    from agent.system import LIMIT as HISTORY_LIMIT
+    from agent.system import CommitHistory
     from agent.transport.ssh import load_or_create_host_key, start_ssh_server
     from negotiator.service import start_negotiator
 
@@ -236,13 +238,16 @@ async def _serve(options: RunOptions) -> int:
     initial = ensure_initial_admin(users)
     schema = Schema.load()
     try:
-        datastore = Datastore(schema, options.state_dir)
+        # The configurations of the last 50 commits (commit-history index 0..49) are kept.
+        datastore = Datastore(schema, options.state_dir, history=HISTORY_LIMIT - 1)
     except DatastoreLoadError as exc:
         log.error("cannot load the datastore: %s", exc)
         return 2
     # A confirmed commit left pending by a killed process is rolled back (RFC 6241 section
     # 8.4.1) before anything, the negotiator included, uses the configuration.
     rollback_record = RollbackRecord(options.state_dir)
+    history = CommitHistory(datastore, schema, options.state_dir)
+    datastore.add_subscriber(history)  # before the restore below: it is a commit too
     restore_unconfirmed(datastore, rollback_record)
     # The IKE negotiator starts from the running configuration; OSError if it cannot bind.
     negotiator = await start_negotiator(datastore.snapshot(), (options.ike_host, options.ike_port))
@@ -257,6 +262,7 @@ async def _serve(options: RunOptions) -> int:
                              storage=ReplayFile(options.state_dir)),
         config_differ=config_edits(schema),
         defaults=lambda data, mode: with_defaults(data, mode, schema.roots),
+        history=history,
     )
     metrics = None
     if options.metrics_listen is not None:

@@ -32,7 +32,7 @@ import datetime
 import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lxml import etree
 from prometheus_client.core import Metric
@@ -42,7 +42,13 @@ from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError
 from agent.extensions import AgentExtension, MetricsExtension, RpcContext, RpcHandler
 from agent.metrics import AgentMetrics, gauge
-from agent.netconf.confirmed_commit import ConfirmedCommits, RollbackRecordLike
+from agent.netconf.confirmed_commit import (
+    CommitAttribution,
+    CommitRequest,
+    ConfirmedCommits,
+    RollbackRecordLike,
+    parse_commit,
+)
 from agent.netconf.dispatch import Dispatcher
 from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
 from agent.netconf.library import DATASTORES, ModuleLibrary
@@ -85,6 +91,9 @@ from agent.netconf.xmlutil import (
     new_element,
     sub_text,
 )
+
+if TYPE_CHECKING:
+    from agent.system import CommitHistory
 
 log = logging.getLogger("agent.netconf")
 
@@ -354,6 +363,7 @@ class NetconfServer:
         notification_queue_limit: int = DEFAULT_QUEUE_LIMIT,
         config_differ: ConfigDiffer | None = None,
         defaults: DefaultsApplier | None = None,
+        history: CommitHistory | None = None,
     ) -> None:
         self.datastore = datastore
         self.library = library
@@ -361,6 +371,7 @@ class NetconfServer:
         self.idle_timeout = idle_timeout  # seconds of silence before a session closes; 0: never
         self.clock = clock
         self.locks = LockTable()
+        self._history = history
         log = replay_log if replay_log is not None else ReplayLog(clock())
         self.events = EventStream(log, notification_queue_limit)
         self.confirmed = ConfirmedCommits(datastore, rollback_record, self._confirm_event)
@@ -381,6 +392,11 @@ class NetconfServer:
             handlers[key] = self._attributed(handlers[key])
         self.dispatcher.register_all(handlers)
         self._committer: int | None = None  # the session whose commit is running, if any
+        self._commit_request = CommitRequest()
+        if history is not None:  # ike-agent-system: commit history, rollback, compare
+            history.attribution = self.commit_attribution
+            self.dispatcher.register_all(history.rpc_handlers(self.locks))
+            state_sources.append(history.state)
         datastore.add_subscriber(ConfigChangeNotifier(self.publish, self.committer, config_differ))
         self.dispatcher.register_all(
             StateOperations(datastore, library, state_sources, defaults).handlers()
@@ -446,17 +462,26 @@ class NetconfServer:
         pipeline runs without yielding to the loop, so no other RPC can be in between."""
 
         async def run(context: RpcContext, operation: etree._Element) -> Reply:
+            is_commit = etree.QName(operation).localname == "commit"
+            request = parse_commit(operation) if is_commit else CommitRequest()
             self._committer = context.session_id
+            self._commit_request = request
             try:
                 return await handler(context, operation)
             finally:
                 self._committer = None
+                self._commit_request = CommitRequest()
 
         return run
 
     def committer(self) -> SessionInfo | None:
         """Who runs the commit now; None: the server (a confirmed commit rolled back)."""
         return self._session_info(self._committer)
+
+    def commit_attribution(self) -> CommitAttribution:
+        """Who runs the commit now, its comment and whether it is a confirmed commit."""
+        request = self._commit_request
+        return CommitAttribution(self.committer(), request.comment, request.confirmed)
 
     def _session_info(self, session_id: int | None) -> SessionInfo | None:
         session = None if session_id is None else self.sessions.get(session_id)
@@ -468,6 +493,8 @@ class NetconfServer:
         self, event: ConfirmEvent, session_id: int | None, timeout: int | None
     ) -> None:
         self.publish(confirmed_commit(event, self._session_info(session_id), timeout))
+        if event not in (ConfirmEvent.START, ConfirmEvent.EXTEND) and self._history is not None:
+            self._history.settled()
 
     def close_all(self) -> None:
         for session in list(self.sessions.values()):

@@ -241,6 +241,12 @@ class Datastore:
                 journal.insert(candidate, None, top)
             self._keep(journal, request)
 
+    def committed(self, generation: int) -> etree._Element | None:
+        """A copy of the configuration committed as ``generation``; None if not kept."""
+        if generation == self.generation:
+            return self.get_config("running")
+        return self._store.load_generation(generation)
+
     def rollback(self, generations_back: int) -> None:
         """candidate := the configuration committed ``generations_back`` commits ago."""
         if generations_back == 0:

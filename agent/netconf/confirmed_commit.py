@@ -54,15 +54,16 @@ from typing import Protocol
 from lxml import etree
 
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
-from agent.netconf.netconf_events import ConfirmEvent
+from agent.netconf.netconf_events import ConfirmEvent, SessionInfo
 from agent.netconf.ports import DatastoreLike
-from agent.netconf.xmlutil import bad_value, child
+from agent.netconf.xmlutil import SYSTEM_NS, bad_value, child
 
 log = logging.getLogger("agent.netconf")
 
 DEFAULT_CONFIRM_TIMEOUT = 600  # seconds, RFC 6241 section 8.4.5.1
 MAX_CONFIRM_TIMEOUT = 4294967295  # confirm-timeout is a uint32
 MAX_TOKEN_LENGTH = 1024  # persist / persist-id: bound what a client may make us keep
+MAX_COMMENT_LENGTH = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,16 @@ class CommitRequest:
     timeout: int = DEFAULT_CONFIRM_TIMEOUT
     persist: str | None = None
     persist_id: str | None = None
+    comment: str | None = None  # ike-agent-system's augment (Junos "commit comment")
+
+
+@dataclass(frozen=True, slots=True)
+class CommitAttribution:
+    """Who runs the commit in progress and with what; ``who`` None: the agent itself."""
+
+    who: SessionInfo | None = None
+    comment: str | None = None
+    confirmed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +156,11 @@ def parse_commit(operation: etree._Element) -> CommitRequest:
         if not text.isdigit() or len(text) > 10 or not 1 <= int(text) <= MAX_CONFIRM_TIMEOUT:
             raise bad_value("confirm-timeout", "<confirm-timeout> must be 1..4294967295 seconds")
         timeout = int(text)
-    return CommitRequest(confirmed, timeout, persist, _token(operation, "persist-id"))
+    comment = child(operation, "comment", SYSTEM_NS)
+    if comment is not None and not 1 <= len(comment.text or "") <= MAX_COMMENT_LENGTH:
+        raise bad_value("comment", f"a commit comment is 1 to {MAX_COMMENT_LENGTH} characters")
+    return CommitRequest(confirmed, timeout, persist, _token(operation, "persist-id"),
+                         None if comment is None else comment.text)
 
 
 def parse_cancel(operation: etree._Element) -> str | None:

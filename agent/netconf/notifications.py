@@ -39,7 +39,14 @@ from lxml import etree
 
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.netconf.filters import apply_filter
-from agent.netconf.xmlutil import BASE_NS, bad_value, element_children, new_element, qname
+from agent.netconf.xmlutil import (
+    BASE_NS,
+    SYSTEM_NS,
+    bad_value,
+    element_children,
+    new_element,
+    qname,
+)
 
 NOTIFICATION_NS = "urn:ietf:params:xml:ns:netconf:notification:1.0"  # ncEvent
 NETMOD_NOTIFICATION_NS = "urn:ietf:params:xml:ns:netmod:notification"  # manageEvent
@@ -340,4 +347,7 @@ class EventStream:
             etree.SubElement(stream, f"{m}replayLogCreationTime").text = format_time(
                 self.log.created
             )
+            limit = etree.SubElement(stream, f"{{{SYSTEM_NS}}}replay-log-limit",
+                                     nsmap={"sys": SYSTEM_NS})
+            limit.text = str(self.log.limit)
         return root

@@ -15,7 +15,7 @@ from lxml import etree
 
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.netconf.with_defaults import WITH_DEFAULTS_NS
-from agent.netconf.xmlutil import BASE_NS, MONITORING_NS, element_children, qname
+from agent.netconf.xmlutil import BASE_NS, MONITORING_NS, SYSTEM_NS, element_children, qname
 
 BASE_OPERATION_CHILDREN: Mapping[tuple[str, str], frozenset[str]] = {
     (BASE_NS, name): frozenset(children)
@@ -41,7 +41,7 @@ BASE_OPERATION_CHILDREN: Mapping[tuple[str, str], frozenset[str]] = {
 FOREIGN_CHILDREN: Mapping[tuple[str, str], frozenset[tuple[str, str]]] = {
     (BASE_NS, name): frozenset(((WITH_DEFAULTS_NS, "with-defaults"),))
     for name in ("get", "get-config")
-}
+} | {(BASE_NS, "commit"): frozenset(((SYSTEM_NS, "comment"),))}  # ike-agent-system augment
 
 
 def check_children(

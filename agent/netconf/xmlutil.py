@@ -19,6 +19,7 @@ BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 MONITORING_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
 YANG_LIBRARY_NS = "urn:ietf:params:xml:ns:yang:ietf-yang-library"
 DATASTORES_NS = "urn:ietf:params:xml:ns:yang:ietf-datastores"
+SYSTEM_NS = "urn:ike-agent:yang:ike-agent-system"  # the agent's own module (commit comment...)
 
 MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_BYTES = 4096
