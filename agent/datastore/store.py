@@ -226,7 +226,13 @@ class Datastore:
             elif source != "candidate":
                 raise _bad_value("source", source, ("running", "candidate"))
             return
-        self._replace_candidate(self._tree_from_config(source))
+        data = self._tree_from_config(source)
+        # The candidate only ever holds data that parses against the model (values, keys),
+        # as an edit-config leaves it (RFC 7950 section 8.3.1).
+        errors = self._validator.check(data, parse_only=True)
+        if errors:
+            raise NetconfError(*errors)
+        self._replace_candidate(data)
 
     def _replace_candidate(self, data: etree._Element) -> None:
         """candidate := ``data`` (a ``<data>`` tree, taken over): one journal that removes

@@ -9,6 +9,18 @@ libyang the rest of the tree (proposals, pki) with the policies in chunks of
 policies changed since the last valid configuration (:class:`agent.datastore.edit.Scope`),
 only those are checked: the incremental path a one-policy commit takes.
 
+Two passes (issue #16). libyang 4.x, asked for every error (``MultiError``), goes on to
+validate after a value failed to parse, and an entry whose key did not parse has been freed by
+then while its leafrefs are still queued for validation: a use-after-free that kills the agent
+(``lyd_validate_unres``; reproduced with libyang 4.2.1 and 4.5.5). So each text is first
+*parsed* with every error reported (``ParseOnly``: no validation step, safe), and validated
+only if it parsed. Valid data, the usual case, costs one pass: validation that stops at the
+first error (without ``MultiError`` libyang never validates what failed to parse) is tried
+first, and the two passes run only when it finds a fault. When a chunk does not parse, its
+entries are parsed one by one: those that do are still validated together (so every fault is
+still reported), and the others' errors get the entry's own path (libyang names an entry
+whose key is invalid without its key).
+
 libyang errors are mapped to RFC 6241 error-tags by their error-app-tag (RFC 7950 section 15)
 and, when there is none, by the kind of schema node at the error's data path; never by
 message text.
@@ -16,6 +28,7 @@ message text.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,7 +41,12 @@ from lxml import etree
 from agent.datastore.changes import Change
 from agent.datastore.edit import clip
 from agent.datastore.keyindex import KeyIndex
-from agent.datastore.paths import element_path, libyang_path_to_instance_id, split_steps
+from agent.datastore.paths import (
+    element_path,
+    libyang_path_to_instance_id,
+    path_step,
+    split_steps,
+)
 from agent.datastore.schema import Schema, SchemaNode
 from agent.datastore.serialize import (
     IKE_TAG,
@@ -55,6 +73,9 @@ _APP_TAG_TO_TAG = {
     "data-not-unique": ErrorTag.OPERATION_FAILED,  # 15.1
     "must-violation": ErrorTag.OPERATION_FAILED,  # 15.4
 }
+
+_PARSE = ly.ParseOptions.Strict | ly.ParseOptions.ParseOnly  # values only: never validates
+_VALIDATE = ly.ParseOptions.Strict  # parse and validate: only text that parsed (see above)
 
 
 NAME_TAG = f"{{{IKE_NS}}}name"
@@ -112,8 +133,8 @@ class Validator:
         seen: set[tuple[str | None, str, str | None]] = set()
         step = max(1, self.chunk_size)
         for start in range(0, max(1, len(policies)), step):
-            text = head + "".join(policies[start:start + step]) + tail
-            for error in self._libyang_errors(text, parse_only):
+            chunk = policies[start:start + step]
+            for error in self._chunk_errors(head, tail, chunk, parse_only):
                 key = (error.path, error.message, error.app_tag)
                 if key not in seen:  # the shared part is checked in every chunk
                     seen.add(key)
@@ -126,9 +147,9 @@ class Validator:
 
     # -- building libyang input ---------------------------------------------------------
 
-    def _split(self, data: etree._Element, scope: Scope | None,
-               index: KeyIndex | None) -> tuple[str, str, list[str]]:
-        """(text before the policies, text after them, each selected policy's text)."""
+    def _split(self, data: etree._Element, scope: Scope | None, index: KeyIndex | None,
+               ) -> tuple[str, str, list[tuple[etree._Element, str]]]:
+        """(text before the policies, text after them, each selected policy and its text)."""
         # Policies-only scope: the rest is as in running (valid, schema order) or as the
         # edit engine wrote it (schema order): nothing else lies among the policies.
         ordered = scope is not None and not scope.everything
@@ -142,16 +163,52 @@ class Validator:
                 entries = (index or KeyIndex()).entries(ike, self._policy_node)
                 found = (entries.get((name,)) for name in sorted(scope.policies))
                 selected = [entry for entry in found if entry is not None]
-        return head.decode(), tail.decode(), [policy_bytes(p).decode() for p in selected]
+        return head.decode(), tail.decode(), [(p, policy_bytes(p).decode()) for p in selected]
 
     # -- libyang ----------------------------------------------------------------------
 
-    def _libyang_errors(self, text: str, parse_only: bool) -> list[RpcError]:
+    def _chunk_errors(self, head: str, tail: str, entries: list[tuple[etree._Element, str]],
+                      parse_only: bool) -> list[RpcError]:
+        """Every error of ``head + entries + tail``; libyang validates only text that parsed."""
+        text = head + "".join(entry_text for _, entry_text in entries) + tail
+        if not parse_only and not self._libyang_errors(text, _VALIDATE, every_error=False):
+            return []  # valid, the usual case: one pass that would stop at the first error
+        errors = self._libyang_errors(text, _PARSE)
+        if not errors:
+            return [] if parse_only else self._libyang_errors(text, _VALIDATE)
+        if not entries or self._libyang_errors(head + tail, _PARSE):
+            return errors  # the part every entry shares does not parse: values first
+        found: list[RpcError] = []
+        parsed: list[str] = []
+        for entry, entry_text in entries:
+            entry_errors = self._libyang_errors(head + entry_text + tail, _PARSE)
+            if entry_errors:
+                found.extend(self._at_entry(error, entry) for error in entry_errors)
+            else:
+                parsed.append(entry_text)
+        if not found:  # only the entries together fail to parse: report that, validate nothing
+            return errors
+        if not parse_only:
+            found.extend(self._libyang_errors(head + "".join(parsed) + tail, _VALIDATE))
+        return found
+
+    def _at_entry(self, error: RpcError, entry: etree._Element) -> RpcError:
+        """``error`` with the path of ``entry`` where libyang could not name it by its key."""
+        parent = entry.getparent()
+        if error.path is None or parent is None:
+            return error
+        unkeyed = element_path(parent, self.schema) + path_step(entry, None, self.schema)
+        if error.path != unkeyed and not error.path.startswith(unkeyed + "/"):
+            return error
+        return dataclasses.replace(
+            error, path=element_path(entry, self.schema) + error.path[len(unkeyed):])
+
+    def _libyang_errors(self, text: str, parse: ly.ParseOptions, *,
+                        every_error: bool = True) -> list[RpcError]:
         ctx = self.schema.context
-        parse = ly.ParseOptions.Strict
-        if parse_only:
-            parse = parse | ly.ParseOptions.ParseOnly
-        validation = ly.ValidationOptions.NoState | ly.ValidationOptions.MultiError
+        validation = ly.ValidationOptions.NoState
+        if every_error:
+            validation = validation | ly.ValidationOptions.MultiError
         ctx.clean_all_errors()
         try:
             ctx.parse_data(text, ly.DataFormat.XML, parse, validation)

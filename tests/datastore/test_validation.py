@@ -236,3 +236,20 @@ def test_messages_quoting_long_values_are_bounded(datastore: Datastore) -> None:
     errors = errors_of(datastore, body)
     assert {e.path for e in errors} >= {CERT_PATH + "/ike:certificate"}
     assert all(len(e.message) < 500 for e in errors)
+
+
+def test_invalid_key_is_reported_with_the_faults_of_entries_that_parse(
+    datastore: Datastore,
+) -> None:
+    # libyang validating this text with every error asked for read a freed entry (#16): the
+    # policy whose key does not parse is reported on its own, the others are still validated.
+    body = security(SEED_PROPOSALS + policy("010.0.0.1") + "<policy><name>10.1.1.3</name>"
+                    "<mode>sideways</mode><pre-shared-key><ascii-text>k</ascii-text>"
+                    "</pre-shared-key></policy>"
+                    + policy("10.1.1.2", proposals=("proposal-9",)))
+    errors = errors_of(datastore, body)
+    assert [(e.tag, e.path) for e in errors] == [
+        (ErrorTag.INVALID_VALUE, POLICY_PATH.format("010.0.0.1") + "/ike:name"),
+        (ErrorTag.DATA_MISSING, POLICY_PATH.format("10.1.1.2") + "/ike:proposals[.='proposal-9']"),
+        (ErrorTag.INVALID_VALUE, POLICY_PATH.format("10.1.1.3") + "/ike:mode"),
+    ]
