@@ -32,6 +32,7 @@ from lxml import etree
 from agent.datastore.changes import ChangeSet, merged
 from agent.datastore.commit import CommitManager
 from agent.datastore.edit import ErrorOption, Journal, Operation, apply_edit
+from agent.datastore.intake import check_config
 from agent.datastore.keyindex import KeyIndex
 from agent.datastore.persist import DatastoreLoadError, RunningStore, empty_data
 from agent.datastore.schema import Schema
@@ -57,6 +58,12 @@ def _bad_value(element: str, value: str, allowed: tuple[str, ...]) -> NetconfErr
         f"Invalid {element} {value[:40]!r}: use {', '.join(allowed)}.",
         info=(("bad-element", element),),
     )
+
+
+def _check_payload(schema: Schema, config: etree._Element) -> None:
+    errors = check_config(schema, config)
+    if errors:
+        raise NetconfError(*errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +167,7 @@ class Datastore:
             raise _bad_value("test-option", test_option, _TEST_OPTIONS)
         if error_option not in tuple(ErrorOption):
             raise _bad_value("error-option", error_option, tuple(ErrorOption))
+        _check_payload(self._schema, config)
         operation = Operation(default_operation)
         request = _Request(config, default_operation, error_option)
         with self._candidate() as candidate:
@@ -199,6 +207,7 @@ class Datastore:
 
     def _tree_from_config(self, config: etree._Element) -> etree._Element:
         """A new ``<data>`` tree holding ``config``'s content (structure checked)."""
+        _check_payload(self._schema, config)
         data = empty_data()
         journal = apply_edit(
             self._schema, data, config, index=KeyIndex(),
