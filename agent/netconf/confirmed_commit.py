@@ -47,6 +47,7 @@ issuing session, the server stopping) and ``timeout``, with the id of the sessio
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -62,6 +63,7 @@ log = logging.getLogger("agent.netconf")
 
 DEFAULT_CONFIRM_TIMEOUT = 600  # seconds, RFC 6241 section 8.4.5.1
 MAX_CONFIRM_TIMEOUT = 4294967295  # confirm-timeout is a uint32
+_INTEGER = re.compile(r"[+-]?0*[0-9]{1,20}")  # bounded: leading zeros, then at most 20 digits
 MAX_TOKEN_LENGTH = 1024  # persist / persist-id: bound what a client may make us keep
 MAX_COMMENT_LENGTH = 512
 
@@ -142,6 +144,16 @@ def _token(operation: etree._Element, name: str) -> str | None:
     return text
 
 
+def _uint32(text: str | None) -> int | None:
+    """A YANG uint32 in its lexical form (RFC 7950 section 9.2.1: an optional sign, then
+    decimal digits, leading zeros allowed), or None if ``text`` is not one."""
+    match = _INTEGER.fullmatch((text or "").strip())
+    if match is None:
+        return None
+    value = int(match[0])  # ASCII digits only (str.isdigit would take "³" too)
+    return value if 0 <= value <= MAX_CONFIRM_TIMEOUT else None
+
+
 def parse_commit(operation: etree._Element) -> CommitRequest:
     """Read ``<confirmed/>``, ``<confirm-timeout>``, ``<persist>`` and ``<persist-id>``."""
     confirmed = child(operation, "confirmed") is not None
@@ -152,10 +164,10 @@ def parse_commit(operation: etree._Element) -> CommitRequest:
         name = "confirm-timeout" if timeout_element is not None else "persist"
         raise bad_value(name, f"<{name}> is only allowed with <confirmed/>")
     if timeout_element is not None:
-        text = (timeout_element.text or "").strip()
-        if not text.isdigit() or len(text) > 10 or not 1 <= int(text) <= MAX_CONFIRM_TIMEOUT:
+        given = _uint32(timeout_element.text)
+        if given is None or given < 1:
             raise bad_value("confirm-timeout", "<confirm-timeout> must be 1..4294967295 seconds")
-        timeout = int(text)
+        timeout = given
     comment = child(operation, "comment", SYSTEM_NS)
     if comment is not None and not 1 <= len(comment.text or "") <= MAX_COMMENT_LENGTH:
         raise bad_value("comment", f"a commit comment is 1 to {MAX_COMMENT_LENGTH} characters")

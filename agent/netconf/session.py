@@ -89,6 +89,10 @@ def _rpc_error(tag: ErrorTag, message: str, *info: tuple[str, str]) -> NetconfEr
     return NetconfError(RpcError(ErrorType.RPC, tag, message, info=info))
 
 
+def _protocol_error(tag: ErrorTag, message: str, *info: tuple[str, str]) -> NetconfError:
+    return NetconfError(RpcError(ErrorType.PROTOCOL, tag, message, info=info))
+
+
 class NetconfSession:
     def __init__(
         self,
@@ -268,13 +272,15 @@ class NetconfSession:
             return RpcReceived(attributes, None, error)
         operations = element_children(root)
         if len(operations) != 1:
+            # RFC 6241 Appendix A: missing-element and unknown-element are protocol or
+            # application errors, never rpc ones.
             self.in_bad_rpcs += 1
             if not operations:
-                error = _rpc_error(
+                error = _protocol_error(
                     ErrorTag.MISSING_ELEMENT, "the <rpc> names no operation", ("bad-element", "rpc")
                 )
             else:
-                error = _rpc_error(
+                error = _protocol_error(
                     ErrorTag.UNKNOWN_ELEMENT,
                     "the <rpc> holds more than one operation",
                     ("bad-element", etree.QName(operations[1]).localname),

@@ -197,6 +197,11 @@ def test_failed_rollback_is_logged_and_dropped(caplog: pytest.LogCaptureFixture)
         ("<confirmed/><confirm-timeout>0</confirm-timeout>", "confirm-timeout"),
         ("<confirmed/><confirm-timeout>4294967296</confirm-timeout>", "confirm-timeout"),
         ("<confirmed/><confirm-timeout>ten</confirm-timeout>", "confirm-timeout"),
+        ("<confirmed/><confirm-timeout>-0</confirm-timeout>", "confirm-timeout"),
+        ("<confirmed/><confirm-timeout>-5</confirm-timeout>", "confirm-timeout"),
+        ("<confirmed/><confirm-timeout>+</confirm-timeout>", "confirm-timeout"),
+        ("<confirmed/><confirm-timeout>\u00b3</confirm-timeout>", "confirm-timeout"),
+        ("<confirmed/><confirm-timeout>1e3</confirm-timeout>", "confirm-timeout"),
         ("<confirm-timeout>10</confirm-timeout>", "confirm-timeout"),
         ("<persist>x</persist>", "persist"),
         ("<confirmed/><persist>" + "x" * 1025 + "</persist>", "persist"),
@@ -206,6 +211,17 @@ def test_parse_commit_refuses_bad_parameters(body: str, bad: str) -> None:
     with pytest.raises(NetconfError) as refused:
         parse_commit(etree.fromstring(f'<commit xmlns="{BASE_NS}">{body}</commit>'))
     assert refused.value.errors[0].info == (("bad-element", bad),)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("+300", 300), ("0300", 300), ("+0000000000004294967295", 4294967295), (" 7 ", 7),
+])
+def test_confirm_timeout_takes_every_yang_integer_form(text: str, seconds: int) -> None:
+    # RFC 7950 section 9.2.1: an optional sign, then decimal digits.
+    request = parse_commit(etree.fromstring(
+        f'<commit xmlns="{BASE_NS}"><confirmed/><confirm-timeout>{text}</confirm-timeout>'
+        "</commit>"))
+    assert request.timeout == seconds
 
 
 def test_parse_commit_and_cancel() -> None:

@@ -116,6 +116,20 @@ def test_missing_message_id_is_missing_attribute() -> None:
     assert info is not None and info.findtext(f"{{{BASE_NS}}}bad-attribute") == "message-id"
 
 
+def test_two_operations_or_none_are_protocol_errors() -> None:
+    # RFC 6241 Appendix A: unknown-element and missing-element are protocol or application
+    # errors; error-type rpc is not allowed for them (#16).
+    session = opened(BASE_1_0)
+    for body, tag, bad in (("<get/><get-config/>", "unknown-element", "get-config"),
+                           ("", "missing-element", "rpc")):
+        (event,) = session.receive_data(
+            encode_eom(f'<rpc {NS} message-id="1">{body}</rpc>'.encode()))
+        assert isinstance(event, RpcReceived) and event.error is not None
+        (error,) = event.error.errors
+        assert (error.type, error.tag.value, error.info) == (
+            ErrorType.PROTOCOL, tag, (("bad-element", bad),))
+
+
 def test_reply_echoes_attributes_and_carries_every_error_in_base_namespace() -> None:
     session = opened(BASE_1_0)
     rpc = f'<rpc message-id="101" {NS} xmlns:ex="urn:ex" ex:user-id="fred"><get/></rpc>'
