@@ -253,7 +253,7 @@ async def _serve(options: RunOptions) -> int:
     negotiator = await start_negotiator(datastore.snapshot(), (options.ike_host, options.ike_port))
     server = NetconfServer(
         datastore,
-        ModuleLibrary.build(schema.modules()),
+        ModuleLibrary.build(schema.modules(), schema.list_keys),
         [*build_extensions(options), negotiator],
         max_message_size=options.max_message_size,
         idle_timeout=options.idle_timeout,

@@ -385,7 +385,7 @@ class NetconfServer:
         state_sources.append(lambda: [library.yang_library()])
         operations = ConfigOperations(
             datastore, self.locks, self.confirmed, deadline_changed=self._arm_confirm_timer,
-            defaults=defaults,
+            defaults=defaults, list_keys=library.list_keys,
         )
         handlers = dict(operations.handlers())
         for key in ((BASE_NS, "commit"), (BASE_NS, "cancel-commit")):

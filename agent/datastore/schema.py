@@ -87,6 +87,9 @@ class Schema:
         self.roots = roots
         self.prefixes = {m.namespace: m.prefix for m in modules}
         self.namespaces = frozenset(self.prefixes)  # checked for every edited element
+        # Every list of every module, configuration and state: its path (Clark names from
+        # the top-level node) -> its key names. For replies that must name list entries.
+        self.list_keys: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     @classmethod
     def load(cls, directory: pathlib.Path | None = None) -> Schema:
@@ -110,7 +113,10 @@ class Schema:
         for path, module in parsed:
             if path.stem.split("@")[0] == IKE_MODULE:
                 _index_children(module, None, (), roots, {})
-        return cls(context, modules, roots)
+        schema = cls(context, modules, roots)
+        for _, module in parsed:
+            _index_list_keys(module, (), schema.list_keys)
+        return schema
 
     def modules(self) -> list[ModuleInfo]:
         return list(self._modules)
@@ -178,3 +184,16 @@ def _index_children(
                 key_tags = [f"{{{node.namespace}}}{k}" for k in node.keys]
                 rest = [t for t in node.order if t not in key_tags]
                 node.order = {t: i for i, t in enumerate(key_tags + rest)}
+
+
+def _index_list_keys(stmt: Any, path: tuple[str, ...],
+                     into: dict[tuple[str, ...], tuple[str, ...]]) -> None:
+    """Record the keys of every list below ``stmt`` (choices and cases are transparent)."""
+    for child in getattr(stmt, "i_children", []):
+        if child.keyword in ("choice", "case"):
+            _index_list_keys(child, path, into)
+        elif child.keyword in ("container", "list"):
+            tag = f"{{{child.i_module.search_one('namespace').arg}}}{child.arg}"
+            if child.keyword == "list":
+                into[(*path, tag)] = tuple(k.arg for k in getattr(child, "i_key", None) or ())
+            _index_list_keys(child, (*path, tag), into)

@@ -16,7 +16,7 @@ namespace matches any namespace.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from lxml import etree
 
@@ -101,11 +101,16 @@ def subtree_filter(data: etree._Element, filter_element: etree._Element) -> etre
     return result
 
 
-def xpath_filter(data: etree._Element, select: str, namespaces: dict[str, str]) -> etree._Element:
+ListKeys = Mapping[tuple[str, ...], tuple[str, ...]]  # list path (Clark names) -> key names
+
+
+def xpath_filter(data: etree._Element, select: str, namespaces: dict[str, str],
+                 list_keys: ListKeys | None = None) -> etree._Element:
     """Keep the nodes ``select`` picks, with their ancestors and their whole subtrees.
 
     Each top-level node is evaluated as the root of its own document, so ``/ike:security``
-    names a top-level node as clients expect.
+    names a top-level node as clients expect. The reply is an instance of the model: each
+    ancestor appears once, and each list entry on the way holds its keys (``list_keys``).
     """
     if len(select) > MAX_XPATH_LENGTH:
         raise _bad_filter("the select expression is too long")
@@ -122,7 +127,7 @@ def xpath_filter(data: etree._Element, select: str, namespaces: dict[str, str]) 
             raise _bad_filter(f"bad XPath expression: {exc}") from None
         if not isinstance(found, list):
             raise _bad_filter("the select expression must yield a node-set")
-        _copy_selected(result, _elements(found))
+        _copy_selected(result, _elements(found), list_keys or {})
     return result
 
 
@@ -134,43 +139,66 @@ def _elements(found: Sequence[object]) -> list[etree._Element]:
                 nodes.append(item)
         else:
             parent = getattr(item, "getparent", lambda: None)()
-            if parent is not None:
+            if parent is not None and isinstance(parent.tag, str):
                 nodes.append(parent)  # a text or attribute result: keep its element
     return nodes
 
 
-def _copy_selected(result: etree._Element, nodes: list[etree._Element]) -> None:
-    chosen = {id(n) for n in nodes}
-    copies: dict[int, etree._Element] = {}
+def _copy_selected(result: etree._Element, nodes: list[etree._Element],
+                   list_keys: ListKeys) -> None:
+    # Keyed by the elements themselves, which the dicts keep alive: lxml makes a new proxy
+    # (and id()) for a node whose last reference went away, so id() keys could match another
+    # node (#16: <ike> twice, a key copied into a leaf).
+    chosen = set(nodes)
+    copies: dict[etree._Element, etree._Element] = {}
     for node in nodes:
-        if any(id(a) in chosen for a in node.iterancestors()):
+        ancestors = list(node.iterancestors())
+        if any(a in chosen for a in ancestors):
             continue  # already inside a selected subtree
         parent_copy = result
-        for ancestor in reversed(list(node.iterancestors())):
-            if id(ancestor) not in copies:
-                shallow = etree.SubElement(parent_copy, ancestor.tag, attrib=attributes(ancestor))
-                copies[id(ancestor)] = shallow
-                for key in _list_keys(ancestor):
+        path: tuple[str, ...] = ()
+        for ancestor in reversed(ancestors):
+            path = (*path, str(ancestor.tag))
+            shallow = copies.get(ancestor)
+            if shallow is None:
+                shallow = new_element(ancestor.tag, ancestor.nsmap, attributes(ancestor))
+                parent_copy.append(shallow)
+                copies[ancestor] = shallow
+                for key in _list_keys(ancestor, list_keys.get(path, ())):
                     shallow.append(copy.deepcopy(key))
-                    copies[id(key)] = shallow[-1]
-            parent_copy = copies[id(ancestor)]
-        if id(node) not in copies:
+                    copies[key] = shallow[-1]
+            parent_copy = shallow
+        if node not in copies:
             parent_copy.append(copy.deepcopy(node))
-            copies[id(node)] = parent_copy[-1]
+            copies[node] = parent_copy[-1]
 
 
-def _list_keys(element: etree._Element) -> list[etree._Element]:
-    """Best effort without a schema: a list entry's first leaf child named 'name' or 'index'."""
-    return [c for c in element_children(element) if etree.QName(c).localname in ("name", "index")]
+def _list_keys(entry: etree._Element, names: tuple[str, ...]) -> list[etree._Element]:
+    """The key leaves of a list entry, in key order (RFC 7950 section 7.8.5)."""
+    namespace = etree.QName(entry).namespace
+    found = (entry.find(f"{{{namespace}}}{name}") for name in names)
+    return [key for key in found if key is not None]
 
 
 def _attribute(filter_element: etree._Element, name: str) -> str | None:
     """An attribute of ``<filter>``, without a namespace or in the base one."""
-    return filter_element.get(name) or filter_element.get(f"{{{BASE_NS}}}{name}")
+    value = filter_element.get(name)
+    return value if value is not None else filter_element.get(f"{{{BASE_NS}}}{name}")
 
 
 def _kind(filter_element: etree._Element) -> str:
-    return _attribute(filter_element, "type") or "subtree"
+    """``subtree`` (also when ``type`` is absent: RFC 6241 section 7.1) or ``xpath``."""
+    kind = _attribute(filter_element, "type")
+    if kind is None:
+        return "subtree"
+    if kind not in ("subtree", "xpath"):  # also an empty type=""
+        raise NetconfError.single(
+            ErrorType.PROTOCOL,
+            ErrorTag.BAD_ATTRIBUTE,
+            f"unknown filter type {kind[:40]!r}: use subtree or xpath",
+            info=(("bad-attribute", "type"), ("bad-element", "filter")),
+        )
+    return kind
 
 
 def may_select(filter_element: etree._Element | None, top: etree._Element) -> bool:
@@ -186,30 +214,25 @@ def may_select(filter_element: etree._Element | None, top: etree._Element) -> bo
     return any(_is_content_match(f) or _matches(f, top) for f in filters)
 
 
-def apply_filter(data: etree._Element, filter_element: etree._Element | None) -> etree._Element:
-    """Apply a ``<filter>`` (RFC 6241 section 7.1); None means no filter."""
+def apply_filter(data: etree._Element, filter_element: etree._Element | None,
+                 list_keys: ListKeys | None = None) -> etree._Element:
+    """Apply a ``<filter>`` (RFC 6241 section 7.1); None means no filter. ``list_keys``
+    names the keys of each list, which an XPath reply keeps on the way to what it selects."""
     if filter_element is None:
         return data
     kind = _kind(filter_element)
     if kind == "subtree":
         return subtree_filter(data, filter_element)
-    if kind == "xpath":
-        select = _attribute(filter_element, "select")
-        if select is None:
-            raise NetconfError.single(
-                ErrorType.PROTOCOL,
-                ErrorTag.MISSING_ATTRIBUTE,
-                "an xpath filter needs a select attribute",
-                info=(("bad-attribute", "select"), ("bad-element", "filter")),
-            )
-        nsmap = filter_element.nsmap
-        if len(nsmap) > MAX_XPATH_NAMESPACES:
-            raise _bad_filter("too many namespace prefixes in scope of the filter")
-        namespaces = {k: v for k, v in nsmap.items() if k}
-        return xpath_filter(data, select, namespaces)
-    raise NetconfError.single(
-        ErrorType.PROTOCOL,
-        ErrorTag.BAD_ATTRIBUTE,
-        f"unknown filter type {kind!r}",
-        info=(("bad-attribute", "type"), ("bad-element", "filter")),
-    )
+    select = _attribute(filter_element, "select")
+    if select is None:
+        raise NetconfError.single(
+            ErrorType.PROTOCOL,
+            ErrorTag.MISSING_ATTRIBUTE,
+            "an xpath filter needs a select attribute",
+            info=(("bad-attribute", "select"), ("bad-element", "filter")),
+        )
+    nsmap = filter_element.nsmap
+    if len(nsmap) > MAX_XPATH_NAMESPACES:
+        raise _bad_filter("too many namespace prefixes in scope of the filter")
+    namespaces = {k: v for k, v in nsmap.items() if k}
+    return xpath_filter(data, select, namespaces, list_keys)

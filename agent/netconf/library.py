@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from agent.errors import ErrorTag, ErrorType, NetconfError
+from agent.netconf.filters import ListKeys
 from agent.netconf.ports import ModuleLike
 from agent.netconf.session import BASE_1_0, BASE_1_1
 from agent.netconf.with_defaults import CAPABILITY as WITH_DEFAULTS_CAPABILITY
@@ -109,7 +110,11 @@ def protocol_modules() -> list[pathlib.Path]:
 
 
 class ModuleLibrary:
-    def __init__(self, modules: Iterable[ModuleEntry]) -> None:
+    def __init__(self, modules: Iterable[ModuleEntry], list_keys: ListKeys | None = None,
+                 ) -> None:
+        # The keys of each list of the modules' data (from the schema): replies that name
+        # list entries, such as an XPath filter's, carry them.
+        self.list_keys: ListKeys = list_keys or {}
         unique: dict[tuple[str, str | None], ModuleEntry] = {}
         for module in modules:
             unique.setdefault((module.name, module.revision), module)
@@ -122,12 +127,13 @@ class ModuleLibrary:
         self.content_id = digest.hexdigest()[:16]
 
     @classmethod
-    def build(cls, schema_modules: Sequence[ModuleLike]) -> ModuleLibrary:
+    def build(cls, schema_modules: Sequence[ModuleLike], list_keys: ListKeys | None = None,
+              ) -> ModuleLibrary:
         entries = [
             ModuleEntry.from_file(m.path, name=m.name, revision=m.revision) for m in schema_modules
         ]
         entries += [ModuleEntry.from_file(path) for path in protocol_modules()]
-        return cls(entries)
+        return cls(entries, list_keys)
 
     def is_import_only(self, module: ModuleEntry) -> bool:
         imported = any(module.name in other.imports for other in self.modules)

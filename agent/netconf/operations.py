@@ -14,7 +14,7 @@ from lxml import etree
 
 from agent.extensions import RpcContext, RpcHandler
 from agent.netconf.confirmed_commit import ConfirmedCommits, parse_cancel, parse_commit
-from agent.netconf.filters import apply_filter
+from agent.netconf.filters import ListKeys, apply_filter
 from agent.netconf.locks import LOCKABLE, LockTable
 from agent.netconf.ports import DatastoreLike
 from agent.netconf.with_defaults import DefaultsApplier, retrieved
@@ -90,9 +90,11 @@ class ConfigOperations:
         now: Callable[[], float] = _loop_time,
         deadline_changed: Callable[[], None] = lambda: None,
         defaults: DefaultsApplier | None = None,
+        list_keys: ListKeys | None = None,
     ) -> None:
         self.datastore = datastore
         self._defaults = defaults
+        self.list_keys = list_keys
         self.locks = locks
         self.confirmed = confirmed if confirmed is not None else ConfirmedCommits(datastore)
         self._now = now
@@ -122,7 +124,7 @@ class ConfigOperations:
         else:
             data = self.datastore.get_config(source)
         data = retrieved(data, operation, self._defaults)  # RFC 6243 with-defaults
-        return [apply_filter(data, child(operation, "filter"))]
+        return [apply_filter(data, child(operation, "filter"), self.list_keys)]
 
     async def edit_config(self, context: RpcContext, operation: etree._Element) -> Reply:
         target = datastore_name(operation, "target", ("candidate",))

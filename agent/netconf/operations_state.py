@@ -80,7 +80,7 @@ class StateOperations:
                 if may_select(filter_element, element):
                     merge_state(data, element)
         apply_mode(data, operation, self._defaults)  # RFC 6243 with-defaults, on this copy
-        return [apply_filter(data, filter_element)]
+        return [apply_filter(data, filter_element, self.library.list_keys)]
 
     async def get_schema(self, context: RpcContext, operation: etree._Element) -> Reply:
         identifier = _monitoring_child(operation, "identifier")

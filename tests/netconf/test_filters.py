@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
+from agent.datastore.schema import Schema
 from agent.errors import NetconfError
 from agent.netconf.filters import apply_filter
 from agent.netconf.xmlutil import BASE_NS
 from tests.xpath_results import xpath_elements, xpath_texts
 
 IKE = "urn:ike-agent:yang:ike-security"
+MONITORING = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
 DATA = f"""<data xmlns="{BASE_NS}"><security xmlns="{IKE}"><ike>
 <proposal><name>proposal-1</name><dh-group>group14</dh-group><lifetime-seconds>3600</lifetime-seconds></proposal>
 <proposal><name>proposal-2</name><dh-group>group2</dh-group></proposal>
@@ -24,11 +26,14 @@ def data() -> etree._Element:
     return etree.fromstring(DATA, etree.XMLParser(remove_blank_text=True))
 
 
+LIST_KEYS = Schema.load().list_keys
+
+
 def run(filter_body: str, attrs: str = "") -> etree._Element:
     filter_element = etree.fromstring(
         f'<filter xmlns="{BASE_NS}" xmlns:ike="{IKE}" {attrs}>{filter_body}</filter>'
     )
-    return apply_filter(data(), filter_element)
+    return apply_filter(data(), filter_element, LIST_KEYS)
 
 
 def names(result: etree._Element, path: str) -> list[str]:
@@ -123,10 +128,42 @@ def test_bad_xpath_is_invalid_value() -> None:
     assert info.value.errors[0].tag.value == "invalid-value"
 
 
-def test_unknown_filter_type() -> None:
+@pytest.mark.parametrize("attrs", ['type="regex"', 'type=""', 'type="Subtree"',
+                                   f'xmlns:nc="{BASE_NS}" nc:type=""'])
+def test_unknown_or_empty_filter_type_is_bad_attribute(attrs: str) -> None:
     with pytest.raises(NetconfError) as info:
-        run("", 'type="regex"')
-    assert info.value.errors[0].tag.value == "bad-attribute"
+        run("<security/>", attrs)
+    (error,) = info.value.errors
+    assert (error.type.value, error.tag.value) == ("protocol", "bad-attribute")
+    assert error.info == (("bad-attribute", "type"), ("bad-element", "filter"))
+
+
+def test_xpath_reply_is_an_instance_of_the_model() -> None:
+    # #16: <ike> appeared twice, and a key was fused with a leaf-list value, because the
+    # ancestors already copied were found by id() of lxml proxies, which are reused.
+    for _ in range(20):
+        result = run("", 'type="xpath" '
+                         'select="/ike:security/ike:ike/ike:policy/ike:proposals[last()]"')
+        assert etree.tostring(result[0]) == (
+            f'<security xmlns="{IKE}"><ike>'
+            "<policy><name>10.1.1.1</name><proposals>proposal-2</proposals></policy>"
+            "<policy><name>10.1.1.2</name><proposals>proposal-2</proposals></policy>"
+            "</ike></security>"
+        ).encode()
+
+
+def test_xpath_reply_keeps_keys_named_by_the_schema_in_key_order() -> None:
+    state = etree.fromstring(
+        f'<data xmlns="{BASE_NS}"><netconf-state xmlns="{MONITORING}"><schemas><schema>'
+        "<identifier>m</identifier><version>1</version><format>yang</format>"
+        "<namespace>urn:m</namespace><location>NETCONF</location></schema></schemas>"
+        "</netconf-state></data>")
+    select = etree.fromstring(f'<filter xmlns="{BASE_NS}" xmlns:m="{MONITORING}" type="xpath" '
+                              'select="//m:schema/m:namespace"/>')
+    result = apply_filter(state, select, LIST_KEYS)
+    schema = result[0][0][0]
+    assert [etree.QName(c).localname for c in schema] == [
+        "identifier", "version", "format", "namespace"]
 
 
 def test_attribute_match_expression() -> None:
