@@ -184,15 +184,18 @@ class Datastore:
 
     def _finish_edit(self, journal: Journal, candidate: etree._Element, test_option: str,
                      request: _Request) -> None:
-        if journal.errors:
-            self._keep(journal, request)  # continue-on-error keeps what succeeded
-            raise NetconfError(*journal.errors)
-        if test_option != "set" and not journal.empty:
+        # The candidate only ever holds data that parses against the model (RFC 7950 section
+        # 8.3.1), whatever the test-option ("set" skips validation, not parsing) and the
+        # error-option: what continue-on-error kept is parsed too, and undone if it does not.
+        if not journal.empty:
             errors = self._validator.check(candidate, scope_of(journal.changes),
                                            parse_only=True, index=self._index)
             if errors:
                 journal.undo()
-                raise NetconfError(*errors)
+                raise NetconfError(*journal.errors, *errors)
+        if journal.errors:
+            self._keep(journal, request)  # continue-on-error keeps what succeeded
+            raise NetconfError(*journal.errors)
         if test_option == "test-only":
             journal.undo()
             return

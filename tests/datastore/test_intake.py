@@ -105,3 +105,24 @@ def test_copy_config_checks_values_like_edit_config(seeded: Datastore) -> None:
 def test_copy_config_of_valid_data_still_replaces_the_candidate(seeded: Datastore) -> None:
     seeded.copy_config(config(security(SEED_IKE.split("<policy>")[0])), "candidate")
     assert b"<policy>" not in b"".join(data_bytes(seeded.get_config("candidate")))
+
+
+def test_test_option_set_still_parses_values(seeded: Datastore) -> None:
+    # "set" skips validation (RFC 6241 section 8.6), not parsing: the candidate only ever
+    # holds data that parses.
+    before = data_bytes(seeded.get_config("candidate"))
+    with pytest.raises(NetconfError) as caught:
+        seeded.edit_config(config(security(policy("010.0.0.1"))), test_option="set")
+    assert [e.tag for e in caught.value.errors] == [ErrorTag.INVALID_VALUE]
+    assert data_bytes(seeded.get_config("candidate")) == before
+
+
+def test_continue_on_error_does_not_keep_values_that_do_not_parse(seeded: Datastore) -> None:
+    before = data_bytes(seeded.get_config("candidate"))
+    body = security("<proposal><name>proposal-1</name><dh-group>group99</dh-group>"
+                    "<bogus/></proposal>")
+    with pytest.raises(NetconfError) as caught:
+        seeded.edit_config(config(body), error_option="continue-on-error")
+    assert [e.tag for e in caught.value.errors] == [ErrorTag.UNKNOWN_ELEMENT,
+                                                    ErrorTag.INVALID_VALUE]
+    assert data_bytes(seeded.get_config("candidate")) == before

@@ -27,9 +27,18 @@ SEED_PROPOSALS = SEED_IKE.split("<policy>")[0]
 
 
 def errors_of(datastore: Datastore, body: str) -> tuple[RpcError, ...]:
-    """Put ``body`` in the candidate (no edit-time checks), commit, return the errors."""
-    datastore.edit_config(config(body), test_option="set")
+    """Put ``body`` in the candidate (no validation at edit time), commit, return the errors.
+
+    A body with values that do not parse never reaches the candidate (the edit is refused):
+    then it is validated inline, as <validate> of a <config> does."""
     running_before = data_bytes(datastore.get_config("running"))
+    try:
+        datastore.edit_config(config(body), test_option="set")
+    except NetconfError:
+        assert data_bytes(datastore.get_config("candidate")) == running_before
+        with pytest.raises(NetconfError) as inline:
+            datastore.validate(config(body))
+        return inline.value.errors
     with pytest.raises(NetconfError) as caught:
         datastore.validate("candidate")
     with pytest.raises(NetconfError) as caught_commit:
