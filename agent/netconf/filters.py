@@ -31,6 +31,7 @@ from agent.netconf.xmlutil import (
 )
 
 MAX_XPATH_LENGTH = 4096
+ListKeys = Mapping[tuple[str, ...], tuple[str, ...]]  # list path (Clark names) -> key names
 MAX_XPATH_NAMESPACES = 256
 
 
@@ -56,7 +57,8 @@ def _text(element: etree._Element) -> str:
 
 
 def _filter_children(
-    data_parent: etree._Element, filter_parent: etree._Element
+    data_parent: etree._Element, filter_parent: etree._Element, path: tuple[str, ...],
+    list_keys: ListKeys,
 ) -> list[etree._Element] | None:
     """The selected copies of data_parent's children; None if a content match failed."""
     filters = element_children(filter_parent)
@@ -69,13 +71,15 @@ def _filter_children(
         return [copy.deepcopy(d) for d in data]
     selected: list[etree._Element] = []
     for node in data:
-        result = _select(node, [f for f in filters if _matches(f, node)])
+        result = _select(node, [f for f in filters if _matches(f, node)],
+                         (*path, str(node.tag)), list_keys)
         if result is not None:
             selected.append(result)
     return selected
 
 
-def _select(node: etree._Element, filters: list[etree._Element]) -> etree._Element | None:
+def _select(node: etree._Element, filters: list[etree._Element], path: tuple[str, ...],
+            list_keys: ListKeys) -> etree._Element | None:
     for filter_node in filters:
         if _is_content_match(filter_node):
             if _text(node) == _text(filter_node):
@@ -83,25 +87,28 @@ def _select(node: etree._Element, filters: list[etree._Element]) -> etree._Eleme
             continue
         if not element_children(filter_node):  # selection node
             return copy.deepcopy(node)
-        children = _filter_children(node, filter_node)
+        children = _filter_children(node, filter_node, path, list_keys)
         if children:
             shallow = new_element(node.tag, node.nsmap, attributes(node))
-            shallow.extend(children)
+            # A list entry is sent with its keys, first (RFC 7950 section 7.8.5), whether
+            # the filter selected them or not.
+            keys = _list_keys(node, list_keys.get(path, ()))
+            key_tags = {key.tag for key in keys}
+            shallow.extend(copy.deepcopy(key) for key in keys)
+            shallow.extend(c for c in children if c.tag not in key_tags)
             return shallow
     return None
 
 
-def subtree_filter(data: etree._Element, filter_element: etree._Element) -> etree._Element:
+def subtree_filter(data: etree._Element, filter_element: etree._Element,
+                   list_keys: ListKeys | None = None) -> etree._Element:
     result = new_element(data.tag, nsmap=data.nsmap)
     if not element_children(filter_element):
         return result  # RFC 6241 section 6.4.2: an empty filter selects nothing
-    children = _filter_children(data, filter_element)
+    children = _filter_children(data, filter_element, (), list_keys or {})
     if children:
         result.extend(children)
     return result
-
-
-ListKeys = Mapping[tuple[str, ...], tuple[str, ...]]  # list path (Clark names) -> key names
 
 
 def xpath_filter(data: etree._Element, select: str, namespaces: dict[str, str],
@@ -222,7 +229,7 @@ def apply_filter(data: etree._Element, filter_element: etree._Element | None,
         return data
     kind = _kind(filter_element)
     if kind == "subtree":
-        return subtree_filter(data, filter_element)
+        return subtree_filter(data, filter_element, list_keys)
     select = _attribute(filter_element, "select")
     if select is None:
         raise NetconfError.single(

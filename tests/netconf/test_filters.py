@@ -176,3 +176,13 @@ def test_attribute_match_expression() -> None:
     )
     result = apply_filter(tagged, filter_element)
     assert names(result, "//i:proposal/i:name/text()") == ["proposal-1"]
+
+
+def test_subtree_reply_keeps_the_keys_of_list_entries() -> None:
+    # A list entry is encoded with its keys (RFC 7950 section 7.8.5), even when the filter
+    # selects only another child of it.
+    result = run("<ike:security><ike:ike><ike:policy><ike:pre-shared-key/></ike:policy>"
+                 "</ike:ike></ike:security>")
+    (policy,) = xpath_elements(result, "//i:policy", {"i": IKE})
+    assert [etree.QName(c).localname for c in policy] == ["name", "pre-shared-key"]
+    assert names(result, "//i:policy/i:name/text()") == ["10.1.1.1"]
