@@ -7,6 +7,9 @@ leaf or container given twice. Each is ``bad-element`` (section 8.3.1: "If data 
 one case branch of a choice is present, the server MUST reply with a 'bad-element'
 error-tag"), so nothing of the payload reaches the candidate or libyang.
 
+It also puts values in their canonical form (:func:`canonicalise`), before anything compares
+them.
+
 Schema-driven: the walk follows :class:`agent.datastore.schema.SchemaNode` children, so it
 holds for every module the schema indexes. Elements the schema does not know are left to the
 edit engine, which answers them with unknown-element or unknown-namespace. Siblings being
@@ -24,6 +27,25 @@ from agent.datastore.schema import NodeKind, Schema, SchemaNode
 from agent.errors import ErrorTag, ErrorType, RpcError
 
 _UNSETTING = frozenset({"delete", "remove"})
+
+
+def canonicalise(schema: Schema, root: etree._Element) -> None:
+    """Put every value below ``root`` (a ``<config>`` or ``<data>``) in its canonical form
+    (:mod:`agent.datastore.canonical`), in place: list keys and leaf-list values are then
+    compared by value ("keys compare by value"), and stored and sent in one spelling."""
+    _canonicalise(root, schema.roots)
+
+
+def _canonicalise(parent: etree._Element, nodes: dict[str, SchemaNode]) -> None:
+    for element in parent:
+        node = nodes.get(element.tag) if isinstance(element.tag, str) else None
+        if node is None:
+            continue
+        if node.canonical is not None:
+            if element.text is not None and len(element) == 0:
+                element.text = node.canonical(element.text)
+        elif not node.is_term:
+            _canonicalise(element, node.children)
 
 
 def check_config(schema: Schema, config: etree._Element) -> list[RpcError]:

@@ -19,6 +19,8 @@ import oopt_gnpy_libyang as ly
 from pyang import context as pyang_context  # type: ignore[import-untyped]
 from pyang import repository as pyang_repository  # type: ignore[import-untyped]
 
+from agent.datastore.canonical import Canonical, for_type
+
 IKE_MODULE = "ike-security"
 
 
@@ -58,6 +60,9 @@ class SchemaNode:
     # Clark name of a child -> its position in the schema (keys first for lists).
     order: dict[str, int] = field(default_factory=dict)
     parent: SchemaNode | None = field(default=None, repr=False)  # None: top-level
+    # Leaves and leaf-lists: the canonical form of a value, from the YANG type (None: as
+    # given; agent.datastore.canonical).
+    canonical: Canonical | None = field(default=None, repr=False)
 
     @property
     def tag(self) -> str:
@@ -134,6 +139,7 @@ def _module_info(path: pathlib.Path, module: Any) -> ModuleInfo:
 
 
 _KINDS = {kind.value: kind for kind in NodeKind}  # YANG keyword -> kind
+_TERMS = (NodeKind.LEAF, NodeKind.LEAF_LIST)
 
 
 def _default_text(leaf: Any) -> str | None:
@@ -175,6 +181,7 @@ def _index_children(
             default=_default_text(child) if kind is NodeKind.LEAF else None,
             cases=cases,
             parent=parent,
+            canonical=for_type(child.search_one("type")) if kind in _TERMS else None,
         )
         into[node.tag] = node
         order[node.tag] = len(order)

@@ -32,7 +32,7 @@ from lxml import etree
 from agent.datastore.changes import ChangeSet, merged
 from agent.datastore.commit import CommitManager
 from agent.datastore.edit import ErrorOption, Journal, Operation, apply_edit
-from agent.datastore.intake import check_config
+from agent.datastore.intake import canonicalise, check_config
 from agent.datastore.keyindex import KeyIndex
 from agent.datastore.persist import DatastoreLoadError, RunningStore, empty_data
 from agent.datastore.schema import Schema
@@ -61,9 +61,11 @@ def _bad_value(element: str, value: str, allowed: tuple[str, ...]) -> NetconfErr
 
 
 def _check_payload(schema: Schema, config: etree._Element) -> None:
+    """Refuse a malformed payload; put the values of a well-formed one in canonical form."""
     errors = check_config(schema, config)
     if errors:
         raise NetconfError(*errors)
+    canonicalise(schema, config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class Datastore:
         self._commits = CommitManager()
         self._store = RunningStore(state_dir, history)
         self.generation, running = self._store.load()
+        running = self._canonical_running(running)
         errors = self._validator.check(running)
         if errors:
             raise DatastoreLoadError(
@@ -97,6 +100,23 @@ class Datastore:
         self._requests: list[_Request] = []  # what made them
         self._applied = False  # the tree is in the candidate's state
         self._candidate_valid = True
+
+    def _canonical_running(self, running: etree._Element) -> etree._Element:
+        """The stored configuration with its values in canonical form (stored before values
+        were canonicalised, it may hold other spellings), unless that would make two entries
+        one: then as stored, with a WARNING (edits then compare with the stored spelling)."""
+        stored = etree.tostring(running)
+        canonicalise(self._schema, running)
+        if etree.tostring(running) == stored:
+            return running
+        if self._validator.check(running):
+            log.warning("the stored configuration spells some values in two ways that are one "
+                        "value (for example IPv6 addresses in upper and lower case): kept as "
+                        "stored; make them one and commit")
+            return etree.fromstring(stored)
+        log.info("values of the stored configuration put in canonical form (saved at the "
+                 "next commit)")
+        return running
 
     # -- the candidate as running plus its journals ------------------------------------------
 

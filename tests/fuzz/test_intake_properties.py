@@ -9,8 +9,9 @@ attributes, raw bytes in the <rpc>. Invariants, after every RPC:
 
 - the agent answers: a well-formed <rpc-reply> with <ok/>, <data> or rpc-errors, each with an
   error-type that RFC 6241 Appendix A allows for its error-tag;
-- the candidate only holds data that parses against the model (libyang, values and keys) and
-  passes the payload checks (no element inside a leaf, one case per choice);
+- the candidate only holds data that parses against the model (libyang, values and keys),
+  passes the payload checks (no element inside a leaf, one case per choice) and has its
+  values in canonical form;
 - running changes only by a commit answered with <ok/>;
 - a payload the generator made certainly wrong (an element inside a leaf, two cases, a list
   entry without its key, an unknown element; with no operation attribute that could excuse
@@ -101,7 +102,7 @@ VALUES = (
 # Values each leaf takes (by name): most payloads are otherwise valid, so that a mutation is
 # what decides their fate.
 GOOD = {
-    "name": ("10.1.1.1", "10.1.1.2", "2001:db8::1", "proposal-1", "proposal-2", "c1"),
+    "name": ("10.1.1.1", "10.1.1.2", "2001:db8::1", "2001:DB8::1", "proposal-1", "c1"),
     "authentication-method": ("pre-shared-keys", "rsa-signatures"),
     "dh-group": ("group14", "group2", "group19"),
     "authentication-algorithm": ("sha1", "sha-256"),
@@ -313,10 +314,13 @@ def check_model_instance(schema: Schema, validator: Validator, data: etree._Elem
 
 
 def _check_keys(nodes: dict[str, SchemaNode], parent: etree._Element) -> None:
+    """Every list entry holds its keys; every value is in its canonical form."""
     for element in parent:
         node = nodes.get(element.tag) if isinstance(element.tag, str) else None
         if node is None:
             continue
+        if node.canonical is not None and element.text is not None:
+            assert node.canonical(element.text) == element.text, etree.tostring(element)
         for key in node.keys:
             assert element.find(f"{{{node.namespace}}}{key}") is not None, \
                 f"{node.name} entry without its key {key}: {etree.tostring(element)!r}"
