@@ -20,6 +20,7 @@ from pyang import context as pyang_context  # type: ignore[import-untyped]
 from pyang import repository as pyang_repository  # type: ignore[import-untyped]
 
 from agent.datastore.canonical import Canonical, for_type
+from agent.datastore.libyang_process import LibyangProcess
 
 IKE_MODULE = "ike-security"
 
@@ -86,8 +87,12 @@ class Schema:
         context: ly.Context,
         modules: list[ModuleInfo],
         roots: dict[str, SchemaNode],
+        directory: pathlib.Path | None = None,
     ) -> None:
         self.context = context
+        # Client data is parsed and validated by libyang in a child process (started at the
+        # first use): a crash of the C library costs one refused request, not the agent.
+        self.libyang = LibyangProcess(directory or yang_directory(), IKE_MODULE)
         self._modules = modules
         self.roots = roots
         self.prefixes = {m.namespace: m.prefix for m in modules}
@@ -118,7 +123,7 @@ class Schema:
         for path, module in parsed:
             if path.stem.split("@")[0] == IKE_MODULE:
                 _index_children(module, None, (), roots, {})
-        schema = cls(context, modules, roots)
+        schema = cls(context, modules, roots, directory)
         for _, module in parsed:
             _index_list_keys(module, (), schema.list_keys)
         return schema

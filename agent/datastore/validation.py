@@ -41,6 +41,7 @@ from lxml import etree
 from agent.datastore.changes import Change
 from agent.datastore.edit import clip
 from agent.datastore.keyindex import KeyIndex
+from agent.datastore.libyang_process import ChildFailed, LibyangError
 from agent.datastore.paths import (
     element_path,
     libyang_path_to_instance_id,
@@ -205,37 +206,35 @@ class Validator:
 
     def _libyang_errors(self, text: str, parse: ly.ParseOptions, *,
                         every_error: bool = True) -> list[RpcError]:
-        ctx = self.schema.context
         validation = ly.ValidationOptions.NoState
         if every_error:
             validation = validation | ly.ValidationOptions.MultiError
-        ctx.clean_all_errors()
         try:
-            ctx.parse_data(text, ly.DataFormat.XML, parse, validation)
-        except ly.Error:
-            errors = [self._map(e) for e in ctx.errors() if e.level == ly.LogLevel.Error]
-            ctx.clean_all_errors()
-            return errors or [RpcError(ErrorType.APPLICATION, ErrorTag.OPERATION_FAILED,
-                                       "The configuration could not be validated.")]
-        ctx.clean_all_errors()
-        return []
+            found = self.schema.libyang.parse(text, int(parse), int(validation))
+        except ChildFailed:
+            # libyang died on this document (logged; a new child serves the next request):
+            # refuse it rather than let unchecked data in.
+            return [RpcError(ErrorType.APPLICATION, ErrorTag.OPERATION_FAILED,
+                             "The configuration could not be checked: the validator failed on "
+                             "it (see the agent's log). Nothing was changed.")]
+        return [self._map(error) for error in found]
 
-    def _map(self, error: ly.ErrorInfo) -> RpcError:
-        data_path = error.data_path or ""
+    def _map(self, error: LibyangError) -> RpcError:
+        data_path = error.data_path
         node = self._schema_node_at(data_path)
         app_tag: str | None = error.app_tag or None
         if app_tag is not None:
             tag = _APP_TAG_TO_TAG.get(app_tag, ErrorTag.OPERATION_FAILED)  # must's own tag
-        elif error.validation_code == ly.ValidationErrorCode.Reference:
+        elif error.validation_code == ly.ValidationErrorCode.Reference.name:
             tag = ErrorTag.UNKNOWN_ELEMENT  # no such schema node (the edit layer rejects these)
-        elif error.validation_code != ly.ValidationErrorCode.Data:
+        elif error.validation_code != ly.ValidationErrorCode.Data.name:
             tag = ErrorTag.OPERATION_FAILED
         elif node is not None and node.is_term:
             tag = ErrorTag.INVALID_VALUE  # type, range, length, pattern, enum
         else:
             tag = ErrorTag.DATA_MISSING  # a mandatory node below this one is missing
         # One line, and bounded: libyang quotes the offending value (a certificate can be long).
-        message = clip(" ".join(str(error.message).split()), 400)
+        message = clip(" ".join(error.message.split()), 400)
         if node is not None and node.name in SECRET_LEAVES and tag is ErrorTag.INVALID_VALUE:
             message = (f"Invalid {node.name}: the value does not satisfy its type "
                        "(length or pattern). The value is secret and not shown.")

@@ -3,12 +3,16 @@
 libyang 4.x, asked for every error, validated data whose list key had failed to parse and
 read a freed entry (SIGSEGV). The validate RPC below killed the agent with every session and
 uncommitted edit; copy-config and edit-config reached the same path. Each is now answered
-with rpc-errors, and the agent goes on serving.
+with rpc-errors, and the agent goes on serving; and libyang runs in a child process, so that
+a crash of it costs one request, not the agent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import pathlib
+import signal
 
 import pytest
 from lxml import etree
@@ -66,4 +70,37 @@ def test_invalid_list_key_is_an_rpc_error_and_the_agent_stays_up(
     assert error_tags(replies[1]) == []
     assert error_tags(replies[2]) == []
     assert agent.process.poll() is None, agent.log()
+    asyncio.run(assert_still_serving(agent))
+
+
+def libyang_child(agent: RunningAgent) -> int:
+    """The pid of the agent's libyang child process."""
+    pid = agent.process.pid
+    children = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in children:
+        cmdline = pathlib.Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"agent.datastore.libyang_process" in cmdline:
+            return int(child)
+    raise AssertionError(f"no libyang child among {children}")
+
+
+def test_a_crash_of_libyang_costs_one_request_not_the_agent(agent: RunningAgent) -> None:
+    # What a native crash did to the agent before #16, now confined to libyang's child.
+    valid = ("<validate><source><config>"
+             f'<security xmlns="{IKE}"><ike><proposal><name>p1</name>'
+             "<authentication-method>pre-shared-keys</authentication-method>"
+             "<dh-group>group14</dh-group><authentication-algorithm>sha-256"
+             "</authentication-algorithm><encryption-algorithm>aes-128-cbc"
+             "</encryption-algorithm></proposal></ike></security>"
+             "</config></source></validate>")
+    asyncio.run(one_session_run(agent, [valid]))  # the child is up
+    crashed = libyang_child(agent)
+    os.kill(crashed, signal.SIGSEGV)
+    # The validator's first pass finds the child dead; its second and third passes (parse,
+    # then validate: what a fault triggers) run in a new child, and the answer is right.
+    (reply,) = asyncio.run(one_session_run(agent, [valid]))
+    assert error_tags(reply) == []
+    assert agent.process.poll() is None
+    assert f"the libyang child {crashed} killed by SIGSEGV" in agent.log()
+    assert libyang_child(agent) != crashed
     asyncio.run(assert_still_serving(agent))
