@@ -15,7 +15,7 @@ import logging
 import pathlib
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from agent.auth import AuthError, UserStore, ensure_initial_admin
@@ -175,6 +175,11 @@ def _parser() -> argparse.ArgumentParser:
         help="append the log to FILE, reopened on SIGHUP (default: standard error)",
     )
 
+    # Commands of other packages (``ike-agent show``), plugged in by entry point: each entry
+    # is called with the subparsers and sets a ``main(args) -> exit code`` default.
+    for entry in importlib.metadata.entry_points(group="ike_agent.commands"):
+        entry.load()(commands)
+
     user = commands.add_parser("user", help="manage NETCONF users")
     user_commands = user.add_subparsers(dest="user_command", required=True)
     add = user_commands.add_parser(
@@ -322,6 +327,9 @@ def _reopen_log(handler: ReopenableFileHandler | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     silence_dependency_warnings()
     args = _parser().parse_args(argv)
+    if args.command not in ("run", "user"):
+        command_main: Callable[[argparse.Namespace], int] = args.main
+        return command_main(args)
     if args.command == "user":
         try:
             return _user_command(args)

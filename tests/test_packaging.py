@@ -14,7 +14,7 @@ def test_every_python_package_is_listed_in_pyproject() -> None:
     listed = set(pyproject["tool"]["setuptools"]["packages"])
     found = {
         ".".join(init.parent.relative_to(ROOT).parts)
-        for top in ("agent", "negotiator")
+        for top in ("agent", "negotiator", "ike_show")
         for init in (ROOT / top).rglob("__init__.py")
     }
     assert found <= listed, f"add to pyproject.toml: {sorted(found - listed)}"

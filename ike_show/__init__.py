@@ -1,0 +1,1 @@
+"""``ike-agent show ...``: an operator's commands, as a NETCONF client of the agent."""
