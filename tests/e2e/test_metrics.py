@@ -14,8 +14,13 @@ from ncclient.operations import RPCError
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import RunningAgent, agent_with
+from .ike_peer import config_xml, negotiate
 from .test_ncclient import SEED, connect
 
+PEER_CONFIG = (
+    f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">{config_xml("127.0.0.1")}'
+    "</config>"
+)
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -112,3 +117,22 @@ def test_ike_datagrams_are_counted(agent: RunningAgent) -> None:
 def test_metrics_are_off_by_default(tmp_path: pathlib.Path) -> None:
     for agent in agent_with(tmp_path):
         assert "Prometheus" not in agent.log()
+
+
+def test_a_negotiation_moves_the_ike_metrics(agent: RunningAgent) -> None:
+    with connect(agent) as m:
+        m.edit_config(target="candidate", config=PEER_CONFIG)
+        m.commit()
+    ike_port = logged_port(agent, r"IKE negotiator listening on 127\.0\.0\.1 port (\d+)")
+    before = scrape(agent)
+    negotiate(ike_port)
+    after = scrape(agent)
+    established = ("ike_agent_ike_security_associations", {"state": "established"})
+    assert value(after, established[0], **established[1]) == value(
+        before, established[0], **established[1]) + 1
+    outcome = {"outcome": "established", "reason": ""}
+    total = "ike_agent_ike_negotiations_total"
+    assert value(after, total, **outcome) == value(before, total, **outcome) + 1
+    received = "ike_agent_ike_datagrams_received_total"
+    assert value(after, received) >= value(before, received) + 3  # main mode: 3 from us
+    assert value(after, "ike_agent_ike_half_open_negotiations") == 0
