@@ -93,6 +93,7 @@ class AgentUnderTest:
     netns: str | None = None
     log_level: str = "WARNING"
     project: pathlib.Path = PROJECT  # the source tree whose agent runs (bench/ike_ab.py)
+    extra: tuple[str, ...] = ()  # more `run` options (bench/metrics_scrape.py)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -107,7 +108,7 @@ class AgentUnderTest:
         command = [*prefix, sys.executable, "-m", "agent", "run", "--state-dir",
                    str(self.state_dir), "--netconf-listen", f"127.0.0.1:{self.netconf_port}",
                    "--ike-listen", self.ike_listen, "--log-level", self.log_level,
-                   "--max-message-size", str(256 * 1024 * 1024)]
+                   "--max-message-size", str(256 * 1024 * 1024), *self.extra]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                             cwd=self.project)

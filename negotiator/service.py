@@ -27,7 +27,13 @@ from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.extensions import RpcContext, RpcHandler
 from negotiator.compile import POLICY_LIST, ConfigCompiler, check_supported, ike_tag
 from negotiator.config import NegotiatorConfig
-from negotiator.engine.events import Event, SaEstablished, SaFailed, SaInfo
+from negotiator.engine.events import (
+    Event,
+    NegotiationRefused,
+    SaEstablished,
+    SaFailed,
+    SaInfo,
+)
 from negotiator.shell import (
     Address,
     EngineLike,
@@ -378,6 +384,8 @@ class NegotiatorService:
     # -- events -------------------------------------------------------------------------
     def _dispatch(self, event: Event) -> None:
         log.debug("engine event %r", event)
+        if isinstance(event, NegotiationRefused):
+            self._count_outcome(event.reason)
         outcome = _outcome(event)
         if outcome is not None:
             index, reason = outcome

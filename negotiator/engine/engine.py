@@ -48,6 +48,7 @@ from negotiator.engine.aggressive_mode import AggressiveMode
 from negotiator.engine.events import (
     EngineCounters,
     Event,
+    NegotiationRefused,
     SaDeleted,
     SaEstablished,
     SaFailed,
@@ -329,6 +330,10 @@ class Engine:
                 err.notify.name,
             )
             self._outgoing.append((informational.notify(sa, err.notify, self._tools), remote))
+            if err.fatal:  # a semantic refusal (no proposal...): a failed negotiation
+                self._events.append(NegotiationRefused(remote[0], err.reason))
+            else:  # malformed: junk anyone could send
+                self._dropped += 1
             return
         sa.index = self._take_index()
         self._table.add(sa)

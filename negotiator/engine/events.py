@@ -22,7 +22,16 @@ class SaDeleted:
     reason: str
 
 
-Event = SaEstablished | SaFailed | SaDeleted
+@dataclass(frozen=True, slots=True)
+class NegotiationRefused:
+    """A peer's first message was answered with a notify (no acceptable proposal...): no SA
+    was made, so there is no index; a failed negotiation all the same."""
+
+    peer: str
+    reason: str
+
+
+Event = SaEstablished | SaFailed | SaDeleted | NegotiationRefused
 
 
 @dataclass(frozen=True, slots=True)

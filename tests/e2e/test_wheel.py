@@ -19,7 +19,7 @@ from .conftest import PASSWORD, STARTUP_SECONDS, USER, RunningAgent, free_port
 from .test_ncclient import connect
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SOURCES = ("pyproject.toml", "README.md", "agent", "negotiator", "yang")
+SOURCES = ("pyproject.toml", "README.md", "agent", "negotiator", "ike_show", "yang")
 
 
 def run(*command: str | pathlib.Path, cwd: pathlib.Path, timeout: float = 300,

@@ -4,11 +4,15 @@ the management link), negotiating with charon in namespace B."""
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ from .harness import (
 )
 
 NETCONF_PORT = 8830
+METRICS_PORT = 9830
 USER, PASSWORD = "interop", "interop-password-1"
 SA_FILTER = (f'<security xmlns="{IKE_NS}"><ike><security-associations/></ike></security>')
 
@@ -52,7 +57,8 @@ def daemon(netns: NetnsPair, workdir: Path) -> Iterator[subprocess.Popen[bytes]]
     process = subprocess.Popen(
         ["ip", "netns", "exec", netns.a, *_ike_agent(), "run", "--state-dir", str(state),
          "--netconf-listen", f"{MANAGEMENT_A}:{NETCONF_PORT}",
-         "--ike-listen", f"{ADDRESS_A}:500", "--log-level", "DEBUG"],
+         "--ike-listen", f"{ADDRESS_A}:500", "--log-level", "DEBUG",
+         "--metrics-listen", f"{MANAGEMENT_A}:{METRICS_PORT}"],
         stdout=log, stderr=subprocess.STDOUT,
     )
     try:
@@ -179,3 +185,72 @@ def test_unknown_peer_error_and_shutdown_deletes_at_the_peer(
     daemon.terminate()  # SIGTERM: the daemon stops the negotiator, which sends DELETE
     assert daemon.wait(timeout=10) == 0
     wait_until(lambda: charon.list_sas() == [], "charon kept the SA of a stopped daemon")
+
+
+def _scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """One scrape over the management link, read by prometheus_client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = f"http://{MANAGEMENT_A}:{METRICS_PORT}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        text = reply.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_move_during_negotiations_with_charon_and_show_lists_the_sa(
+    workdir: Path, netconf: Any, charon: Charon
+) -> None:
+    _commit(netconf, agent_security_xml(AgentPolicy(ADDRESS_B, "metrics-secret")))
+    before = _scrape()
+    # Scrape continuously while charon negotiates: the endpoint answers during the exchange.
+    scrapes: list[float] = []
+    stop = threading.Event()
+
+    def keep_scraping() -> None:
+        while not stop.is_set():
+            sample = _scrape()
+            scrapes.append(sample[("ike_agent_ike_datagrams_received_total", ())])
+
+    scraper = threading.Thread(target=keep_scraping)
+    scraper.start()
+    try:
+        charon.load([
+            Connection("agent", ADDRESS_B, ADDRESS_A, "metrics-secret"),
+            # Offers only what the agent's policy does not have: NO_PROPOSAL_CHOSEN.
+            Connection("wrong", ADDRESS_B, ADDRESS_A, "metrics-secret", "aes256-sha512-modp4096"),
+        ])
+        assert charon.initiate("agent").returncode == 0
+        assert charon.initiate("wrong", timeout=10).returncode != 0
+    finally:
+        stop.set()
+        scraper.join(timeout=30)
+    after = _scrape()
+    assert len(scrapes) >= 2 and scrapes == sorted(scrapes)
+
+    def moved(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert moved("ike_agent_ike_security_associations", state="established") == 1
+    assert moved("ike_agent_ike_negotiations_total", outcome="established", reason="") == 1
+    assert moved("ike_agent_ike_negotiations_total", outcome="failed",
+                 reason="no proposal chosen") == 1
+    assert moved("ike_agent_ike_datagrams_received_total") >= 4  # main mode: 3, and 1 refused
+    assert moved("ike_agent_netconf_rpcs_total", operation="commit", outcome="ok") == 0
+    assert after[("ike_agent_netconf_sessions", ())] == 1  # the netconf fixture's session
+
+    # `ike-agent show` over the management link lists charon's SA as Junos would.
+    [charon_sa] = [sa for sa in charon.list_sas() if sa.get("state") == "ESTABLISHED"]
+    fingerprint = re.search(r"SSH host key fingerprint (SHA256:\S+)",
+                            (workdir / "daemon.log").read_text())
+    assert fingerprint
+    done = subprocess.run(
+        [*_ike_agent(), "show", "security", "ike", "security-associations", ADDRESS_B,
+         "--host", MANAGEMENT_A, "--port", str(NETCONF_PORT), "--user", USER,
+         "--host-key-fingerprint", fingerprint.group(1)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={**os.environ, "IKE_AGENT_PASSWORD": PASSWORD})
+    assert done.returncode == 0, done.stderr
+    [row] = [line.split() for line in done.stdout.splitlines()[1:]]
+    assert row[1] == "UP" and row[2] == charon_sa["initiator-spi"] and row[-1] == ADDRESS_B

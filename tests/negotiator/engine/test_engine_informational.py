@@ -14,7 +14,7 @@ from negotiator.codec import (
 )
 from negotiator.config import ExchangeMode
 from negotiator.engine import informational
-from negotiator.engine.events import Event, SaDeleted, SaEstablished, SaFailed
+from negotiator.engine.events import Event, NegotiationRefused, SaDeleted, SaEstablished, SaFailed
 from negotiator.engine.phase1 import Tools
 from tests.negotiator.engine.engine_harness import (
     I_ADDR,
@@ -128,8 +128,9 @@ def test_unexpected_identity_fails_with_invalid_id_information(mode: ExchangeMod
     if mode is ExchangeMode.MAIN:
         assert isinstance(event, SaFailed) and event.reason == "peer identity does not match"
     else:
-        # Aggressive mode: refused at message 1, before an SA exists; the notify is plain.
-        assert event is None
+        # Aggressive mode: refused at message 1, before an SA exists; the notify is plain,
+        # and the refusal is still reported (for the metrics), with the peer's address.
+        assert event == NegotiationRefused(I_ADDR, "peer identity does not match")
         notify = pull_plain_message(wires.wire[1][1]).chain.first(NotifyPayload)
         assert notify is not None and notify.notify_type == NotifyType.INVALID_ID_INFORMATION
 

@@ -15,7 +15,7 @@ from negotiator.codec import (
     pull_plain_message,
 )
 from negotiator.config import EncryptionAlgorithm, ExchangeMode, HashAlgorithm
-from negotiator.engine.events import SaEstablished, SaFailed
+from negotiator.engine.events import NegotiationRefused, SaEstablished, SaFailed
 from tests.negotiator.engine.engine_harness import I_ADDR, R_ADDR, events, pair, proposal
 
 MODES = [ExchangeMode.MAIN, ExchangeMode.AGGRESSIVE]
@@ -127,7 +127,7 @@ def test_no_proposal_chosen(mode: ExchangeMode) -> None:
     index = wires.initiator.initiate(R_ADDR, 0.0)
     wires.pump(0.0)
     assert events(wires.initiator) == [SaFailed(index, "NO_PROPOSAL_CHOSEN from peer")]
-    assert events(wires.responder) == []
+    assert events(wires.responder) == [NegotiationRefused(I_ADDR, "no proposal chosen")]
     assert wires.initiator.security_associations() == []
     assert wires.responder.security_associations() == []
     notify_message = pull_plain_message(wires.wire[1][1])

@@ -6,7 +6,7 @@ import asyncio
 
 from prometheus_client.core import Metric
 
-from negotiator.engine.events import SaEstablished, SaFailed
+from negotiator.engine.events import NegotiationRefused, SaEstablished, SaFailed
 from negotiator.service import MAX_FAILURE_REASONS, NegotiatorService
 
 from .fake_engine import sa_info
@@ -30,7 +30,8 @@ def test_sas_outcomes_and_datagrams() -> None:
         engine.sas[1] = sa_info(1, "127.0.0.1", state="established")
         engine.sas[2] = sa_info(2, "127.0.0.9")
         engine.events.extend([SaEstablished(1), SaFailed(3, "no proposal chosen"),
-                              SaFailed(4, "no proposal chosen")])
+                              SaFailed(4, "no proposal chosen"),
+                              NegotiationRefused("127.0.0.8", "no proposal chosen")])
         assert service._shell is not None
         service._shell.datagram_received(b"for no SA", ("127.0.0.5", 500))
         found = samples(service)
@@ -39,7 +40,7 @@ def test_sas_outcomes_and_datagrams() -> None:
         assert found[("ike_agent_ike_security_associations", ("negotiating",))] == 1
         assert found[("ike_agent_ike_half_open_negotiations", ())] == 1
         assert found[("ike_agent_ike_negotiations_total", ("established", ""))] == 1
-        assert found[("ike_agent_ike_negotiations_total", ("failed", "no proposal chosen"))] == 2
+        assert found[("ike_agent_ike_negotiations_total", ("failed", "no proposal chosen"))] == 3
         assert found[("ike_agent_ike_datagrams_received_total", ())] == 1
         assert found[("ike_agent_ike_datagrams_dropped_total", ("engine",))] == 1
 
