@@ -4,6 +4,12 @@ alternating (ABBA...), each fresh, on loopback with the load generator (bench/ik
 Prints per run the handshakes/s and the responder's CPU microseconds per handshake, then the
 medians and the median of the per-pair ratios (the figure in BENCHMARKS.md).
 
+On a shared, loaded machine the rates of runs seconds apart differ by more than the effect
+sought, so the run also measures what one scrape costs the agent directly: its CPU time over
+``--cost-scrapes`` back-to-back scrapes of an agent holding established SAs, divided by their
+number. At 1 Hz that cost, over one second of the responder's (single-threaded) CPU, bounds
+the share of handshakes/s a scrape a second can take.
+
 Run: python -m bench.metrics_scrape --pairs 8 --group 19 --seconds 8   (no root needed)
 """
 
@@ -70,12 +76,40 @@ def run_once(work: pathlib.Path, tag: str, scrape: bool, args: argparse.Namespac
     return rate, cpu / rate, len(sizes)
 
 
+def scrape_cost(work: pathlib.Path, args: argparse.Namespace) -> float:
+    """Agent CPU seconds per scrape, after a short load left SAs in its table."""
+    state = work / "cost"
+    state.mkdir()
+    preload(state, [GENERATOR])
+    add_user(state)
+    port, metrics_port = free_udp_port(), free_tcp_port()
+    agent = AgentUnderTest(state, free_tcp_port(), f"127.0.0.1:{port}",
+                           extra=("--metrics-listen", f"127.0.0.1:{metrics_port}"))
+    agent.start()
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "bench.ike_load", "--local", GENERATOR,
+             "--target", f"127.0.0.1:{port}", "--group", str(args.group), "--count", "500"],
+            capture_output=True, text=True, check=True, timeout=600)
+        time.sleep(0.5)
+        before = cpu_seconds(agent.pid)
+        for _ in range(args.cost_scrapes):
+            with urllib.request.urlopen(url, timeout=10) as reply:
+                reply.read()
+        scrapes: int = args.cost_scrapes
+        return (cpu_seconds(agent.pid) - before) / scrapes
+    finally:
+        agent.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.metrics_scrape", description=__doc__)
     parser.add_argument("--pairs", type=int, default=8)
     parser.add_argument("--group", type=int, default=19)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--cost-scrapes", type=int, default=500)
     args = parser.parse_args(argv)
     results: dict[str, list[tuple[float, float]]] = {"A": [], "B": []}
     scrapes = 0
@@ -88,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                 results[name].append((rate, cpu))
                 print(f"{name} {rate:7.0f}/s {cpu * 1e6:6.0f} us CPU per handshake"
                       f"{f'  {made} scrapes' if name == 'B' else ''}", flush=True)
+        cost = scrape_cost(pathlib.Path(directory), args)
     pairs = list(zip(results["A"], results["B"], strict=True))
     print(json.dumps({
+        "agent_cpu_us_per_scrape": cost * 1e6,
+        "share_of_one_core_at_1hz": cost * SCRAPE_INTERVAL,
         "group": args.group, "pairs": args.pairs, "seconds": args.seconds,
         "scrapes": scrapes,
         "rate_no_metrics": median([r for r, _ in results["A"]]),
