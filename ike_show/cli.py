@@ -2,6 +2,7 @@
 ``ike_agent.commands`` entry point): Junos' operational commands as a NETCONF client.
 
   show security ike security-associations [PEER]
+  show commit-history                  (Junos: show system commit)
   show configuration [| compare]       (compare: candidate against running, as Junos)
 """
 
@@ -18,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from ike_show.client import ClientError, NetconfClient, Target
 from ike_show.render import (
     IKE_NS,
+    SYSTEM_NS,
+    commit_history_text,
     compare_text,
     configuration_text,
     sa_table,
@@ -27,6 +30,7 @@ from ike_show.render import (
 
 DEFAULT_PORT = 8830
 SA_FILTER = f'<security xmlns="{IKE_NS}"><ike><security-associations/></ike></security>'
+HISTORY_FILTER = f'<commit-history xmlns="{SYSTEM_NS}"/>'
 
 Command = Callable[[NetconfClient, argparse.Namespace], Awaitable[str]]
 
@@ -65,6 +69,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sas.add_argument("peer", nargs="?", metavar="PEER", help="only the SAs with this peer")
     sas.set_defaults(show=_security_associations)
 
+    history = what.add_parser("commit-history", parents=[common],
+                              help="the last commits: when, by whom, from where, why")
+    history.set_defaults(show=_commit_history)
+
     config = what.add_parser("configuration", parents=[common], help="the running configuration; "
                              "'| compare': the candidate's changes to it")
     config.add_argument("pipe", nargs="*", metavar="| compare")
@@ -84,6 +92,15 @@ async def _security_associations(client: NetconfClient, args: argparse.Namespace
     if args.format == "xml":
         return to_xml(data)
     return sa_table(data, args.peer)
+
+
+async def _commit_history(client: NetconfClient, args: argparse.Namespace) -> str:
+    data = await client.get(HISTORY_FILTER)
+    if args.format == "json":
+        return to_json(data)
+    if args.format == "xml":
+        return to_xml(data)
+    return commit_history_text(data)
 
 
 async def _configuration(client: NetconfClient, args: argparse.Namespace) -> str:

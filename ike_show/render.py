@@ -186,3 +186,30 @@ def sa_table(data: etree._Element, peer: str | None = None) -> str:
             f"No IKE security associations with {peer}\n")
     return table(["Index", "State", "Initiator cookie", "Responder cookie", "Mode",
                   "Remote Address"], rows)
+
+
+SYSTEM_NS = "urn:ike-agent:yang:ike-agent-system"
+MODULES[SYSTEM_NS] = "ike-agent-system"
+
+
+def commit_history_text(data: etree._Element) -> str:
+    """``show commit-history``, as Junos ``show system commit``: one line per commit (index,
+    time, user, how), its comment below it."""
+    def sys_tag(name: str) -> str:
+        return f"{{{SYSTEM_NS}}}{name}"
+
+    lines = []
+    for commit in data.iterfind(f"{sys_tag('commit-history')}/{sys_tag('commit')}"):
+        def leaf(name: str, commit: etree._Element = commit) -> str:
+            return (commit.findtext(sys_tag(name)) or "").strip()
+
+        client = leaf("client")
+        session = leaf("session-id")
+        how = "via netconf" + (f" from {client}" if client else "") + (
+            f" (session {session})" if session else "")
+        lines.append(f"{leaf('index'):<3} {leaf('timestamp')} by {leaf('user') or '-'} {how}")
+        if leaf("confirmed") == "true":
+            lines.append("    commit confirmed, not yet confirmed")
+        if leaf("comment"):
+            lines.append(f"    {leaf('comment')}")
+    return "".join(line + "\n" for line in lines) or "No commits\n"

@@ -18,6 +18,7 @@ from .ike_peer import IKE, PSK, config_xml, negotiate
 from .test_ncclient import connect
 
 BASE = "urn:ietf:params:xml:ns:netconf:base:1.0"
+SYSTEM = "urn:ike-agent:yang:ike-agent-system"
 CONFIG = f'<config xmlns="{BASE}">{config_xml("127.0.0.1")}</config>'
 
 
@@ -119,3 +120,24 @@ def test_wrong_password_and_wrong_host_key_are_refused(agent: RunningAgent) -> N
     forged = show(agent, "configuration", fingerprint="SHA256:" + "A" * 43)
     assert forged.returncode == 1 and "cannot connect" in forged.stderr
     assert "Traceback" not in wrong.stderr + forged.stderr
+
+
+def test_commit_history_in_junos_show_system_commit_style(agent: RunningAgent) -> None:
+    with connect(agent) as m:
+        m.edit_config(target="candidate", config=CONFIG.replace("group14", "group19"))
+        m.dispatch(etree.fromstring(
+            f'<commit xmlns="{BASE}"><comment xmlns="{SYSTEM}">group 19 for the peer</comment>'
+            "</commit>"))
+        m.edit_config(target="candidate", config=CONFIG)
+        m.commit()
+    lines = ok(show(agent, "commit-history")).splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*"
+    how = rf"by {agent.username} via netconf from 127\.0\.0\.1 \(session \d+\)"
+    assert re.fullmatch(rf"0   {stamp} {how}", lines[0]), lines
+    assert re.fullmatch(rf"1   {stamp} {how}", lines[1]), lines
+    assert lines[2] == "    group 19 for the peer"
+    document = json.loads(ok(show(agent, "commit-history", "--format", "json")))
+    commits = document["ike-agent-system:commit-history"]["commit"]
+    assert [c["index"] for c in commits[:2]] == ["0", "1"]
+    assert commits[1]["comment"] == "group 19 for the peer"
+    assert int(commits[0]["generation"]) == int(commits[1]["generation"]) + 1
