@@ -21,11 +21,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
-from wsgiref.simple_server import WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 
 from agent.datastore.subscriber import ConfigSnapshot
 
@@ -126,6 +126,13 @@ def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No line on standard error per scrape (wsgiref logs each request there)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 class _BoundedServer(ThreadingWSGIServer):
     """At most MAX_CONCURRENT_SCRAPES requests at once; each socket times out."""
 
@@ -158,7 +165,7 @@ class MetricsEndpoint:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         server_class = type("MetricsServer", (_BoundedServer,), {"address_family": family})
         self._httpd: WSGIServer = make_server(
-            host, port, make_wsgi_app(registry), server_class, handler_class=_SilentHandler
+            host, port, make_wsgi_app(registry), server_class, handler_class=_QuietHandler
         )
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="metrics", daemon=True

@@ -82,6 +82,7 @@ def test_netconf_metrics_move_with_rpcs_and_commits(agent: RunningAgent) -> None
             before, ok, operation=operation, outcome=outcome
         )
         assert moved == count, (operation, outcome)
+    assert "GET /metrics" not in agent.log()  # no console line per scrape
     commits = "ike_agent_netconf_commit_duration_seconds_count"
     assert value(after, commits) == value(before, commits) + 1
     assert value(after, "ike_agent_netconf_commit_duration_seconds_sum") > 0
