@@ -153,6 +153,10 @@ class Datastore:
                 return copy.deepcopy(candidate)
         raise _bad_value("source", source, ("running", "candidate"))
 
+    def canonicalise(self, tree: etree._Element) -> None:
+        """Values of ``tree`` (data-shaped: a <config>, a subtree <filter>) in canonical form."""
+        canonicalise(self._schema, tree)
+
     def snapshot(self) -> ConfigSnapshot:
         return ConfigSnapshot(self.generation, self._running)
 

@@ -16,7 +16,7 @@ namespace matches any namespace.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from lxml import etree
 
@@ -219,6 +219,19 @@ def may_select(filter_element: etree._Element | None, top: etree._Element) -> bo
         return True
     filters = element_children(filter_element)
     return any(_is_content_match(f) or _matches(f, top) for f in filters)
+
+
+def canonical_filter(filter_element: etree._Element | None,
+                     canonicalise: Callable[[etree._Element], None],
+                     ) -> etree._Element | None:
+    """A subtree filter whose content match values are canonical (a copy), so that
+    ``<name>2001:DB8::A</name>`` matches the stored ``2001:db8::a`` (keys compare by value);
+    other filters as they are."""
+    if filter_element is None or _kind(filter_element) != "subtree":
+        return filter_element
+    canonical = copy.deepcopy(filter_element)
+    canonicalise(canonical)
+    return canonical
 
 
 def apply_filter(data: etree._Element, filter_element: etree._Element | None,

@@ -14,7 +14,7 @@ from lxml import etree
 
 from agent.extensions import RpcContext, RpcHandler
 from agent.netconf.confirmed_commit import ConfirmedCommits, parse_cancel, parse_commit
-from agent.netconf.filters import ListKeys, apply_filter
+from agent.netconf.filters import ListKeys, apply_filter, canonical_filter
 from agent.netconf.locks import LOCKABLE, LockTable
 from agent.netconf.ports import DatastoreLike
 from agent.netconf.with_defaults import DefaultsApplier, retrieved
@@ -124,7 +124,8 @@ class ConfigOperations:
         else:
             data = self.datastore.get_config(source)
         data = retrieved(data, operation, self._defaults)  # RFC 6243 with-defaults
-        return [apply_filter(data, child(operation, "filter"), self.list_keys)]
+        selection = canonical_filter(child(operation, "filter"), self.datastore.canonicalise)
+        return [apply_filter(data, selection, self.list_keys)]
 
     async def edit_config(self, context: RpcContext, operation: etree._Element) -> Reply:
         target = datastore_name(operation, "target", ("candidate",))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from lxml import etree
 
 from agent.extensions import RpcContext, RpcHandler
-from agent.netconf.filters import apply_filter, may_select
+from agent.netconf.filters import apply_filter, canonical_filter, may_select
 from agent.netconf.library import ModuleLibrary
 from agent.netconf.operations import Reply
 from agent.netconf.ports import DatastoreLike
@@ -67,7 +67,7 @@ class StateOperations:
         }
 
     async def get(self, context: RpcContext, operation: etree._Element) -> Reply:
-        filter_element = child(operation, "filter")
+        filter_element = canonical_filter(child(operation, "filter"), self.datastore.canonicalise)
         # State is merged into the configuration, so this is a copy of running; only of the
         # top-level subtrees the filter may select (a filter on /netconf-state copies none).
         running = self.datastore.snapshot().data

@@ -58,5 +58,9 @@ class DatastoreLike(Protocol):
 
     def snapshot(self) -> ConfigSnapshot: ...
 
+    def canonicalise(self, tree: etree._Element) -> None:
+        """Put the values of ``tree`` (shaped like data: a <config>, a subtree <filter>) in
+        their canonical form, in place, so that they compare with stored values by value."""
+
     def replace_running(self, data: etree._Element) -> int:
         """Commit ``data`` as running, keeping the candidate's uncommitted edits."""

@@ -4,6 +4,7 @@ the canonical form comes from each leaf's YANG type."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pathlib
 from collections.abc import Callable
@@ -13,6 +14,9 @@ import pytest
 from agent.datastore.persist import RunningStore
 from agent.datastore.schema import Schema, SchemaNode
 from agent.datastore.store import Datastore
+from agent.netconf.library import ModuleLibrary
+from agent.server import NetconfServer
+from tests.netconf.fakes import MemoryClient
 from tests.xpath_results import xpath_texts
 
 from .builders import IKE_NS, SEED_IKE, config, proposal, security
@@ -117,3 +121,23 @@ def test_a_stored_configuration_whose_spellings_are_one_value_is_kept_as_stored(
         datastore = make_datastore()
     assert policies(datastore) == ["2001:DB8::A", "2001:db8::a"]
     assert "spells some values in two ways" in caplog.text
+
+
+def test_a_subtree_filter_matches_keys_by_value(seeded: Datastore, schema: Schema) -> None:
+    seeded.edit_config(config(security(
+        "<policy><name>2001:db8::a</name><pre-shared-key><ascii-text>k</ascii-text>"
+        "</pre-shared-key><proposals>proposal-1</proposals></policy>")))
+    seeded.commit()
+    selection = (f'<filter><security xmlns="{IKE_NS}"><ike><policy><name>2001:0DB8::A</name>'
+                 "<proposals/></policy></ike></security></filter>")
+
+    async def scenario() -> None:
+        client = MemoryClient(NetconfServer(seeded, ModuleLibrary.build(schema.modules(),
+                                                                        schema.list_keys)))
+        for request in (f"<get-config><source><running/></source>{selection}</get-config>",
+                        f"<get>{selection}</get>"):
+            reply = await client.rpc(request)
+            assert xpath_texts(reply, "//i:policy/i:name/text() | //i:proposals/text()",
+                               {"i": IKE_NS}) == ["2001:db8::a", "proposal-1"]
+
+    asyncio.run(scenario())
