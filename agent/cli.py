@@ -23,6 +23,7 @@ from agent.extensions import AgentExtension
 from agent.log_throttle import DEFAULT_LOG_BURST, LogThrottle
 from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
 from agent.process import ReopenableFileHandler, sd_notify, silence_dependency_warnings
+from negotiator.engine.admission import DEFAULT_MAX_HALF_OPEN, DEFAULT_MAX_HALF_OPEN_PER_PEER
 
 DEFAULT_STATE_DIR = pathlib.Path("state")
 DEFAULT_NETCONF_LISTEN = "127.0.0.1:8830"
@@ -45,6 +46,8 @@ class RunOptions:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # 0: none
     metrics_listen: tuple[str, int] | None = None
     log_file: ReopenableFileHandler | None = None
+    max_half_open_per_peer: int = DEFAULT_MAX_HALF_OPEN_PER_PEER
+    max_half_open: int = DEFAULT_MAX_HALF_OPEN
 
 
 def build_extensions(options: RunOptions) -> list[AgentExtension]:
@@ -129,6 +132,22 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="HOST:PORT",
         help="serve Prometheus metrics over HTTP at this address (default: off)",
+    )
+    limits.add_argument(
+        "--max-half-open-per-peer",
+        type=_positive_int,
+        default=DEFAULT_MAX_HALF_OPEN_PER_PEER,
+        metavar="N",
+        help="most IKE negotiations in progress from one peer address; one more replaces its "
+        f"oldest (default {DEFAULT_MAX_HALF_OPEN_PER_PEER})",
+    )
+    limits.add_argument(
+        "--max-half-open",
+        type=_positive_int,
+        default=DEFAULT_MAX_HALF_OPEN,
+        metavar="N",
+        help="most IKE negotiations in progress in all; when full, the oldest of the address "
+        f"with the most is dropped for a new one (default {DEFAULT_MAX_HALF_OPEN})",
     )
     limits.add_argument(
         "--max-message-size",
@@ -236,7 +255,7 @@ async def _serve(options: RunOptions) -> int:
     from agent.system import LIMIT as HISTORY_LIMIT
     from agent.system import CommitHistory
     from agent.transport.ssh import load_or_create_host_key, start_ssh_server
-    from negotiator.service import start_negotiator
+    from negotiator.service import build_engine, start_negotiator
 
     options.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     users = UserStore(options.state_dir)
@@ -255,7 +274,16 @@ async def _serve(options: RunOptions) -> int:
     datastore.add_subscriber(history)  # before the restore below: it is a commit too
     restore_unconfirmed(datastore, rollback_record)
     # The IKE negotiator starts from the running configuration; OSError if it cannot bind.
-    negotiator = await start_negotiator(datastore.snapshot(), (options.ike_host, options.ike_port))
+    negotiator = await start_negotiator(
+        datastore.snapshot(),
+        (options.ike_host, options.ike_port),
+        engine_factory=lambda config, local: build_engine(
+            config,
+            local,
+            max_half_open=options.max_half_open,
+            max_half_open_per_peer=options.max_half_open_per_peer,
+        ),
+    )
     server = NetconfServer(
         datastore,
         ModuleLibrary.build(schema.modules(), schema.list_keys),
@@ -366,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         idle_timeout=args.idle_timeout,
         metrics_listen=args.metrics_listen,
         log_file=log_file,
+        max_half_open_per_peer=args.max_half_open_per_peer,
+        max_half_open=args.max_half_open,
     )
     try:
         return asyncio.run(_serve(options))

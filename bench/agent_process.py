@@ -153,13 +153,15 @@ class AgentUnderTest:
 
 def started_agent(base: pathlib.Path, tag: str, policies: int, *, netns: str | None = None,
                   ike_listen: str | None = None,
-                  extra_policies: tuple[str, ...] = ()) -> AgentUnderTest:
+                  extra_policies: tuple[str, ...] = (),
+                  extra_args: tuple[str, ...] = ()) -> AgentUnderTest:
     """A fresh agent with ``policies`` generated policies (plus ``extra_policies``)."""
     state_dir = base / tag / "state"
     state_dir.mkdir(parents=True)
     add_user(state_dir)
     preload(state_dir, [*extra_policies, *(policy_name(i) for i in range(policies))])
     agent = AgentUnderTest(state_dir, free_tcp_port(),
-                           ike_listen or f"127.0.0.1:{free_udp_port()}", netns)
+                           ike_listen or f"127.0.0.1:{free_udp_port()}", netns,
+                           extra=extra_args)
     agent.start()
     return agent

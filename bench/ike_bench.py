@@ -40,6 +40,8 @@ CHARON_LOAD_SETTINGS = (
     "    block_threshold = 1000000\n    init_limit_half_open = 0\n"
     "    ikesa_table_size = 4096\n    ikesa_table_segments = 16\n"
 )
+# The agent likewise: the load generator is one address with ``concurrency`` negotiations.
+AGENT_LOAD_ARGS = ("--max-half-open-per-peer", "1000000")
 
 
 @dataclass
@@ -142,7 +144,8 @@ def _agent_runs(pair: NetnsPair, work: pathlib.Path, options: IkeOptions,
         for attempt in range(options.runs):
             dh_limit = _sample_dh_limit(results, group, options)
             agent = started_agent(work, f"ike-agent-g{group}-{attempt}", 0, netns=pair.a,
-                                  ike_listen=f"{ADDRESS_A}:500", extra_policies=(ADDRESS_B,))
+                                  ike_listen=f"{ADDRESS_A}:500", extra_policies=(ADDRESS_B,),
+                                  extra_args=AGENT_LOAD_ARGS)
             try:
                 load = _measured(pair.b, ADDRESS_B, f"{ADDRESS_A}:500", group, options,
                                  agent.pid, "agent")
@@ -155,7 +158,8 @@ def _agent_runs(pair: NetnsPair, work: pathlib.Path, options: IkeOptions,
         log(f"ike: agent group {group}: {load.rate:.0f} handshakes/s")
     group = results.profile_group
     agent = started_agent(work, "ike-agent-profile", 0, netns=pair.a,
-                          ike_listen=f"{ADDRESS_A}:500", extra_policies=(ADDRESS_B,))
+                          ike_listen=f"{ADDRESS_A}:500", extra_policies=(ADDRESS_B,),
+                          extra_args=AGENT_LOAD_ARGS)
     try:
         spy = PySpy(agent.pid, work / f"ike-agent-g{group}.raw")
         _generator(pair.b, ADDRESS_B, f"{ADDRESS_A}:500", group, options,

@@ -78,7 +78,8 @@ class EngineHandshakes:
         self.initiator = Engine(load_config(RESPONDER[0], group, PSK), local_address=INITIATOR,
                                 dh_factory=lambda _group: keys[0])
         self.responder = Engine(responder_config(group), local_address=RESPONDER,
-                                max_half_open=1 << 30)
+                                max_half_open=1 << 30,
+                                max_half_open_per_peer=1 << 30)
         self.requests: list[bytes] = []
         self.replies: list[bytes] = []
 

@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         sock.setblocking(False)
         engine = Engine(config, local_address=sock.getsockname(),
                         dh_factory=lambda _group: next(keys), retransmit_base=2.0,
-                        retransmit_tries=3, max_half_open=1 << 30)
+                        retransmit_tries=3, max_half_open=1 << 30,
+                        max_half_open_per_peer=1 << 30)
         engines.append((engine, sock))
         selector.register(sock, selectors.EVENT_READ, engine)
 

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     initiator = Engine(load_config(RESPONDER[0], args.group, PSK), local_address=INITIATOR,
                        dh_factory=lambda _g: keys[0])
     responder = Engine(responder_config(args.group), local_address=RESPONDER,
-                       max_half_open=1 << 30)
+                       max_half_open=1 << 30,
+                       max_half_open_per_peer=1 << 30)
     now = time.time()
     handshake(initiator, responder, now)  # warm-up: imports, caches
     gc.collect()

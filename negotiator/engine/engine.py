@@ -6,8 +6,9 @@ dropped with a log line). Informational exchanges go to :mod:`.informational`; m
 aggressive mode messages are routed by cookies through the :class:`SaTable`:
 
 - no SA and a zero responder cookie: a new negotiation as responder, if the peer's address has
-  a policy (else dropped: an unconfigured address learns nothing, not even that we speak IKE)
-  and fewer than ``max_half_open`` negotiations are in progress;
+  a policy (else dropped, with no state kept: an unconfigured address learns nothing, not even
+  that we speak IKE); admission bounds the half-open ones per address and in all, dropping the
+  oldest of the address with the most when full (:mod:`.admission`);
 - a datagram identical to the last one accepted for the SA: a retransmission, answered by
   re-sending our last message;
 - otherwise the exchange module (:mod:`.main_mode`, :mod:`.aggressive_mode`) processes it.
@@ -44,6 +45,11 @@ from negotiator.codec.header import IsakmpHeader
 from negotiator.config import ExchangeMode, NegotiatorConfig, Policy, parse_address
 from negotiator.crypto.dh import DhFactory, generate_dh
 from negotiator.engine import informational
+from negotiator.engine.admission import (
+    DEFAULT_MAX_HALF_OPEN,
+    DEFAULT_MAX_HALF_OPEN_PER_PEER,
+    HalfOpen,
+)
 from negotiator.engine.aggressive_mode import AggressiveMode
 from negotiator.engine.events import (
     EngineCounters,
@@ -91,7 +97,8 @@ class Engine:
         retransmit_base: float = 1.0,
         retransmit_tries: int = 4,
         half_open_timeout: float = 30.0,
-        max_half_open: int = 1000,
+        max_half_open: int = DEFAULT_MAX_HALF_OPEN,
+        max_half_open_per_peer: int = DEFAULT_MAX_HALF_OPEN_PER_PEER,
     ) -> None:
         self._config = config
         # The address an SA speaks from, unless the caller names it: a shell bound to a
@@ -103,7 +110,7 @@ class Engine:
         self._retransmit_base = retransmit_base
         self._retransmit_tries = retransmit_tries
         self._half_open_timeout = half_open_timeout
-        self._max_half_open = max_half_open
+        self._half_open = HalfOpen(max_half_open_per_peer, max_half_open)
         self._table = SaTable()
         self._deadlines = Deadlines()  # SA index -> its one deadline (see _deadline_of)
         self._next_index = 1
@@ -297,15 +304,7 @@ class Engine:
             self._dropped += 1
             log.info("%s: no policy for %s: %s mode request dropped", prefix, remote[0], mode.value)
             return
-        if self._table.half_open() >= self._max_half_open:
-            self._dropped += 1
-            log.warning(
-                "%s: %d negotiations in progress: request from %s dropped",
-                prefix,
-                self._max_half_open,
-                remote[0],
-            )
-            return
+        to_drop = self._half_open.to_drop_for(remote[0])
         sa = self._new_sa(
             Role.RESPONDER,
             mode,
@@ -335,8 +334,11 @@ class Engine:
             else:  # malformed: junk anyone could send
                 self._dropped += 1
             return
+        if to_drop is not None:
+            self._drop_half_open(to_drop, remote[0])
         sa.index = self._take_index()
         self._table.add(sa)
+        self._half_open.add(remote[0], sa.index)
         log.info("%s: responding to %s mode from %s", sa.log_prefix, mode.value, remote[0])
         self._advance(sa, data, step, now)
 
@@ -422,6 +424,25 @@ class Engine:
         self._remove(sa)
         self._events.append(SaFailed(sa.index, reason))
 
+    def _drop_half_open(self, index: int, newcomer: str) -> None:
+        """Admission: make room for a negotiation from ``newcomer`` (no notify: the dropped
+        one may be a spoof, and a live peer retransmits into a fresh negotiation)."""
+        sa = self._table.get(index)
+        if sa is None:
+            return
+        log.info(
+            "%s: half-open negotiation with %s dropped for a newer one from %s "
+            "(%d half-open from %s, %d in all)",
+            sa.log_prefix,
+            sa.remote[0],
+            newcomer,
+            self._half_open.of(sa.remote[0]),
+            sa.remote[0],
+            len(self._half_open),
+        )
+        self._remove(sa)
+        self._events.append(SaFailed(sa.index, "dropped by admission (half-open bound)"))
+
     def _delete(self, sa: IkeSa, reason: str, now: float) -> None:
         log.info("%s: deleting the SA with %s: %s", sa.log_prefix, sa.remote[0], reason)
         self._outgoing.append((informational.delete(sa, self._tools), sa.remote))
@@ -446,10 +467,12 @@ class Engine:
             return
         if sa.established:
             self._table.note_established(sa)
+            self._half_open.discard(sa.remote[0], sa.index)
         self._deadlines.set(sa.index, self._deadline_of(sa))
 
     def _remove(self, sa: IkeSa) -> None:
         self._table.remove(sa)
+        self._half_open.discard(sa.remote[0], sa.index)
         self._deadlines.discard(sa.index)
 
     # -- helpers -------------------------------------------------------------------------------

@@ -254,3 +254,46 @@ def test_metrics_move_during_negotiations_with_charon_and_show_lists_the_sa(
     assert done.returncode == 0, done.stderr
     [row] = [line.split() for line in done.stdout.splitlines()[1:]]
     assert row[1] == "UP" and row[2] == charon_sa["initiator-spi"] and row[-1] == ADDRESS_B
+
+
+FLOODER = "198.51.100.3"  # in namespace B beside charon, with a policy at the agent
+
+
+def test_a_configured_peer_negotiates_while_one_address_floods_message_1(
+    netns: NetnsPair, netconf: Any, charon: Charon
+) -> None:
+    """10,000 message 1 from one address the agent has a policy for (the worst case: an
+    address without one costs no state at all), while charon negotiates: charon's SA comes up
+    and the flooder never holds more than --max-half-open-per-peer (default 5)."""
+    import json
+
+    _commit(netconf, agent_security_xml(AgentPolicy(ADDRESS_B, "flood-secret"),
+                                        AgentPolicy(FLOODER, "flooder")))
+    charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, "flood-secret")])
+    subprocess.run(["ip", "-n", netns.b, "addr", "add", f"{FLOODER}/32", "dev", "lo"],
+                   check=True)
+    flood = subprocess.Popen(
+        ["ip", "netns", "exec", netns.b, sys.executable, "-m", "tests.interop.flood",
+         "--source", FLOODER, "--target", f"{ADDRESS_A}:500", "--count", "10000"],
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, text=True)
+    try:
+        assert flood.stdout is not None
+        assert json.loads(flood.stdout.readline()) == {"started": True}
+        time.sleep(0.3)  # the flood is under way
+        initiated = charon.initiate("agent")
+        flooding = flood.poll() is None
+        report = json.loads(flood.stdout.readline())
+        assert flood.wait(timeout=30) == 0
+    finally:
+        if flood.poll() is None:
+            flood.kill()
+            flood.wait()
+        subprocess.run(["ip", "-n", netns.b, "addr", "del", f"{FLOODER}/32", "dev", "lo"],
+                       check=False)
+    assert initiated.returncode == 0, initiated.stdout
+    assert flooding, f"the flood ended before charon's negotiation did: {report}"
+    assert report["sent"] == 10000
+    assert report["answers"] >= 1000, report  # the agent took the flood, not the kernel
+    sas = _sas(netconf)
+    assert [sa["state"] for sa in sas if sa["remote-address"] == ADDRESS_B] == ["established"]
+    assert len([sa for sa in sas if sa["remote-address"] == FLOODER]) <= 5

@@ -121,21 +121,17 @@ def test_half_open_timeout() -> None:
     assert wires.responder.next_timer() is None
 
 
-def test_half_open_bound() -> None:
+def test_a_full_half_open_table_drops_the_oldest_for_a_new_negotiation() -> None:
     wires = pair(max_half_open=2)
     for seed in (11, 12, 13):
         wires.responder.datagram_received(_message_1(seed), (I_ADDR, 500), 0.0)
     assert len(wires.responder.security_associations()) == 2
-    assert len(wires.responder.datagrams_to_send()) == 2
+    assert len(wires.responder.datagrams_to_send()) == 3  # each was answered
+    (dropped,) = events(wires.responder)
+    assert dropped == SaFailed(1, "dropped by admission (half-open bound)")
     wires.initiator.initiate(R_ADDR, 0.0)
     wires.pump(0.0)
-    assert [s.state for s in wires.initiator.security_associations()] == ["negotiating"]
-    assert len(wires.responder.security_associations()) == 2
-    # Timed-out negotiations free their slots.
-    wires.responder.handle_timers(30.0)
-    wires.initiator.initiate(R_ADDR, 30.0)
-    wires.pump(30.0)
-    assert any(s.state == "established" for s in wires.initiator.security_associations())
+    assert [s.state for s in wires.initiator.security_associations()] == ["established"]
 
 
 def test_retransmitted_message_1_is_answered_from_the_last_response() -> None:
