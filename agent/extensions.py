@@ -20,10 +20,13 @@ from agent.datastore.subscriber import CommitSubscriber
 
 @dataclass(frozen=True, slots=True)
 class RpcContext:
-    """Who is asking: the NETCONF session id and the authenticated user name."""
+    """Who is asking: the NETCONF session id and the authenticated user name; and
+    ``read_config``, which returns a copy of a datastore's configuration (``running`` or
+    ``candidate``) as a ``<data>`` element, for RPCs that look at it (None: not available)."""
 
     session_id: int
     username: str
+    read_config: Callable[[str], etree._Element] | None = None
 
 
 # Handles one RPC. Gets the ``<rpc>``'s operation element (e.g. ``<clear-ike-security-

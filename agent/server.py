@@ -219,7 +219,7 @@ class ServerSession:
             self._transport.pause_reading()
 
     async def _run(self) -> None:
-        context = RpcContext(self.session_id, self.username)
+        context = RpcContext(self.session_id, self.username, self.server.datastore.get_config)
         while not self.closed:
             if self._reading_paused and self._queue.qsize() < PAUSE_READING_AT:
                 self._reading_paused = False

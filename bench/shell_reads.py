@@ -29,6 +29,7 @@ from typing import Any
 from bench.common import median
 from negotiator.config import NegotiatorConfig
 from negotiator.engine.events import EngineCounters, Event, SaInfo
+from negotiator.engine.statistics import PeerStatistics
 from negotiator.shell import Address, Shell, open_shell
 
 
@@ -67,6 +68,9 @@ class NullEngine:
 
     def counters(self) -> EngineCounters:
         return EngineCounters(0, 0, 0)
+
+    def peer_statistics(self) -> list[PeerStatistics]:
+        return []
 
 
 class _Forward(asyncio.DatagramProtocol):

@@ -28,6 +28,7 @@ from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, RpcError
 from negotiator.config import (
     AuthMethod,
+    DeadPeerDetection,
     EncryptionAlgorithm,
     ExchangeMode,
     HashAlgorithm,
@@ -89,7 +90,12 @@ def _proposal_elements(snapshot: ConfigSnapshot) -> Iterator[etree._Element]:
 
 def _compile_proposal(node: etree._Element) -> Proposal:
     name = _required(node, "name", "proposal")
-    where = f"proposal {name}"
+    return proposal_attributes(node, name, f"proposal {name}")
+
+
+def proposal_attributes(node: etree._Element, name: str, where: str) -> Proposal:
+    """The attribute leaves a proposal shares with an offer of RPC test-ike-negotiation
+    (ValueError naming ``where`` if one is missing or not a value of its type)."""
     lifetime = _text(node, "lifetime-seconds")
     return Proposal(
         name=name,
@@ -132,6 +138,19 @@ def _compile_policy(node: etree._Element, proposals: dict[str, Proposal]) -> Pol
         description=_text(node, "description"),
         local_identity=_text(node, "local-identity"),
         remote_identity=_text(node, "remote-identity"),
+        dead_peer_detection=_dead_peer_detection(node),
+    )
+
+
+def _dead_peer_detection(policy: etree._Element) -> DeadPeerDetection | None:
+    container = policy.find(ike_tag("dead-peer-detection"))
+    if container is None:
+        return None
+    interval, threshold = _text(container, "interval"), _text(container, "threshold")
+    default = DeadPeerDetection()
+    return DeadPeerDetection(
+        int(interval) if interval is not None else default.interval,
+        int(threshold) if threshold is not None else default.threshold,
     )
 
 

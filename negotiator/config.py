@@ -64,6 +64,15 @@ class Proposal:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadPeerDetection:
+    """``policy/dead-peer-detection`` (RFC 3706): probe after ``interval`` silent seconds; the
+    peer is dead after ``threshold`` unanswered probes in a row."""
+
+    interval: int = 10
+    threshold: int = 5
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """One ``security/ike/policy`` entry, keyed by the peer address."""
 
@@ -75,6 +84,7 @@ class Policy:
     description: str | None = None
     local_identity: str | None = None
     remote_identity: str | None = None
+    dead_peer_detection: DeadPeerDetection | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from agent.datastore.subscriber import IKE_NS, CommitSubscriber, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.extensions import RpcContext, RpcHandler
-from negotiator.compile import POLICY_LIST, ConfigCompiler, check_supported, ike_tag
+from negotiator.compile import (
+    POLICY_LIST,
+    ConfigCompiler,
+    check_supported,
+    compile_config,
+    ike_tag,
+    proposal_attributes,
+)
 from negotiator.config import NegotiatorConfig
+from negotiator.dry_run import MAX_OFFERS, DryRun, Offer, dry_run
 from negotiator.engine.events import (
     Event,
     NegotiationRefused,
@@ -34,6 +42,7 @@ from negotiator.engine.events import (
     SaFailed,
     SaInfo,
 )
+from negotiator.engine.statistics import PeerStatistics
 from negotiator.shell import (
     Address,
     EngineLike,
@@ -120,6 +129,32 @@ def security_association_element(sa: SaInfo, now: float, wall: float) -> etree._
     return entry
 
 
+# (YANG leaf of statistics/peer, PeerStatistics attribute), in YANG order.
+_STATISTICS_LEAVES: tuple[tuple[str, str], ...] = (
+    ("address", "address"),
+    ("negotiations-started", "negotiations_started"),
+    ("established", "established"),
+    ("failed-no-proposal", "failed_no_proposal"),
+    ("failed-authentication", "failed_authentication"),
+    ("failed-timeout", "failed_timeout"),
+    ("last-failure-reason", "last_failure_reason"),
+)
+
+
+def peer_statistics_element(peer: PeerStatistics, now: float, wall: float) -> etree._Element:
+    """One ``statistics/peer`` list entry (``now``/``wall`` as for SAs)."""
+    entry = etree.Element(ike_tag("peer"))
+    for leaf, attribute in _STATISTICS_LEAVES:
+        value = getattr(peer, attribute)
+        if value is not None:
+            etree.SubElement(entry, ike_tag(leaf)).text = str(value)
+    if peer.last_failure_time is not None:
+        etree.SubElement(entry, ike_tag("last-failure-time")).text = rfc3339(
+            wall - (now - peer.last_failure_time)
+        )
+    return entry
+
+
 def _outcome(event: Event) -> tuple[int, str | None] | None:
     """(index, failure reason or None) for SaEstablished / SaFailed events, else None."""
     if isinstance(event, SaEstablished):
@@ -127,6 +162,61 @@ def _outcome(event: Event) -> tuple[int, str | None] | None:
     if isinstance(event, SaFailed):
         return event.index, event.reason
     return None
+
+
+def _invalid(element: str, message: str) -> NetconfError:
+    return NetconfError(RpcError(ErrorType.PROTOCOL, ErrorTag.INVALID_VALUE, message,
+                                 info=(("bad-element", element),)))
+
+
+def _offers(operation: etree._Element) -> list[Offer]:
+    """test-ike-negotiation's ``offer`` entries, in document order (the order offered)."""
+    nodes = operation.findall(ike_tag("offer"))
+    if not nodes:
+        raise NetconfError(
+            RpcError(ErrorType.PROTOCOL, ErrorTag.MISSING_ELEMENT, "at least one offer is needed",
+                     info=(("bad-element", "offer"),))
+        )
+    if len(nodes) > MAX_OFFERS:
+        raise _invalid("offer", f"at most {MAX_OFFERS} offers (an SA payload's transforms)")
+    offers: list[Offer] = []
+    seen: set[int] = set()
+    for node in nodes:
+        index_text = (node.findtext(ike_tag("index")) or "").strip()
+        if not index_text.isdigit() or int(index_text) > 0xFFFFFFFF:
+            raise _invalid("index", f"offer index {index_text!r} is not a uint32")
+        index = int(index_text)
+        if index in seen:
+            raise _invalid("index", f"offer index {index} given twice")
+        seen.add(index)
+        try:
+            attributes = proposal_attributes(node, f"offer-{index}", f"offer {index}")
+        except ValueError as exc:
+            raise _invalid("offer", f"offer {index}: {exc}") from None
+        if not 0 <= attributes.lifetime_seconds <= 0xFFFFFFFF:
+            raise _invalid("lifetime-seconds", f"offer {index}: lifetime is not a uint32")
+        offers.append(Offer(index, attributes))
+    return offers
+
+
+def _dry_run_reply(outcome: DryRun) -> list[etree._Element]:
+    def leaf(name: str, value: object, parent: etree._Element | None = None) -> etree._Element:
+        node = (etree.Element(ike_tag(name), nsmap=_NSMAP) if parent is None
+                else etree.SubElement(parent, ike_tag(name)))
+        node.text = str(value)
+        return node
+
+    reply = [leaf("result", outcome.result.value)]
+    for name, value in (("proposal", outcome.proposal), ("offer-index", outcome.offer_index),
+                        ("lifetime-seconds", outcome.lifetime_seconds)):
+        if value is not None:
+            reply.append(leaf(name, value))
+    for index, reason in outcome.mismatches:
+        mismatch = etree.Element(ike_tag("mismatch"), nsmap=_NSMAP)
+        leaf("offer-index", index, mismatch)
+        leaf("reason", reason, mismatch)
+        reply.append(mismatch)
+    return reply
 
 
 def _peer_address(operation: etree._Element, *, required: bool) -> str | None:
@@ -264,13 +354,16 @@ class NegotiatorService:
 
     def operational_state(self) -> Sequence[etree._Element]:
         security = etree.Element(ike_tag("security"), nsmap=_NSMAP)
-        table = etree.SubElement(etree.SubElement(security, ike_tag("ike")),
-                                 ike_tag("security-associations"))
+        ike = etree.SubElement(security, ike_tag("ike"))
+        table = etree.SubElement(ike, ike_tag("security-associations"))
+        statistics = etree.SubElement(ike, ike_tag("statistics"))
         if self._shell is not None:
             now, wall = self._clock(), self._wall_clock()
-            sas = sorted(self._shell.engine.security_associations(), key=lambda sa: sa.index)
-            for sa in sas:
+            engine = self._shell.engine
+            for sa in sorted(engine.security_associations(), key=lambda sa: sa.index):
                 table.append(security_association_element(sa, now, wall))
+            for peer in sorted(engine.peer_statistics(), key=lambda p: p.address):
+                statistics.append(peer_statistics_element(peer, now, wall))
         return [security]
 
     def metrics(self) -> Iterable[Metric]:
@@ -305,6 +398,7 @@ class NegotiatorService:
         return {
             (IKE_NS, "clear-ike-security-associations"): self._clear,
             (IKE_NS, "initiate-ike-security-association"): self._initiate,
+            (IKE_NS, "test-ike-negotiation"): self._test_negotiation,
         }
 
     # -- RPCs ---------------------------------------------------------------------------
@@ -368,6 +462,32 @@ class NegotiatorService:
             if not waiters:
                 self._waiters.pop(index, None)
         return self._initiate_reply(index, reason)
+
+    async def _test_negotiation(
+        self, context: RpcContext, operation: etree._Element
+    ) -> Sequence[etree._Element]:
+        peer = _peer_address(operation, required=True)
+        assert peer is not None
+        datastore = (operation.findtext(ike_tag("datastore")) or "candidate").strip()
+        if datastore not in ("candidate", "running"):
+            raise _invalid("datastore", f"datastore {datastore!r} is not candidate or running")
+        offers = _offers(operation)
+        if context.read_config is None:
+            raise NetconfError(RpcError(ErrorType.APPLICATION, ErrorTag.OPERATION_FAILED,
+                                        "no datastore to test against"))
+        snapshot = ConfigSnapshot(generation=0, data=context.read_config(datastore))
+        try:
+            config = compile_config(snapshot)
+        except ValueError as exc:
+            raise NetconfError(
+                RpcError(ErrorType.APPLICATION, ErrorTag.OPERATION_FAILED,
+                         f"the {datastore} configuration cannot be used: {exc}")
+            ) from None
+        outcome = dry_run(config, peer, offers)
+        log.info("session %d (%s) tested an offer of %d transform(s) from %s against %s: %s",
+                 context.session_id, context.username, len(offers), peer, datastore,
+                 outcome.result.value)
+        return _dry_run_reply(outcome)
 
     @staticmethod
     def _initiate_reply(index: int, reason: str | None) -> list[etree._Element]:

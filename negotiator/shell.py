@@ -36,6 +36,7 @@ from typing import Any, Protocol, TypeVar
 
 from negotiator.config import NegotiatorConfig
 from negotiator.engine.events import EngineCounters, Event, SaInfo
+from negotiator.engine.statistics import PeerStatistics
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class EngineLike(Protocol):
     def next_event(self) -> Event | None: ...
     def security_associations(self) -> Sequence[SaInfo]: ...
     def counters(self) -> EngineCounters: ...
+    def peer_statistics(self) -> Sequence[PeerStatistics]: ...
 
 
 class Shell:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from negotiator.codec import ExchangeType, KePayload, Payload, SaPayload
 from negotiator.codec.header import IsakmpHeader
 from negotiator.config import Policy, Proposal
+from negotiator.engine.dpd import DPD_VENDOR_ID, note_peer_support
 from negotiator.engine.exchange import Step
 from negotiator.engine.phase1 import (
     Tools,
@@ -54,13 +55,16 @@ class AggressiveMode:
         proposal = offer_of(sa)
         ke, nonce = ke_and_nonce(sa, tools, sa.offered[0].dh_group)
         sa.expect = Expect.SA_KE_AUTH
-        return encode(sa, AGGRESSIVE, [proposal, ke, nonce, sa.my_id], encrypt=False)
+        return encode(
+            sa, AGGRESSIVE, [proposal, ke, nonce, sa.my_id, DPD_VENDOR_ID], encrypt=False
+        )
 
     def initiator_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         if sa.expect is not Expect.SA_KE_AUTH or header.encrypted:
             raise unexpected(f"unexpected message while expecting {sa.expect.value}: dropped")
         chain = decode(sa, header, data)  # (2) -> (3)
         sa.chosen, sa.lifetime = accept_choice(sa.offered, required(chain, SaPayload, "(2)"))
+        note_peer_support(sa, chain)
         sa.g_xr = required(chain, KePayload, "(2)").data
         sa.nonce_r = nonce_of(chain, "(2)")
         check_peer_identity(sa, chain, "(2)")
@@ -72,6 +76,7 @@ class AggressiveMode:
     def responder_start(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         chain = decode(sa, header, data)  # (1) -> (2)
         reply = answer_offer(sa, chain, "(1)", tools)
+        note_peer_support(sa, chain)
         assert sa.chosen is not None
         sa.g_xi = required(chain, KePayload, "(1)").data
         sa.nonce_i = nonce_of(chain, "(1)")
@@ -79,7 +84,7 @@ class AggressiveMode:
         ke, nonce = ke_and_nonce(sa, tools, sa.chosen.dh_group)
         derive_keys(sa)
         sa.expect = Expect.AUTH
-        payloads: list[Payload] = [reply, ke, nonce, sa.my_id, my_hash(sa)]
+        payloads: list[Payload] = [reply, ke, nonce, sa.my_id, my_hash(sa), DPD_VENDOR_ID]
         return Step(encode(sa, AGGRESSIVE, payloads, encrypt=False), awaits_reply=True)
 
     def responder_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:

@@ -51,6 +51,7 @@ from negotiator.engine.admission import (
     HalfOpen,
 )
 from negotiator.engine.aggressive_mode import AggressiveMode
+from negotiator.engine.dpd import dpd_notify, sequence_of
 from negotiator.engine.events import (
     EngineCounters,
     Event,
@@ -62,7 +63,13 @@ from negotiator.engine.events import (
 )
 from negotiator.engine.exchange import Exchange, Step
 from negotiator.engine.main_mode import MainMode
-from negotiator.engine.phase1 import Phase1Error, SelectionCache, Tools, identity_payload
+from negotiator.engine.phase1 import (
+    Phase1Error,
+    SelectionCache,
+    Tools,
+    describe_proposal,
+    identity_payload,
+)
 from negotiator.engine.state import (
     ZERO_COOKIE,
     Address,
@@ -72,6 +79,7 @@ from negotiator.engine.state import (
     SaTable,
     cookie_prefix,
 )
+from negotiator.engine.statistics import Failure, PeerStatistics, Statistics, failure_of
 from negotiator.engine.timers import Deadlines
 
 log = logging.getLogger("negotiator.engine")
@@ -80,6 +88,7 @@ _EXCHANGES: dict[ExchangeMode, Exchange] = {
     ExchangeMode.MAIN: MainMode(),
     ExchangeMode.AGGRESSIVE: AggressiveMode(),
 }
+_DPD_NOTIFIES = frozenset({NotifyType.R_U_THERE, NotifyType.R_U_THERE_ACK})
 _MODES: dict[int, ExchangeMode] = {
     ExchangeType.IDENTITY_PROTECTION: ExchangeMode.MAIN,
     ExchangeType.AGGRESSIVE: ExchangeMode.AGGRESSIVE,
@@ -111,6 +120,7 @@ class Engine:
         self._retransmit_tries = retransmit_tries
         self._half_open_timeout = half_open_timeout
         self._half_open = HalfOpen(max_half_open_per_peer, max_half_open)
+        self._statistics = Statistics()
         self._table = SaTable()
         self._deadlines = Deadlines()  # SA index -> its one deadline (see _deadline_of)
         self._next_index = 1
@@ -142,12 +152,16 @@ class Engine:
         )
         exchange = _EXCHANGES[policy.mode]
         sa.offered = exchange.initiator_offer(policy)
+        self._statistics.started(remote[0])
         if not sa.offered:
             log.warning(
                 "%s: policy %s has no proposal this negotiator can offer "
                 "(pre-shared keys with a key, supported cipher and group)",
                 sa.log_prefix,
                 policy.peer,
+            )
+            self._statistics.failed(
+                remote[0], Failure.NO_PROPOSAL, "no proposal can be offered", now
             )
             self._events.append(SaFailed(sa.index, "no proposal can be offered"))
             return sa.index
@@ -183,6 +197,7 @@ class Engine:
             else:
                 log.info("%s: negotiation cleared", sa.log_prefix)
                 self._remove(sa)
+                self._statistics.failed(sa.remote[0], Failure.OTHER, "cleared", now)
                 self._events.append(SaFailed(sa.index, "cleared"))
         return cleared
 
@@ -198,12 +213,20 @@ class Engine:
                 if sa.expires_at is not None and now >= sa.expires_at:
                     self._delete(sa, "lifetime expired", now)
                     continue
+                if sa.dpd_at is not None and now >= sa.dpd_at and not self._probe(sa, now):
+                    continue
             else:
                 half_open_deadline = self._half_open_deadline(sa)
                 if sa.retransmit_at is not None and now >= sa.retransmit_at:
                     self._retransmit(sa, now)
                 elif half_open_deadline is not None and now >= half_open_deadline:
-                    self._fail(sa, None, "half-open negotiation timed out", "half-open timeout")
+                    self._fail(
+                        sa,
+                        None,
+                        "half-open negotiation timed out",
+                        "half-open timeout",
+                        Failure.TIMEOUT,
+                    )
                     continue
             self._schedule(sa)
 
@@ -223,6 +246,10 @@ class Engine:
     def counters(self) -> EngineCounters:
         negotiating = self._table.half_open()
         return EngineCounters(len(self._table) - negotiating, negotiating, self._dropped)
+
+    def peer_statistics(self) -> list[PeerStatistics]:
+        """Negotiation counters per peer address (times on this engine's clock)."""
+        return self._statistics.snapshot()
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -281,7 +308,9 @@ class Engine:
             step = process(sa, header, data, self._tools)
         except Phase1Error as err:
             if err.fatal:
-                self._fail(sa, err.notify, err.reason, err.detail)
+                self._fail(
+                    sa, err.notify, err.reason, err.detail, failure_of(err.notify, err.reason)
+                )
             else:
                 self._dropped += 1
                 log.info("%s: %s", sa.log_prefix, err.detail)
@@ -304,6 +333,7 @@ class Engine:
             self._dropped += 1
             log.info("%s: no policy for %s: %s mode request dropped", prefix, remote[0], mode.value)
             return
+        self._statistics.started(remote[0])
         to_drop = self._half_open.to_drop_for(remote[0])
         sa = self._new_sa(
             Role.RESPONDER,
@@ -328,6 +358,8 @@ class Engine:
                 err.detail,
                 err.notify.name,
             )
+            failure = failure_of(err.notify, err.reason)
+            self._statistics.failed(remote[0], failure, err.detail, now)
             self._outgoing.append((informational.notify(sa, err.notify, self._tools), remote))
             if err.fatal:  # a semantic refusal (no proposal...): a failed negotiation
                 self._events.append(NegotiationRefused(remote[0], err.reason))
@@ -351,6 +383,7 @@ class Engine:
             assert sa.lifetime is not None and sa.chosen is not None
             sa.established_at = now
             sa.expires_at = now + sa.lifetime
+            self._heard_from(sa, now)
             log.info(
                 "%s: established with %s (proposal %s, lifetime %d s)",
                 sa.log_prefix,
@@ -358,6 +391,7 @@ class Engine:
                 sa.chosen.name,
                 sa.lifetime,
             )
+            self._statistics.established(sa.remote[0])
             self._events.append(SaEstablished(sa.index))
         self._schedule(sa)
 
@@ -367,7 +401,14 @@ class Engine:
         except Phase1Error as err:
             log.info("%s: %s", sa.log_prefix, err.detail)
             return
+        if authenticated and sa.established:
+            self._heard_from(sa, now)
+            self._schedule(sa)
         for payload in chain.payloads:
+            if isinstance(payload, NotifyPayload) and payload.notify_type in _DPD_NOTIFIES:
+                if authenticated and sa.established:
+                    self._dpd_notify_received(sa, payload)
+                continue
             if isinstance(payload, DeletePayload) and informational.deletes_this_sa(sa, payload):
                 if not authenticated:
                     log.info("%s: unauthenticated DELETE ignored", sa.log_prefix)
@@ -376,7 +417,7 @@ class Engine:
                     self._remove(sa)
                     self._events.append(SaDeleted(sa.index, "deleted by peer"))
                 else:
-                    self._fail(sa, None, "deleted by peer", "deleted by peer")
+                    self._fail(sa, None, "deleted by peer", "deleted by peer", Failure.OTHER)
                 return
             if isinstance(payload, NotifyPayload):
                 try:
@@ -391,7 +432,12 @@ class Engine:
                     and payload.notify_type == NotifyType.NO_PROPOSAL_CHOSEN
                 )
                 if payload.notify_type < 8192 and not sa.established and believable:
-                    self._fail(sa, None, f"{name} from peer", f"{name} from peer")
+                    detail = f"{name} from peer"
+                    if payload.notify_type == NotifyType.NO_PROPOSAL_CHOSEN and sa.offered:
+                        offered = ", ".join(describe_proposal(p) for p in sa.offered)
+                        detail += f" (we offered [{offered}])"
+                    failure = failure_of(payload.notify_type)
+                    self._fail(sa, None, f"{name} from peer", detail, failure)
                     return
                 log.info("%s: %s notify from peer ignored", sa.log_prefix, name)
 
@@ -406,14 +452,21 @@ class Engine:
     def _retransmit(self, sa: IkeSa, now: float) -> None:
         if sa.retransmits >= self._retransmit_tries or sa.last_sent is None:
             reason = f"timed out after {sa.retransmits} retransmissions"
-            self._fail(sa, None, reason, reason)
+            self._fail(sa, None, reason, reason, Failure.TIMEOUT)
             return
         sa.retransmits += 1
         sa.retransmit_at = now + self._retransmit_base * 2**sa.retransmits
         log.debug("%s: retransmission %d", sa.log_prefix, sa.retransmits)
         self._outgoing.append((sa.last_sent, sa.remote))
 
-    def _fail(self, sa: IkeSa, notify: NotifyType | None, reason: str, detail: str) -> None:
+    def _fail(
+        self,
+        sa: IkeSa,
+        notify: NotifyType | None,
+        reason: str,
+        detail: str,
+        failure: Failure,
+    ) -> None:
         """ONE log line, at most one notify, the SA removed, SaFailed."""
         sent = f", sending {notify.name}" if notify is not None else ""
         log.warning(
@@ -422,6 +475,7 @@ class Engine:
         if notify is not None:
             self._outgoing.append((informational.notify(sa, notify, self._tools), sa.remote))
         self._remove(sa)
+        self._statistics.failed(sa.remote[0], failure, detail, self._now)
         self._events.append(SaFailed(sa.index, reason))
 
     def _drop_half_open(self, index: int, newcomer: str) -> None:
@@ -441,7 +495,9 @@ class Engine:
             len(self._half_open),
         )
         self._remove(sa)
-        self._events.append(SaFailed(sa.index, "dropped by admission (half-open bound)"))
+        reason = "dropped by admission (half-open bound)"
+        self._statistics.failed(sa.remote[0], Failure.OTHER, reason, self._now)
+        self._events.append(SaFailed(sa.index, reason))
 
     def _delete(self, sa: IkeSa, reason: str, now: float) -> None:
         log.info("%s: deleting the SA with %s: %s", sa.log_prefix, sa.remote[0], reason)
@@ -449,12 +505,56 @@ class Engine:
         self._remove(sa)
         self._events.append(SaDeleted(sa.index, reason))
 
+    # -- dead peer detection (RFC 3706, .dpd) --------------------------------------------------
+
+    def _heard_from(self, sa: IkeSa, now: float) -> None:
+        """An authenticated message from the peer: alive; the next probe is due ``interval``
+        from now (if the policy asks for probes and the peer announced DPD)."""
+        sa.last_inbound = now
+        sa.dpd_unanswered = 0
+        dpd = sa.policy.dead_peer_detection
+        sa.dpd_at = now + dpd.interval if dpd is not None and sa.peer_dpd else None
+
+    def _dpd_notify_received(self, sa: IkeSa, payload: NotifyPayload) -> None:
+        sequence = sequence_of(payload)
+        if sequence is None:
+            log.info("%s: DPD notify without a 4-byte sequence number ignored", sa.log_prefix)
+        elif payload.notify_type == NotifyType.R_U_THERE:
+            log.debug("%s: R-U-THERE %d answered", sa.log_prefix, sequence)
+            ack = dpd_notify(sa, NotifyType.R_U_THERE_ACK, sequence)
+            self._outgoing.append((informational.protected(sa, ack, self._tools), sa.remote))
+        else:
+            log.debug("%s: R-U-THERE-ACK %d", sa.log_prefix, sequence)
+
+    def _probe(self, sa: IkeSa, now: float) -> bool:
+        """The peer was silent for ``interval``: send an R-U-THERE, or after ``threshold``
+        unanswered ones delete the SA (False: it is gone)."""
+        dpd = sa.policy.dead_peer_detection
+        assert dpd is not None
+        if sa.dpd_unanswered >= dpd.threshold:
+            self._delete(sa, f"dead peer ({sa.dpd_unanswered} R-U-THERE unanswered)", now)
+            return False
+        if sa.dpd_sequence == 0:  # RFC 3706 section 5.5: a random start
+            sa.dpd_sequence = int.from_bytes(self._tools.random_bytes(4), "big") >> 1 or 1
+        else:
+            sa.dpd_sequence += 1
+        sa.dpd_unanswered += 1
+        sa.dpd_at = now + dpd.interval
+        log.debug("%s: R-U-THERE %d (%d unanswered)", sa.log_prefix, sa.dpd_sequence,
+                  sa.dpd_unanswered - 1)
+        probe = dpd_notify(sa, NotifyType.R_U_THERE, sa.dpd_sequence)
+        self._outgoing.append((informational.protected(sa, probe, self._tools), sa.remote))
+        return True
+
     # -- timers --------------------------------------------------------------------------------
 
     def _deadline_of(self, sa: IkeSa) -> float | None:
-        """An SA's one deadline: expiry once established; else the next retransmission, or
-        for a responder not retransmitting, the half-open timeout."""
+        """An SA's one deadline: once established, expiry or the next DPD probe, whichever
+        comes first; else the next retransmission, or for a responder not retransmitting,
+        the half-open timeout."""
         if sa.established:
+            if sa.dpd_at is not None and sa.expires_at is not None:
+                return min(sa.dpd_at, sa.expires_at)
             return sa.expires_at
         if sa.retransmit_at is not None:
             return sa.retransmit_at

@@ -24,6 +24,7 @@ from negotiator.codec import HEADER_LENGTH, ExchangeType, KePayload, NotifyType,
 from negotiator.codec.header import IsakmpHeader
 from negotiator.config import Policy, Proposal
 from negotiator.crypto.cipher import cipher_spec
+from negotiator.engine.dpd import DPD_VENDOR_ID, note_peer_support
 from negotiator.engine.exchange import Step
 from negotiator.engine.phase1 import (
     Phase1Error,
@@ -66,12 +67,13 @@ class MainMode:
     def initiator_start(self, sa: IkeSa, tools: Tools) -> bytes:
         proposal = offer_of(sa)
         sa.expect = Expect.SA
-        return encode(sa, MAIN, [proposal], encrypt=False)
+        return encode(sa, MAIN, [proposal, DPD_VENDOR_ID], encrypt=False)
 
     def initiator_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         if sa.expect is Expect.SA and not header.encrypted:  # (2) -> (3)
             chain = decode(sa, header, data)
             sa.chosen, sa.lifetime = accept_choice(sa.offered, required(chain, SaPayload, "(2)"))
+            note_peer_support(sa, chain)
             ke, nonce = ke_and_nonce(sa, tools, sa.chosen.dh_group)
             sa.expect = Expect.KE
             return Step(encode(sa, MAIN, [ke, nonce], encrypt=False), awaits_reply=True)
@@ -94,8 +96,9 @@ class MainMode:
     def responder_start(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         chain = decode(sa, header, data)  # (1) -> (2)
         reply = answer_offer(sa, chain, "(1)", tools)
+        note_peer_support(sa, chain)
         sa.expect = Expect.KE
-        return Step(encode(sa, MAIN, [reply], encrypt=False))
+        return Step(encode(sa, MAIN, [reply, DPD_VENDOR_ID], encrypt=False))
 
     def responder_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         assert sa.chosen is not None

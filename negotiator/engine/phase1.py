@@ -119,6 +119,38 @@ _AUTH_METHODS: dict[AuthMethod, int] = {
 }
 
 
+_CIPHER_NAMES = {ids: cipher.value for cipher, ids in _CIPHERS.items()}
+_HASH_NAMES = {number: hash.value for hash, number in _HASHES.items()}
+_AUTH_NAMES = {number: method.value for method, number in _AUTH_METHODS.items()}
+
+
+def describe_proposal(proposal: Proposal, lifetime: int | None = None) -> str:
+    """``aes-128-cbc/sha1/group14/pre-shared-keys/3600s``: a proposal in log lines."""
+    seconds = proposal.lifetime_seconds if lifetime is None else lifetime
+    return (
+        f"{proposal.encryption.value}/{proposal.hash.value}/group{proposal.dh_group}/"
+        f"{proposal.auth_method.value}/{seconds}s"
+    )
+
+
+def describe_transform(transform: Transform) -> str:
+    """An offered transform in the words of :func:`describe_proposal` (numbers for values
+    this implementation does not know)."""
+    values = {a.attribute_type: a.int_value for a in transform.attributes}
+    cipher_id = values.get(AttributeType.ENCRYPTION_ALGORITHM)
+    key_bits = values.get(AttributeType.KEY_LENGTH)
+    cipher = _CIPHER_NAMES.get((cipher_id, key_bits), f"cipher {cipher_id}/{key_bits}")  # type: ignore[arg-type]
+    hash_id = values.get(AttributeType.HASH_ALGORITHM)
+    auth_id = values.get(AttributeType.AUTHENTICATION_METHOD)
+    lifetime = lifetime_seconds(transform)
+    return (
+        f"{cipher}/{_HASH_NAMES.get(hash_id or 0, f'hash {hash_id}')}/"
+        f"group{values.get(AttributeType.GROUP_DESCRIPTION)}/"
+        f"{_AUTH_NAMES.get(auth_id or 0, f'auth {auth_id}')}/"
+        f"{'-' if lifetime is None else lifetime}s"
+    )
+
+
 def offerable(policy: Policy) -> tuple[Proposal, ...]:
     """The policy's proposals this implementation can negotiate: PSK with a configured key,
     supported cipher and group (rsa-signatures is never offered nor accepted)."""
@@ -229,7 +261,14 @@ def select(policy: Policy, sa: SaPayload) -> tuple[Proposal, int, SaPayload]:
                 echoed = _with_lifetime(transform, lifetime)
                 reply = IsakmpProposal(1, ProtocolId.PROTO_ISAKMP, b"", (echoed,))
                 return proposal, lifetime, SaPayload((reply,))
-    raise Phase1Error(NotifyType.NO_PROPOSAL_CHOSEN, "no proposal chosen")
+    ours = ", ".join(f"{p.name} {describe_proposal(p)}" for p in offerable(policy))
+    raise Phase1Error(
+        NotifyType.NO_PROPOSAL_CHOSEN,
+        "no proposal chosen",
+        detail=f"no proposal chosen: the peer offered "
+        f"[{', '.join(describe_transform(t) for t in offered)}], "
+        f"the policy for {policy.peer} accepts [{ours}]",
+    )
 
 
 MAX_CACHED_SELECTIONS = 1024

@@ -73,6 +73,12 @@ class IkeSa:
     retransmit_at: float | None = None
     established_at: float | None = None
     expires_at: float | None = None
+    # Dead peer detection (RFC 3706, negotiator.engine.dpd)
+    peer_dpd: bool = False  # the peer sent the DPD vendor ID
+    last_inbound: float | None = None  # the last authenticated message from the peer
+    dpd_at: float | None = None  # when the next R-U-THERE is due
+    dpd_sequence: int = 0  # of the last R-U-THERE sent
+    dpd_unanswered: int = 0  # R-U-THEREs sent in a row with no answer
 
     @property
     def established(self) -> bool:

@@ -166,8 +166,13 @@ class Connection:
     aggressive: bool = False
     lifetime: int = 3600  # reauth_time: charon reauthenticates (new main mode) after it
     over_time: int = 0  # ... and the SA dies this much later
+    dpd_delay: int = 0  # seconds of silence before charon sends R-U-THERE (0: never)
+    dpd_timeout: int = 0  # IKEv1: charon gives the peer up after this long (0: its default)
 
     def swanctl(self) -> str:
+        dpd = f"        dpd_delay = {self.dpd_delay}s\n" if self.dpd_delay else ""
+        if self.dpd_timeout:
+            dpd += f"        dpd_timeout = {self.dpd_timeout}s\n"
         return f"""    {self.name} {{
         version = 1
         aggressive = {"yes" if self.aggressive else "no"}
@@ -180,7 +185,7 @@ class Connection:
         reauth_time = {self.lifetime}s
         over_time = {self.over_time}s
         rand_time = 0s
-        local {{
+{dpd}        local {{
             auth = psk
             id = {self.local}
         }}
@@ -240,6 +245,16 @@ class Charon:
     def stderr(self) -> str:
         path = self.directory / "charon.stderr"
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: charon vanishes without a DELETE (a crash, a power cut); :meth:`start`
+        brings a fresh one up."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        for leftover in (self.directory / "charon.vici", self.directory / "run" / "charon.pid"):
+            leftover.unlink(missing_ok=True)
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -449,6 +464,7 @@ class AgentPolicy:
     aggressive: bool = False
     lifetime: int = 3600
     local_identity: str | None = None
+    extra: str = ""  # more policy leaves, as XML
 
     def xml(self) -> str:
         refs = "".join(f"<proposals>{p}</proposals>" for p in self.proposals)
@@ -457,7 +473,7 @@ class AgentPolicy:
                     if self.local_identity else "")
         return (f"<policy><name>{self.peer}</name><mode>{mode}</mode>"
                 f"<pre-shared-key><ascii-text>{self.psk}</ascii-text></pre-shared-key>"
-                f"{refs}{identity}</policy>")
+                f"{refs}{identity}{self.extra}</policy>")
 
 
 def agent_security_xml(*policies: AgentPolicy) -> str:

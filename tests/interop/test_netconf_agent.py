@@ -297,3 +297,81 @@ def test_a_configured_peer_negotiates_while_one_address_floods_message_1(
     sas = _sas(netconf)
     assert [sa["state"] for sa in sas if sa["remote-address"] == ADDRESS_B] == ["established"]
     assert len([sa for sa in sas if sa["remote-address"] == FLOODER]) <= 5
+
+
+def _test_negotiation(session: Any, peer: str, offers: list[tuple[str, str, str, str]],
+                      datastore: str | None = None) -> dict[str, Any]:
+    """RPC test-ike-negotiation: the result leaves, and the mismatches by offer index."""
+    operation = etree.Element(f"{{{IKE_NS}}}test-ike-negotiation",
+                              nsmap={None: IKE_NS})  # type: ignore[dict-item]
+    etree.SubElement(operation, f"{{{IKE_NS}}}peer-address").text = peer
+    if datastore is not None:
+        etree.SubElement(operation, f"{{{IKE_NS}}}datastore").text = datastore
+    leaves = ("authentication-method", "dh-group", "authentication-algorithm",
+              "encryption-algorithm")
+    for index, values in enumerate(offers, start=1):
+        offer = etree.SubElement(operation, f"{{{IKE_NS}}}offer")
+        etree.SubElement(offer, f"{{{IKE_NS}}}index").text = str(index)
+        for leaf, value in zip(leaves, values, strict=True):
+            etree.SubElement(offer, f"{{{IKE_NS}}}{leaf}").text = value
+    reply = etree.fromstring(session.dispatch(operation).xml.encode())
+    result: dict[str, Any] = {
+        etree.QName(e).localname: e.text or "" for e in reply.iter(f"{{{IKE_NS}}}*")
+        if len(e) == 0 and etree.QName(e.getparent()).localname != "mismatch"}
+    result["mismatch"] = {m.findtext(f"{{{IKE_NS}}}offer-index"): m.findtext(f"{{{IKE_NS}}}reason")
+                          for m in reply.iter(f"{{{IKE_NS}}}mismatch")}
+    return result
+
+
+def _statistics(session: Any, peer: str) -> dict[str, str]:
+    flt = f'<security xmlns="{IKE_NS}"><ike><statistics/></ike></security>'
+    data = session.get(filter=("subtree", flt)).data_ele
+    for entry in data.iterfind(f".//{{{IKE_NS}}}peer"):
+        leaves = {etree.QName(c).localname: c.text or "" for c in entry}
+        if leaves["address"] == peer:
+            return leaves
+    return {}
+
+
+def test_test_ike_negotiation_agrees_with_charon_before_and_after_the_commit(
+    netconf: Any, charon: Charon
+) -> None:
+    modp2048 = ("pre-shared-keys", "group14", "sha1", "aes-128-cbc")  # charon's offer below
+    ecp256 = ("pre-shared-keys", "group19", "sha-256", "aes-256-cbc")
+    _commit(netconf, agent_security_xml(AgentPolicy(ADDRESS_B, "dry-secret")))
+    charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, "dry-secret")])
+
+    # The candidate changes the policy to ECP-256 only; running still takes MODP-2048.
+    changed = agent_security_xml(AgentPolicy(ADDRESS_B, "dry-secret", ("aes256-sha256-ecp256",)))
+    netconf.edit_config(target="candidate", default_operation="replace",
+                        config=f'<config xmlns="{BASE_NS}">{changed}</config>')
+    before = _test_negotiation(netconf, ADDRESS_B, [modp2048])
+    assert before == {"result": "no-proposal-chosen", "mismatch": {
+        "1": "dh-group group14 (proposal aes256-sha256-ecp256: group19); "
+             "authentication-algorithm sha1 (proposal aes256-sha256-ecp256: sha-256); "
+             "encryption-algorithm aes-128-cbc (proposal aes256-sha256-ecp256: aes-256-cbc)"}}
+    now = _test_negotiation(netconf, ADDRESS_B, [modp2048], datastore="running")
+    assert (now["result"], now["proposal"], now["offer-index"]) == (
+        "match", "aes128-sha1-modp2048", "1")
+    assert charon.initiate("agent").returncode == 0  # running agrees: established
+    charon.terminate_all()
+
+    netconf.commit()
+    after = _test_negotiation(netconf, ADDRESS_B, [modp2048])
+    assert after["result"] == "no-proposal-chosen"
+    assert _test_negotiation(netconf, ADDRESS_B, [modp2048], datastore="running") == after
+    assert charon.initiate("agent", timeout=5).returncode != 0  # and so does charon
+    stats = _statistics(netconf, ADDRESS_B)
+    assert stats["failed-no-proposal"] == "1" and stats["established"] == "1", stats
+    assert "aes-128-cbc/sha1/group14" in stats["last-failure-reason"]
+    assert "aes256-sha256-ecp256 aes-256-cbc/sha-256/group19" in stats["last-failure-reason"]
+
+    # charon offering what the new policy takes: the dry run and charon agree again.
+    charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, "dry-secret",
+                            "aes256-sha256-ecp256")])
+    match = _test_negotiation(netconf, ADDRESS_B, [modp2048, ecp256])
+    assert (match["result"], match["offer-index"]) == ("match", "2")
+    assert match["mismatch"] == {"1": before["mismatch"]["1"]}
+    assert charon.initiate("agent").returncode == 0
+    [sa] = _sas(netconf)
+    assert sa["proposal"] == match["proposal"] == "aes256-sha256-ecp256"

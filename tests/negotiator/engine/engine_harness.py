@@ -20,7 +20,7 @@ from negotiator.config import (
 )
 from negotiator.crypto.dh import DhKeyPair, dh_from_private
 from negotiator.engine.engine import Engine
-from negotiator.engine.events import Event
+from negotiator.engine.events import Event, SaEstablished
 
 I_ADDR = "192.0.2.1"
 R_ADDR = "192.0.2.2"
@@ -104,6 +104,14 @@ class Pair:
             if not moved:
                 return
         raise AssertionError("engines did not go quiet")
+
+    def establish(self, now: float = 0.0) -> None:
+        """One negotiation, established on both sides (its events taken, the wire cleared)."""
+        self.initiator.initiate(R_ADDR, now)
+        self.pump(now)
+        assert [type(e) for e in events(self.initiator)] == [SaEstablished]
+        assert [type(e) for e in events(self.responder)] == [SaEstablished]
+        self.wire.clear()
 
 
 def events(e: Engine) -> list[Event]:

@@ -32,11 +32,7 @@ def _established(
 ) -> Pair:
     p = proposal(lifetime=lifetime)
     wires = pair((p,), (p,), mode=mode, i_psk=psk, r_psk=psk)
-    wires.initiator.initiate(R_ADDR, 0.0)
-    wires.pump(0.0)
-    assert [type(e) for e in events(wires.initiator)] == [SaEstablished]
-    assert [type(e) for e in events(wires.responder)] == [SaEstablished]
-    wires.wire.clear()
+    wires.establish()
     return wires
 
 

@@ -19,6 +19,7 @@ from negotiator.engine.events import (
     SaFailed,
     SaInfo,
 )
+from negotiator.engine.statistics import PeerStatistics
 
 Address = tuple[str, int]
 
@@ -61,6 +62,7 @@ class FakeEngine:
     events: list[Event] = field(default_factory=list)
     retransmit_after: float = 1.0
     dropped: int = 0
+    statistics: list[PeerStatistics] = field(default_factory=list)
 
     def update_config(self, config: NegotiatorConfig) -> None:
         self.configs.append(config)
@@ -131,3 +133,6 @@ class FakeEngine:
     def counters(self) -> EngineCounters:
         established = sum(sa.state == "established" for sa in self.sas.values())
         return EngineCounters(established, len(self.sas) - established, self.dropped)
+
+    def peer_statistics(self) -> list[PeerStatistics]:
+        return list(self.statistics)

@@ -15,6 +15,7 @@ from agent.errors import ErrorTag, NetconfError
 from agent.extensions import RpcContext
 from negotiator.compile import compile_config
 from negotiator.config import NegotiatorConfig
+from negotiator.engine.statistics import PeerStatistics
 from negotiator.service import NegotiatorService, rfc3339
 from tests.xpath_results import xpath_elements
 
@@ -146,6 +147,31 @@ def test_operational_state_has_every_yang_field() -> None:
         # a negotiating SA has no negotiated fields
         assert entries[0].find(f"{{{IKE_NS}}}proposal") is None
         assert entries[0].findtext(f"{{{IKE_NS}}}config-current") == "true"
+        await service.stop()
+
+    _run(body)
+
+
+def test_peer_statistics_in_operational_state() -> None:
+    async def body() -> None:
+        monotonic, wall = Clock(5_000.0), Clock(1_790_000_000.0)
+        service, engines = _service(clock=monotonic, wall_clock=wall)
+        await service.start(("127.0.0.1", 0))
+        engines[0].statistics = [
+            PeerStatistics("198.51.100.7", 4, 1, 2, 0, 1, "no proposal chosen: ...", 4_990.0),
+            PeerStatistics("198.51.100.3", negotiations_started=1, established=1),
+        ]
+        [security] = service.operational_state()
+        entries = xpath_elements(security, "ike:ike/ike:statistics/ike:peer", NS)
+        leaves = [{etree.QName(c).localname: c.text for c in e} for e in entries]
+        assert leaves == [
+            {"address": "198.51.100.3", "negotiations-started": "1", "established": "1",
+             "failed-no-proposal": "0", "failed-authentication": "0", "failed-timeout": "0"},
+            {"address": "198.51.100.7", "negotiations-started": "4", "established": "1",
+             "failed-no-proposal": "2", "failed-authentication": "0", "failed-timeout": "1",
+             "last-failure-reason": "no proposal chosen: ...",
+             "last-failure-time": rfc3339(wall.now - 10)},
+        ]
         await service.stop()
 
     _run(body)
@@ -352,6 +378,10 @@ def test_operational_state_is_valid_against_the_yang_model() -> None:
             config_current=True,
         )
         engines[0].sas[2] = sa_info(2, "198.51.100.9", state="deleting")
+        engines[0].statistics = [
+            PeerStatistics("2001:db8::2", 3, 1, 1, 0, 1, "half-open timeout", clock.now - 5),
+            PeerStatistics("198.51.100.9", negotiations_started=1),
+        ]
         [state] = service.operational_state()
         await service.stop()
         return etree.tostring(state, encoding="unicode")
