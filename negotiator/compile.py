@@ -139,6 +139,7 @@ def _compile_policy(node: etree._Element, proposals: dict[str, Proposal]) -> Pol
         local_identity=_text(node, "local-identity"),
         remote_identity=_text(node, "remote-identity"),
         dead_peer_detection=_dead_peer_detection(node),
+        establish_immediately=_text(node, "establish-tunnels") == "immediately",
     )
 
 

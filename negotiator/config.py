@@ -85,6 +85,7 @@ class Policy:
     local_identity: str | None = None
     remote_identity: str | None = None
     dead_peer_detection: DeadPeerDetection | None = None
+    establish_immediately: bool = False  # establish-tunnels immediately (else on-request)
 
 
 @dataclass(frozen=True, slots=True)

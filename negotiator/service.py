@@ -37,6 +37,7 @@ from negotiator.config import NegotiatorConfig
 from negotiator.dry_run import MAX_OFFERS, DryRun, Offer, dry_run
 from negotiator.engine.events import (
     Event,
+    InitiationDue,
     NegotiationRefused,
     SaEstablished,
     SaFailed,
@@ -501,11 +502,25 @@ class NegotiatorService:
         return [leaf("index", str(index)), leaf("state", "failed"),
                 leaf("failure-reason", reason)]
 
+    def _initiate_due(self, peer: str) -> None:
+        """establish-tunnels immediately: the engine found no SA up with ``peer``."""
+        shell = self._shell
+        if shell is None:
+            return
+        local = shell.local_towards(peer)
+        try:
+            shell.call(lambda now: shell.engine.initiate(peer, now, local=local))
+        except LookupError:  # the policy went away in between
+            log.info("no policy for %s any more: not initiating", peer)
+
     # -- events -------------------------------------------------------------------------
     def _dispatch(self, event: Event) -> None:
         log.debug("engine event %r", event)
         if isinstance(event, NegotiationRefused):
             self._count_outcome(event.reason)
+        if isinstance(event, InitiationDue):
+            # After this flush of the shell, not inside it.
+            asyncio.get_running_loop().call_soon(self._initiate_due, event.peer)
         outcome = _outcome(event)
         if outcome is not None:
             index, reason = outcome

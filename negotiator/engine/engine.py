@@ -55,6 +55,7 @@ from negotiator.engine.dpd import dpd_notify, sequence_of
 from negotiator.engine.events import (
     EngineCounters,
     Event,
+    InitiationDue,
     NegotiationRefused,
     SaDeleted,
     SaEstablished,
@@ -62,6 +63,7 @@ from negotiator.engine.events import (
     SaInfo,
 )
 from negotiator.engine.exchange import Exchange, Step
+from negotiator.engine.keeper import RECHECK, TunnelKeeper, reauth_margin
 from negotiator.engine.main_mode import MainMode
 from negotiator.engine.phase1 import (
     Phase1Error,
@@ -121,6 +123,7 @@ class Engine:
         self._half_open_timeout = half_open_timeout
         self._half_open = HalfOpen(max_half_open_per_peer, max_half_open)
         self._statistics = Statistics()
+        self._keeper = TunnelKeeper()
         self._table = SaTable()
         self._deadlines = Deadlines()  # SA index -> its one deadline (see _deadline_of)
         self._next_index = 1
@@ -136,7 +139,10 @@ class Engine:
         return self._config
 
     def update_config(self, config: NegotiatorConfig) -> None:
-        self._config = config
+        old, self._config = self._config, config
+        kept = [str(p.peer) for p in config.policies.values() if p.establish_immediately]
+        changed = [peer for peer in kept if old.policy_for(peer) != config.policy_for(peer)]
+        self._keeper.configure(kept, changed, self._now)
 
     def initiate(
         self, peer: str, now: float, *, remote_port: int = 500, local: Address | None = None
@@ -215,6 +221,8 @@ class Engine:
                     continue
                 if sa.dpd_at is not None and now >= sa.dpd_at and not self._probe(sa, now):
                     continue
+                if sa.reauth_at is not None and now >= sa.reauth_at:
+                    self._reauthenticate(sa, now)
             else:
                 half_open_deadline = self._half_open_deadline(sa)
                 if sa.retransmit_at is not None and now >= sa.retransmit_at:
@@ -229,9 +237,14 @@ class Engine:
                     )
                     continue
             self._schedule(sa)
+        for peer in self._keeper.due(now):
+            self._keep_up(peer, now)
 
     def next_timer(self) -> float | None:
-        return self._deadlines.earliest()
+        sa_deadline, keeper_deadline = self._deadlines.earliest(), self._keeper.next_due()
+        if sa_deadline is None or keeper_deadline is None:
+            return keeper_deadline if sa_deadline is None else sa_deadline
+        return min(sa_deadline, keeper_deadline)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         outgoing, self._outgoing = self._outgoing, []
@@ -393,6 +406,7 @@ class Engine:
             )
             self._statistics.established(sa.remote[0])
             self._events.append(SaEstablished(sa.index))
+            self._established_kept(sa, now)
         self._schedule(sa)
 
     def _informational(self, sa: IkeSa, header: IsakmpHeader, data: bytes, now: float) -> None:
@@ -546,6 +560,45 @@ class Engine:
         self._outgoing.append((informational.protected(sa, probe, self._tools), sa.remote))
         return True
 
+    # -- establish-tunnels immediately (.keeper) ------------------------------------------------
+
+    def _kept(self, peer: str) -> bool:
+        policy = self._config.policy_for(peer)
+        return policy is not None and policy.establish_immediately
+
+    def _keep_up(self, peer: str, now: float) -> None:
+        """A kept peer is due: ask for an initiation unless an SA with it is negotiating, or
+        established and not being replaced."""
+        if not self._kept(peer):
+            return
+        if any(not sa.established or not sa.reauthing for sa in self._table.with_peer(peer)):
+            return
+        log.info("establish-tunnels immediately: no SA up with %s, initiating", peer)
+        self._events.append(InitiationDue(peer))
+        # Looked at again in case the initiation never comes (an SA, once there, stops it).
+        self._keeper.check_later(peer, now + RECHECK)
+
+    def _established_kept(self, sa: IkeSa, now: float) -> None:
+        """A new SA with a kept peer: re-authenticate it before expiry, and delete the SAs it
+        replaces (the overlap ends)."""
+        peer = sa.remote[0]
+        if not self._kept(peer):
+            return
+        self._keeper.established(peer)
+        assert sa.lifetime is not None
+        sa.reauth_at = now + sa.lifetime - reauth_margin(sa.lifetime)
+        for old in self._table.with_peer(peer):
+            if old is not sa and old.established and old.reauthing:
+                self._delete(old, f"re-authenticated by SA {sa.index}", now)
+
+    def _reauthenticate(self, sa: IkeSa, now: float) -> None:
+        sa.reauth_at = None
+        if not self._kept(sa.remote[0]):
+            return
+        log.info("%s: re-authenticating before the SA expires", sa.log_prefix)
+        sa.reauthing = True
+        self._keep_up(sa.remote[0], now)
+
     # -- timers --------------------------------------------------------------------------------
 
     def _deadline_of(self, sa: IkeSa) -> float | None:
@@ -553,9 +606,8 @@ class Engine:
         comes first; else the next retransmission, or for a responder not retransmitting,
         the half-open timeout."""
         if sa.established:
-            if sa.dpd_at is not None and sa.expires_at is not None:
-                return min(sa.dpd_at, sa.expires_at)
-            return sa.expires_at
+            due = [d for d in (sa.expires_at, sa.dpd_at, sa.reauth_at) if d is not None]
+            return min(due, default=None)
         if sa.retransmit_at is not None:
             return sa.retransmit_at
         return self._half_open_deadline(sa)
@@ -573,6 +625,8 @@ class Engine:
     def _remove(self, sa: IkeSa) -> None:
         self._table.remove(sa)
         self._half_open.discard(sa.remote[0], sa.index)
+        if sa.established or sa.role is Role.INITIATOR:
+            self._keeper.lost(sa.remote[0], self._now, failed=not sa.established)
         self._deadlines.discard(sa.index)
 
     # -- helpers -------------------------------------------------------------------------------

@@ -31,7 +31,15 @@ class NegotiationRefused:
     reason: str
 
 
-Event = SaEstablished | SaFailed | SaDeleted | NegotiationRefused
+@dataclass(frozen=True, slots=True)
+class InitiationDue:
+    """``policy/establish-tunnels immediately``: no SA with ``peer`` is up (or the one up is
+    due for re-authentication); the shell initiates (it knows which local address to use)."""
+
+    peer: str
+
+
+Event = SaEstablished | SaFailed | SaDeleted | NegotiationRefused | InitiationDue
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,9 @@ class IkeSa:
     dpd_at: float | None = None  # when the next R-U-THERE is due
     dpd_sequence: int = 0  # of the last R-U-THERE sent
     dpd_unanswered: int = 0  # R-U-THEREs sent in a row with no answer
+    # establish-tunnels immediately (negotiator.engine.keeper)
+    reauth_at: float | None = None  # when a replacement is negotiated
+    reauthing: bool = False  # a replacement was asked for: delete this one once it is up
 
     @property
     def established(self) -> bool:
@@ -113,6 +116,7 @@ class SaTable:
         self._by_own_cookie: dict[bytes, IkeSa] = {}
         self._by_peer_cookie: dict[tuple[Address, bytes], IkeSa] = {}
         self._half_open: set[int] = set()  # indices of SAs not established (a count, O(1))
+        self._by_peer: dict[str, dict[int, IkeSa]] = {}  # remote address -> SAs by index
 
     def __iter__(self) -> Iterator[IkeSa]:
         return iter(list(self._by_index.values()))
@@ -127,6 +131,7 @@ class SaTable:
         self._by_index[sa.index] = sa
         if not sa.established:
             self._half_open.add(sa.index)
+        self._by_peer.setdefault(sa.remote[0], {})[sa.index] = sa
         if sa.role is Role.INITIATOR:
             self._by_own_cookie[sa.initiator_cookie] = sa
         else:
@@ -136,10 +141,19 @@ class SaTable:
     def remove(self, sa: IkeSa) -> None:
         self._by_index.pop(sa.index, None)
         self._half_open.discard(sa.index)
+        with_peer = self._by_peer.get(sa.remote[0])
+        if with_peer is not None:
+            with_peer.pop(sa.index, None)
+            if not with_peer:
+                del self._by_peer[sa.remote[0]]
         own = sa.initiator_cookie if sa.role is Role.INITIATOR else sa.responder_cookie
         self._by_own_cookie.pop(own, None)
         if sa.role is Role.RESPONDER:
             self._by_peer_cookie.pop((sa.remote, sa.initiator_cookie), None)
+
+    def with_peer(self, address: str) -> list[IkeSa]:
+        """The SAs with the peer at ``address``, oldest first."""
+        return list(self._by_peer.get(address, {}).values())
 
     def own_cookie_in_use(self, cookie: bytes) -> bool:
         return cookie in self._by_own_cookie
