@@ -48,6 +48,7 @@ class RunOptions:
     log_file: ReopenableFileHandler | None = None
     max_half_open_per_peer: int = DEFAULT_MAX_HALF_OPEN_PER_PEER
     max_half_open: int = DEFAULT_MAX_HALF_OPEN
+    more_ike_listen: tuple[tuple[str, int], ...] = ()  # (one per address family)
 
 
 def build_extensions(options: RunOptions) -> list[AgentExtension]:
@@ -122,9 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     listen.add_argument(
         "--ike-listen",
         type=parse_host_port,
-        default=parse_host_port(DEFAULT_IKE_LISTEN),
+        action="append",
         metavar="HOST:PORT",
-        help=f"IKE (UDP) address (default {DEFAULT_IKE_LISTEN})",
+        help=f"IKE (UDP) address (default {DEFAULT_IKE_LISTEN}); give it twice, an IPv4 and "
+        "an IPv6 one (e.g. [::]:500), to serve peers of both families",
     )
     listen.add_argument(
         "--metrics-listen",
@@ -276,7 +278,7 @@ async def _serve(options: RunOptions) -> int:
     # The IKE negotiator starts from the running configuration; OSError if it cannot bind.
     negotiator = await start_negotiator(
         datastore.snapshot(),
-        (options.ike_host, options.ike_port),
+        [(options.ike_host, options.ike_port), *options.more_ike_listen],
         engine_factory=lambda config, local: build_engine(
             config,
             local,
@@ -383,12 +385,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("asyncssh").setLevel(
         max(logging.getLevelName(args.log_level), logging.WARNING)
     )
+    ike_listen = args.ike_listen or [parse_host_port(DEFAULT_IKE_LISTEN)]
     options = RunOptions(
         state_dir=args.state_dir,
         netconf_host=args.netconf_listen[0],
         netconf_port=args.netconf_listen[1],
-        ike_host=args.ike_listen[0],
-        ike_port=args.ike_listen[1],
+        ike_host=ike_listen[0][0],
+        ike_port=ike_listen[0][1],
+        more_ike_listen=tuple(ike_listen[1:]),
         max_message_size=args.max_message_size,
         max_sessions=args.max_sessions,
         idle_timeout=args.idle_timeout,

@@ -48,6 +48,7 @@ from negotiator.shell import (
     Address,
     EngineLike,
     Shell,
+    listen_addresses,
     open_shell,
 )
 
@@ -308,18 +309,19 @@ class NegotiatorService:
         self._failures: Counter[str] = Counter()
 
     # -- lifecycle ----------------------------------------------------------------------
-    async def start(self, listen: Address) -> Address:
-        """Bind ``listen`` (OSError if it cannot) and start negotiating; returns the bound
-        address."""
+    async def start(self, listen: Address | Sequence[Address]) -> Address:
+        """Bind ``listen`` (one address, or one per address family; OSError if it cannot) and
+        start negotiating; returns the first bound address."""
         if self._shell is not None:
             raise RuntimeError("negotiator already started")
         self._shell = await open_shell(
             lambda local: self._engine_factory(self._config, local),
             listen, self._dispatch, clock=self._clock,
         )
+        for address in self._shell.local_addresses:
+            log.info("IKE negotiator listening on %s port %d", *address)
         bound = self._shell.local_address
         assert bound is not None
-        log.info("IKE negotiator listening on %s port %d", *bound)
         return bound
 
     async def stop(self) -> None:
@@ -541,7 +543,7 @@ class NegotiatorService:
 
 
 async def start_negotiator(
-    running: ConfigSnapshot, listen: Address, *,
+    running: ConfigSnapshot, listen: Address | Sequence[Address], *,
     engine_factory: EngineFactory = build_engine,
 ) -> NegotiatorService:
     """The daemon's negotiator: compiled from the running configuration and listening on
@@ -553,6 +555,9 @@ async def start_negotiator(
     try:
         await service.start(listen)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot bind the IKE address {listen[0]}:{listen[1]} "
+        addresses = listen_addresses(listen)
+        where = ", ".join(f"{host}:{port}" for host, port in addresses)
+        noun = "address" if len(addresses) == 1 else "addresses"
+        raise OSError(exc.errno, f"cannot bind the IKE {noun} {where} "
                                  f"(--ike-listen): {exc.strerror or exc}") from exc
     return service

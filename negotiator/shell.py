@@ -32,7 +32,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from negotiator.config import NegotiatorConfig
 from negotiator.engine.events import EngineCounters, Event, SaInfo
@@ -74,8 +74,63 @@ class EngineLike(Protocol):
     def peer_statistics(self) -> Sequence[PeerStatistics]: ...
 
 
+class _Listener:
+    """One bound UDP socket of the shell. Bound to a wildcard (0.0.0.0 / ::), it learns the
+    address each datagram arrived on from IP_PKTINFO / IPV6_PKTINFO."""
+
+    def __init__(self, shell: Shell, sock: socket.socket) -> None:
+        self.shell = shell
+        self.sock = sock
+        host, port = sock.getsockname()[:2]
+        self.address: Address = (str(host), int(port))
+        self.wildcard = is_wildcard(self.address[0])
+        if self.wildcard:
+            if sock.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+
+    def read_ready(self) -> None:
+        shell, sock, local = self.shell, self.sock, self.address
+        for _ in range(MAX_DATAGRAMS_PER_WAKE):
+            if sock.fileno() < 0:
+                return
+            try:
+                # One byte over the bound: a longer datagram arrives cut, and is still too long.
+                data, addr = sock.recvfrom(shell.max_datagram + 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # ICMP errors (port unreachable...) are not fatal: retransmits handle loss.
+                log.info("socket error: %s", exc)
+                continue
+            shell.datagram_received(data, addr, local)
+
+    def read_ready_pktinfo(self) -> None:
+        """As :meth:`read_ready`, with the destination address of each datagram."""
+        shell, sock, port = self.shell, self.sock, self.address[1]
+        for _ in range(MAX_DATAGRAMS_PER_WAKE):
+            if sock.fileno() < 0:
+                return
+            try:
+                data, ancillary, _flags, addr = sock.recvmsg(shell.max_datagram + 1,
+                                                             _PKTINFO_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.info("socket error: %s", exc)
+                continue
+            local = None
+            for level, kind, value in ancillary:
+                destination = _pktinfo_destination(level, kind, value)
+                if destination is not None:
+                    local = (destination, port)
+            shell.datagram_received(data, addr, local)
+
+
 class Shell:
-    """Drives one engine from one UDP socket (see :func:`open_shell`)."""
+    """Drives one engine from its UDP sockets, at most one per address family (see
+    :func:`open_shell`): IPv4 and IPv6 peers at once."""
 
     def __init__(
         self,
@@ -88,97 +143,63 @@ class Shell:
         self.engine = engine
         self._on_event = on_event
         self._clock = clock
-        self._max_datagram = max_datagram
-        self._sock: socket.socket | None = None
-        self._wildcard_port: int | None = None  # bound to 0.0.0.0 / :: on this port
+        self.max_datagram = max_datagram
+        self._listeners: dict[int, _Listener] = {}  # by address family
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None  # the engine deadline self._timer was set for
         self.received = 0  # datagrams read from the socket
         self.dropped_oversized = 0
         self.dropped_sends = 0  # the socket's send buffer was full
 
-    # -- the socket -----------------------------------------------------------------------
+    # -- the sockets ----------------------------------------------------------------------
     def attach(self, sock: socket.socket) -> None:
         """Start reading ``sock`` (bound, non-blocking) from the running loop."""
-        self._sock = sock
-        host, port = sock.getsockname()[:2]
-        if is_wildcard(str(host)):
-            self._wildcard_port = int(port)
-            if sock.family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
-            else:
-                sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-        reader = self._read_ready if self._wildcard_port is None else self._read_ready_pktinfo
+        if sock.family in self._listeners:
+            raise ValueError("one IKE socket per address family")
+        listener = self._listeners[sock.family] = _Listener(self, sock)
+        reader = listener.read_ready_pktinfo if listener.wildcard else listener.read_ready
         asyncio.get_running_loop().add_reader(sock.fileno(), reader)
         self._rearm()
 
+    def _listener_for(self, peer: str) -> _Listener | None:
+        return self._listeners.get(socket.AF_INET6 if ":" in peer else socket.AF_INET)
+
     def local_towards(self, peer: str) -> Address | None:
-        """The address to initiate to ``peer`` from, when bound to a wildcard (a routing
-        lookup; None: the bound address)."""
-        if self._wildcard_port is None:
+        """The address to initiate to ``peer`` from: the socket of its family's address, or
+        bound to a wildcard, the routed source (None: no socket of that family)."""
+        listener = self._listener_for(peer)
+        if listener is None:
             return None
+        if not listener.wildcard:
+            return listener.address
         try:
-            return (source_address_for(peer), self._wildcard_port)
+            return (source_address_for(peer), listener.address[1])
         except OSError as exc:  # no route: the send will fail and say so
             log.info("no source address towards %s: %s", peer, exc)
             return None
-
-    def _read_ready_pktinfo(self) -> None:
-        """As :meth:`_read_ready`, with the destination address of each datagram."""
-        for _ in range(MAX_DATAGRAMS_PER_WAKE):
-            if self._sock is None or self._wildcard_port is None:
-                return
-            try:
-                data, ancillary, _flags, addr = self._sock.recvmsg(
-                    self._max_datagram + 1, _PKTINFO_SPACE
-                )
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log.info("socket error: %s", exc)
-                continue
-            local = None
-            for level, kind, value in ancillary:
-                destination = _pktinfo_destination(level, kind, value)
-                if destination is not None:
-                    local = (destination, self._wildcard_port)
-            self.datagram_received(data, addr, local)
-
-    def _read_ready(self) -> None:
-        for _ in range(MAX_DATAGRAMS_PER_WAKE):
-            if self._sock is None:
-                return
-            try:
-                # One byte over the bound: a longer datagram arrives cut, and is still too long.
-                data, addr = self._sock.recvfrom(self._max_datagram + 1)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                # ICMP errors (port unreachable...) are not fatal: retransmits handle loss.
-                log.info("socket error: %s", exc)
-                continue
-            self.datagram_received(data, addr)
 
     def datagram_received(
         self, data: bytes, addr: tuple[Any, ...], local: Address | None = None
     ) -> None:
         self.received += 1
-        if len(data) > self._max_datagram:
+        if len(data) > self.max_datagram:
             self.dropped_oversized += 1
-            log.warning("dropped a datagram of over %d bytes from %s", self._max_datagram,
+            log.warning("dropped a datagram of over %d bytes from %s", self.max_datagram,
                         addr[0])
             return
         remote = (str(addr[0]), int(addr[1]))  # IPv6 adds flowinfo and scope id
         self.call(lambda now: self.engine.datagram_received(data, remote, now, local))
 
     def _send(self, data: bytes, remote: Address) -> None:
-        if self._sock is None:
+        listener = self._listener_for(remote[0])
+        if listener is None:
+            log.info("cannot send to %s: no IKE socket of its address family", remote[0])
             return
         try:
-            self._sock.sendto(data, remote)
+            listener.sock.sendto(data, remote)
         except (BlockingIOError, InterruptedError):
             self.dropped_sends += 1  # lost like on a busy link; retransmission covers it
-        except OSError as exc:  # no route, address family mismatch...
+        except OSError as exc:  # no route...
             log.info("cannot send to %s: %s", remote[0], exc)
 
     # -- driving the engine -------------------------------------------------------------
@@ -190,20 +211,22 @@ class Shell:
             self._flush()
 
     def close(self) -> None:
-        """Send what is queued, stop the timer and close the socket."""
+        """Send what is queued, stop the timer and close the sockets."""
         self._flush()
         self._cancel_timer()
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            asyncio.get_running_loop().remove_reader(sock.fileno())
-            sock.close()
+        listeners, self._listeners = self._listeners, {}
+        for listener in listeners.values():
+            asyncio.get_running_loop().remove_reader(listener.sock.fileno())
+            listener.sock.close()
 
     @property
     def local_address(self) -> Address | None:
-        if self._sock is None:
-            return None
-        sockname = self._sock.getsockname()
-        return (str(sockname[0]), int(sockname[1]))
+        """The first socket's bound address."""
+        return next((listener.address for listener in self._listeners.values()), None)
+
+    @property
+    def local_addresses(self) -> list[Address]:
+        return [listener.address for listener in self._listeners.values()]
 
     def _flush(self) -> None:
         for data, remote in self.engine.datagrams_to_send():
@@ -220,7 +243,7 @@ class Shell:
         self.call(self.engine.handle_timers)
 
     def _rearm(self) -> None:
-        if self._sock is None:
+        if not self._listeners:
             self._cancel_timer()
             return
         deadline = self.engine.next_timer()
@@ -243,26 +266,43 @@ class Shell:
 
 async def open_shell(
     engine_factory: Callable[[Address], EngineLike],
-    listen: Address,
+    listen: Address | Sequence[Address],
     on_event: Callable[[Event], None],
     *,
     clock: Callable[[], float] = time.monotonic,
 ) -> Shell:
-    """Bind ``listen`` (OSError if that fails), build the engine for the bound address (port 0
-    becomes the real port) and start the shell on that socket."""
-    host, port = listen
-    family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    """Bind ``listen`` (one address, or one per address family; OSError if that fails), build
+    the engine for the first bound address (port 0 becomes the real port) and start the shell
+    on those sockets."""
+    addresses = listen_addresses(listen)
+    sockets: list[socket.socket] = []
     try:
-        sock.bind((host, port))
-        sock.setblocking(False)
-        sockname = sock.getsockname()
+        for host, port in addresses:
+            family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+            if family in (s.family for s in sockets):
+                raise ValueError("one IKE listen address per address family")
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sockets.append(sock)
+            if family == socket.AF_INET6:  # :: must not take IPv4 (0.0.0.0 may be bound too)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((host, port))
+            sock.setblocking(False)
+        sockname = sockets[0].getsockname()
         shell = Shell(engine_factory((str(sockname[0]), int(sockname[1]))), on_event, clock=clock)
-        shell.attach(sock)
+        for sock in sockets:
+            shell.attach(sock)
     except BaseException:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         raise
     return shell
+
+
+def listen_addresses(listen: Address | Sequence[Address]) -> list[Address]:
+    """One listen address, or several, as a list."""
+    if isinstance(listen[0], str):
+        return [cast(Address, listen)]
+    return list(cast(Sequence[Address], listen))
 
 
 def is_wildcard(host: str) -> bool:

@@ -71,7 +71,7 @@ def engine_factory(base: float, tries: int) -> EngineFactory:
     return build
 
 
-async def main(listen: tuple[str, int], factory: EngineFactory) -> None:
+async def main(listen: list[tuple[str, int]], factory: EngineFactory) -> None:
     service = NegotiatorService(NegotiatorConfig(generation=0), engine_factory=factory)
     events: list[str] = []
     service.event_listeners.append(lambda event: events.append(repr(event)))
@@ -95,12 +95,15 @@ async def main(listen: tuple[str, int], factory: EngineFactory) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--listen", default="0.0.0.0:500")
+    parser.add_argument("--listen", action="append", help="HOST:PORT, once per family")
     parser.add_argument("--retransmit-base", type=float, default=0.5)
     parser.add_argument("--retransmit-tries", type=int, default=2)
     args = parser.parse_args()
-    host, _, port = args.listen.rpartition(":")
+    listen = []
+    for address in args.listen or ["0.0.0.0:500"]:
+        host, _, port = address.rpartition(":")
+        listen.append((host.strip("[]"), int(port)))
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     factory = engine_factory(args.retransmit_base, args.retransmit_tries)
-    asyncio.run(main((host.strip("[]"), int(port)), factory))
+    asyncio.run(main(listen, factory))

@@ -350,11 +350,12 @@ def _parse_section(tokens: Iterator[str]) -> dict[str, Any]:
 class AgentProcess:
     """tests/interop/agent_runner.py inside a namespace, spoken to in JSON lines."""
 
-    def __init__(self, netns: str, listen: str, log_path: Path) -> None:
+    def __init__(self, netns: str, listen: str | list[str], log_path: Path) -> None:
         self.log_path = log_path
+        addresses = [listen] if isinstance(listen, str) else listen
         self.process = subprocess.Popen(
             ["ip", "netns", "exec", netns, sys.executable, "-m", "tests.interop.agent_runner",
-             "--listen", listen],
+             *(f"--listen={address}" for address in addresses)],
             cwd=PROJECT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=open(log_path, "wb"), text=True,  # noqa: SIM115
         )

@@ -169,7 +169,7 @@ def test_bound_to_a_wildcard_the_shell_tells_the_engine_where_each_datagram_arri
     asyncio.run(run())
 
 
-def test_bound_to_an_address_the_shell_passes_no_local_address() -> None:
+def test_bound_to_an_address_the_shell_passes_that_address() -> None:
     async def run() -> None:
         engine = FakeEngine(_config_for("127.0.0.1"), ("127.0.0.1", 0))
         shell = await open_shell(lambda _l: engine, ("127.0.0.1", 0), lambda _e: None)
@@ -177,10 +177,54 @@ def test_bound_to_an_address_the_shell_passes_no_local_address() -> None:
         peer = _peer()
         peer.sendto(b"x", shell.local_address)
         await _until(lambda: engine.received)
-        assert engine.received_on == [None]
-        assert shell.local_towards("127.0.0.1") is None
+        assert engine.received_on == [shell.local_address]
+        assert shell.local_towards("127.0.0.1") == shell.local_address
+        assert shell.local_towards("::1") is None  # no IPv6 socket
         shell.close()
         peer.close()
+
+    asyncio.run(run())
+
+
+def test_one_shell_serves_ipv4_and_ipv6_peers_at_once() -> None:
+    async def run() -> None:
+        engine = FakeEngine(_config_for("::1"), ("127.0.0.1", 0))
+        shell = await open_shell(lambda _l: engine, [("127.0.0.1", 0), ("::1", 0)],
+                                 lambda _e: None)
+        v4, v6 = shell.local_addresses
+        assert v4[0] == "127.0.0.1" and v6[0] == "::1"
+        peer6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        peer6.bind(("::1", 0))
+        peer6.setblocking(False)
+        peer4 = _peer()
+        peer6.sendto(b"six", v6)
+        peer4.sendto(b"four", v4)
+        await _until(lambda: len(engine.received) == 2)
+        assert sorted(zip([d for d, _a, _n in engine.received], engine.received_on,
+                          strict=True)) == [(b"four", v4), (b"six", v6)]
+        assert shell.local_towards("::1") == v6 and shell.local_towards("127.0.0.1") == v4
+        shell.call(lambda now: engine.initiate("::1", now,
+                                               remote_port=peer6.getsockname()[1]))
+        async with asyncio.timeout(2):
+            while True:
+                try:
+                    data, source = peer6.recvfrom(100)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.005)
+        assert data == b"HELLO" and source[:2] == v6
+        shell.close()
+        peer4.close()
+        peer6.close()
+
+    asyncio.run(run())
+
+
+def test_two_listen_addresses_of_one_family_are_refused() -> None:
+    async def run() -> None:
+        with pytest.raises(ValueError):
+            await open_shell(lambda local: FakeEngine(NegotiatorConfig(generation=1), local),
+                             [("127.0.0.1", 0), ("127.0.0.2", 0)], lambda _e: None)
 
     asyncio.run(run())
 
@@ -230,7 +274,7 @@ def test_queued_datagrams_are_drained_in_bounded_batches_and_in_order() -> None:
         for number in range(count):  # all queued before the loop runs the reader
             peer.sendto(b"%d" % number, shell.local_address)
         await asyncio.sleep(0)  # (the kernel has them; the loop has not polled yet)
-        shell._read_ready()  # one wake-up reads one batch, then yields to the loop
+        shell._listeners[socket.AF_INET].read_ready()  # one wake-up: one batch, then the loop
         assert len(engine.received) in (MAX_DATAGRAMS_PER_WAKE, count)  # (a poll may precede)
         await _until(lambda: len(engine.received) == count)
         assert [d for d, _a, _n in engine.received] == [b"%d" % n for n in range(count)]
