@@ -56,6 +56,7 @@ class IkeOptions:
     runs: int = 3  # load runs per responder and group (fresh responder each); median reported
     sa_count: int = 10000
     profile_seconds: float = 6.0
+    delete: bool = False  # the generator deletes each SA once established (steady state)
     floor_rounds: int = 15  # bench/ike_floor.py: interleaved rounds per group
     floor_slice: float = 0.2  # seconds per case per round
 
@@ -115,6 +116,8 @@ def _generator(netns: str, local: str, target: str, group: int, options: IkeOpti
                "--seconds", str(seconds if seconds is not None else options.seconds)]
     if count:
         command += ["--count", str(count)]
+    if options.delete:
+        command.append("--delete")
     done = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT, timeout=3600)
     if done.returncode != 0 or not done.stdout.strip():
         raise RuntimeError(f"load generator failed: {done.stderr[-3000:]}")

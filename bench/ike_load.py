@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--count", type=int, default=0, help="stop after N established SAs")
+    parser.add_argument("--delete", action="store_true",
+                        help="delete each SA once established (the responder's table stays "
+                        "small: a steady state instead of thousands of SAs with one peer)")
     args = parser.parse_args(argv)
     host, port_text = args.target.rsplit(":", 1)
     port = int(port_text)
@@ -117,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         while (event := engine.next_event()) is not None:
             if isinstance(event, SaEstablished):
                 established += 1
+                if args.delete:
+                    engine.delete(event.index, now)
                 if window_start <= now < window_end:
                     in_window += 1
                     second = int(now - window_start)

@@ -207,6 +207,15 @@ class Engine:
                 self._events.append(SaFailed(sa.index, "cleared"))
         return cleared
 
+    def delete(self, index: int, now: float) -> bool:
+        """Delete one established SA (ISAKMP DELETE to its peer); False if there is none."""
+        self._now = now
+        sa = self._table.get(index)
+        if sa is None or not sa.established:
+            return False
+        self._delete(sa, "deleted", now)
+        return True
+
     def handle_timers(self, now: float) -> None:
         """Acts on the SAs whose deadline is due (each once per call, in index order); the
         others are not looked at."""

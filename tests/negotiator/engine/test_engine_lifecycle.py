@@ -159,6 +159,18 @@ def test_expiry_deletes_on_both_sides(mode: ExchangeMode) -> None:
     assert header.message_id != 0
 
 
+def test_delete_one_sa_by_index() -> None:
+    wires = _established()
+    (sa,) = wires.initiator.security_associations()
+    assert not wires.initiator.delete(sa.index + 100, 5.0)
+    assert wires.initiator.delete(sa.index, 5.0)
+    assert not wires.initiator.delete(sa.index, 5.0)  # gone
+    wires.pump(5.0)
+    assert events(wires.initiator) == [SaDeleted(sa.index, "deleted")]
+    (event,) = events(wires.responder)
+    assert isinstance(event, SaDeleted) and event.reason == "deleted by peer"
+
+
 def test_clear_one_peer_sends_delete() -> None:
     wires = _established()
     assert wires.responder.clear("198.51.100.99", 5.0) == 0
