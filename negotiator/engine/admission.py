@@ -8,7 +8,12 @@ before the peer has proved anything: the classic half-open flood. Three rules ke
 - at most ``per_peer`` half-open responder negotiations per peer address: one more from that
   address replaces its oldest (a live peer retransmits; a stale one was the likelier spoof);
 - at most ``total`` in all: when full, the oldest half-open negotiation of the address holding
-  the most is dropped for the newcomer, so the flooder pays, never the quiet peer.
+  the most is dropped for the newcomer, so the flooder pays, never the quiet peer;
+- an address at its bound replaces its oldest at most ``per_peer`` times a second (a token
+  bucket that only such an address draws from); more message 1 from it are dropped before any
+  work. Bounding the flooder's state is not enough: answering a sustained flood costs the CPU
+  the peers need (bench/ike_flood.py, BENCHMARKS.md), while dropping it costs a header parse
+  and two lookups. A peer below its bound is never limited.
 
 :class:`HalfOpen` only counts and chooses (O(1) per admission: addresses are kept in buckets by
 their count); the engine removes the chosen SAs. Initiator negotiations are not counted: the
@@ -37,6 +42,8 @@ class HalfOpen:
         self._peers_by_count: dict[int, dict[str, None]] = {}  # count -> addresses
         self._most = 0  # the highest count any address has (0: none)
         self._count = 0
+        # Replacement tokens of addresses at their bound: address -> (tokens, as of when).
+        self._tokens: dict[str, tuple[float, float]] = {}
 
     def __len__(self) -> int:
         return self._count
@@ -57,6 +64,17 @@ class HalfOpen:
         heaviest = next(iter(self._peers_by_count[self._most]))
         return next(iter(self._by_peer[heaviest]))
 
+    def may_replace(self, peer: str, now: float) -> bool:
+        """For an address at its bound: whether it may replace its oldest negotiation now
+        (``per_peer`` a second, in bursts of ``per_peer``); takes a token if so."""
+        tokens, then = self._tokens.get(peer, (float(self.per_peer), now))
+        tokens = min(float(self.per_peer), tokens + (now - then) * self.per_peer)
+        if tokens < 1.0:
+            self._tokens[peer] = (tokens, now)
+            return False
+        self._tokens[peer] = (tokens - 1.0, now)
+        return True
+
     def add(self, peer: str, index: int) -> None:
         own = self._by_peer.setdefault(peer, {})
         self._move(peer, len(own), len(own) + 1)
@@ -73,6 +91,7 @@ class HalfOpen:
         self._move(peer, len(own) + 1, len(own))
         if not own:
             del self._by_peer[peer]
+            self._tokens.pop(peer, None)  # (bounded by the addresses holding negotiations)
 
     def _move(self, peer: str, old: int, new: int) -> None:
         if old:

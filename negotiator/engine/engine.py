@@ -355,8 +355,22 @@ class Engine:
             self._dropped += 1
             log.info("%s: no policy for %s: %s mode request dropped", prefix, remote[0], mode.value)
             return
+        admission = self._half_open
+        if admission.of(remote[0]) >= admission.per_peer and not admission.may_replace(
+            remote[0], now
+        ):
+            self._dropped += 1
+            log.info(
+                "%s: %s holds %d negotiations and replaces them faster than %d a second: "
+                "request dropped",
+                prefix,
+                remote[0],
+                admission.per_peer,
+                admission.per_peer,
+            )
+            return
         self._statistics.started(remote[0])
-        to_drop = self._half_open.to_drop_for(remote[0])
+        to_drop = admission.to_drop_for(remote[0])
         sa = self._new_sa(
             Role.RESPONDER,
             mode,

@@ -95,15 +95,32 @@ def test_a_configured_peer_completes_while_one_address_floods() -> None:
     initiator = engine(config(R_ADDR), I_ADDR, 1)
     wires = Pair(initiator, responder)
     initiator.initiate(R_ADDR, 0.0)
+    answered = 0
     for burst in range(20):
         _flood(responder, FLOODER, 100, now=burst * 0.01, first=1 + burst * 100)
-        flood_replies = [d for d in responder.datagrams_to_send() if d[1][0] == FLOODER]
-        assert len(flood_replies) == 100
+        answered += len([d for d in responder.datagrams_to_send() if d[1][0] == FLOODER])
         wires.pump(burst * 0.01)  # one round trip of the real negotiation per burst
     assert [type(e) for e in events(initiator)] == [SaEstablished]
     assert len(_half_open_of(responder, FLOODER)) == 5
+    # 5 to fill its slots, a burst of 5 replacements, then 5 a second (0.19 s): the rest of
+    # the 2,000 were dropped before any work.
+    assert answered == 5 + 5 + 0
     assert [s.state for s in responder.security_associations() if s.remote_address == I_ADDR
             ] == ["established"]
+
+
+def test_an_address_at_its_bound_replaces_at_most_per_peer_a_second() -> None:
+    responder = _responder(max_half_open_per_peer=5)
+    _flood(responder, FLOODER, 30, now=0.0)
+    assert len(responder.datagrams_to_send()) == 10  # 5 slots + a burst of 5 replacements
+    _flood(responder, FLOODER, 30, now=0.5, first=100)
+    assert len(responder.datagrams_to_send()) == 2  # half a second: 2.5 tokens
+    _flood(responder, FLOODER, 30, now=10.0, first=200)
+    assert len(responder.datagrams_to_send()) == 5  # refilled to the burst, no more
+    _flood(responder, OTHER, 5, now=10.0, first=300)  # another address is not limited
+    assert len(responder.datagrams_to_send()) == 5
+    (stats,) = [p for p in responder.peer_statistics() if p.address == FLOODER]
+    assert stats.negotiations_started == 17  # the dropped ones started nothing
 
 
 def test_half_open_counts_and_chooses() -> None:
