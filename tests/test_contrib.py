@@ -76,4 +76,4 @@ def test_the_units_command_line_is_accepted_by_the_agent() -> None:
     args = _parser().parse_args(words[1:])
     assert args.command == "run"
     assert str(args.state_dir) == "/var/lib/ike-agent"
-    assert args.ike_listen == ("0.0.0.0", 500) and args.netconf_listen == ("0.0.0.0", 830)
+    assert args.ike_listen == [("0.0.0.0", 500)] and args.netconf_listen == ("0.0.0.0", 830)
