@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from .harness import (
     ADDRESS_A,
     ADDRESS_B,
@@ -52,6 +54,7 @@ def test_an_sa_comes_up_without_an_rpc_and_back_after_charon_terminates_it(
     assert agent.security_associations() == [] and charon.list_sas() == []
 
 
+@pytest.mark.timeout(240)  # the SA lives 180 s; it is replaced 18 s before that
 def test_reauthentication_before_expiry_at_the_minimum_lifetime(
     agent: AgentProcess, charon: Charon
 ) -> None:
