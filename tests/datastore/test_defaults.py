@@ -54,7 +54,8 @@ def test_report_all_tagged_marks_default_values(schema: Schema) -> None:
     data = retrieved(schema, "report-all-tagged")
     tagged = [(etree.QName(e).localname, e.text) for e in data.iter() if e.get(WD_DEFAULT)]
     assert tagged == [("lifetime-seconds", "3600"), ("lifetime-seconds", "3600"),
-                      ("mode", "main")]
+                      ("mode", "main"), ("establish-tunnels", "on-request"),
+                      ("establish-tunnels", "on-request")]
     assert all(e.get(WD_DEFAULT) == "true" for e in data.iter() if e.get(WD_DEFAULT))
 
 
