@@ -9,7 +9,7 @@ import pytest
 
 from negotiator.config import AuthMethod, EncryptionAlgorithm, HashAlgorithm, Proposal
 from negotiator.dry_run import DryRun, Offer, Result, dry_run
-from negotiator.engine.events import SaEstablished, SaFailed
+from negotiator.engine.events import NegotiationRefused, SaEstablished, SaFailed
 from tests.negotiator.engine.engine_harness import I_ADDR, R_ADDR, config, events, pair, proposal
 
 
@@ -83,7 +83,8 @@ def test_the_dry_run_agrees_with_a_real_negotiation(seed: int) -> None:
         assert i_sa.proposal == offered[outcome.offer_index // 10 - 1].name  # type: ignore[operator]
     else:
         assert outcome.result is Result.NO_PROPOSAL_CHOSEN
-        assert event is None and wires.responder.security_associations() == []
+        assert event == NegotiationRefused(I_ADDR, "no proposal chosen")
+        assert wires.responder.security_associations() == []
         (i_event,) = events(wires.initiator)
         assert isinstance(i_event, SaFailed) and i_event.reason == "NO_PROPOSAL_CHOSEN from peer"
         assert len(outcome.mismatches) == len(offered)
