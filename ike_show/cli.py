@@ -2,6 +2,7 @@
 ``ike_agent.commands`` entry point): Junos' operational commands as a NETCONF client.
 
   show security ike security-associations [PEER]
+  show security ike statistics
   show commit-history                  (Junos: show system commit)
   show configuration [| compare]       (compare: candidate against running, as Junos)
 """
@@ -24,12 +25,14 @@ from ike_show.render import (
     compare_text,
     configuration_text,
     sa_table,
+    statistics_table,
     to_json,
     to_xml,
 )
 
 DEFAULT_PORT = 8830
 SA_FILTER = f'<security xmlns="{IKE_NS}"><ike><security-associations/></ike></security>'
+STATISTICS_FILTER = f'<security xmlns="{IKE_NS}"><ike><statistics/></ike></security>'
 HISTORY_FILTER = f'<commit-history xmlns="{SYSTEM_NS}"/>'
 
 Command = Callable[[NetconfClient, argparse.Namespace], Awaitable[str]]
@@ -68,6 +71,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sas = ike_what.add_parser("security-associations", parents=[common], help="IKE SAs")
     sas.add_argument("peer", nargs="?", metavar="PEER", help="only the SAs with this peer")
     sas.set_defaults(show=_security_associations)
+    statistics = ike_what.add_parser("statistics", parents=[common],
+                                     help="negotiation counters per peer")
+    statistics.set_defaults(show=_statistics)
 
     history = what.add_parser("commit-history", parents=[common],
                               help="the last commits: when, by whom, from where, why")
@@ -92,6 +98,15 @@ async def _security_associations(client: NetconfClient, args: argparse.Namespace
     if args.format == "xml":
         return to_xml(data)
     return sa_table(data, args.peer)
+
+
+async def _statistics(client: NetconfClient, args: argparse.Namespace) -> str:
+    data = await client.get(STATISTICS_FILTER)
+    if args.format == "json":
+        return to_json(data)
+    if args.format == "xml":
+        return to_xml(data)
+    return statistics_table(data)
 
 
 async def _commit_history(client: NetconfClient, args: argparse.Namespace) -> str:

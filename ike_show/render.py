@@ -188,6 +188,26 @@ def sa_table(data: etree._Element, peer: str | None = None) -> str:
                   "Remote Address"], rows)
 
 
+def statistics_table(data: etree._Element) -> str:
+    """``show security ike statistics``: negotiation counters per peer (issue #13's
+    ``security/ike/statistics/peer``), with the last failure and its time."""
+    rows = []
+    for peer in data.iterfind(f"{_ike('security')}/{_ike('ike')}/{_ike('statistics')}/"
+                              f"{_ike('peer')}"):
+        def leaf(name: str, peer: etree._Element = peer) -> str:
+            return (peer.findtext(_ike(name)) or "").strip()
+
+        last = " ".join(p for p in (leaf("last-failure-time"), leaf("last-failure-reason")) if p)
+        rows.append([leaf("address"), leaf("negotiations-started") or "0",
+                     leaf("established") or "0", leaf("failed-no-proposal") or "0",
+                     leaf("failed-authentication") or "0", leaf("failed-timeout") or "0",
+                     last or "-"])
+    if not rows:
+        return "No IKE negotiations since the agent started\n"
+    return table(["Peer", "Started", "Established", "No proposal", "Authentication",
+                  "Timeout", "Last failure"], rows)
+
+
 SYSTEM_NS = "urn:ike-agent:yang:ike-agent-system"
 MODULES[SYSTEM_NS] = "ike-agent-system"
 

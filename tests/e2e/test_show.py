@@ -141,3 +141,15 @@ def test_commit_history_in_junos_show_system_commit_style(agent: RunningAgent) -
     assert [c["index"] for c in commits[:2]] == ["0", "1"]
     assert commits[1]["comment"] == "group 19 for the peer"
     assert int(commits[0]["generation"]) == int(commits[1]["generation"]) + 1
+
+
+def test_statistics_per_peer(agent: RunningAgent, cookie: str) -> None:
+    lines = ok(show(agent, "security", "ike", "statistics")).splitlines()
+    assert re.split(r"\s{2,}", lines[0]) == [
+        "Peer", "Started", "Established", "No proposal", "Authentication", "Timeout",
+        "Last failure"]
+    [row] = [line.split() for line in lines[1:] if line.startswith("127.0.0.1 ")]
+    assert row[0] == "127.0.0.1" and int(row[1]) >= 1 and int(row[2]) >= 1
+    document = json.loads(ok(show(agent, "security", "ike", "statistics", "--format", "json")))
+    [peer] = document["ike-security:security"]["ike"]["statistics"]["peer"]
+    assert peer["address"] == "127.0.0.1" and int(peer["established"]) >= 1
