@@ -13,7 +13,7 @@ else
 RUN_ARGS ?= --ike-listen 0.0.0.0:5500
 endif
 
-.PHONY: venv run test lint bench clean
+.PHONY: venv run test lint bench fuzz clean
 
 $(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +44,22 @@ bench: $(TESTING)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench $(ARGS)
 
+# Coverage-guided fuzzing (tests/fuzz, FUZZING.md): each harness for FUZZ_TIME seconds, its
+# corpus growing in fuzz-corpus/NAME (seeded from the harness). FUZZ_HARNESSES picks some.
+FUZZ_TIME ?= 60
+FUZZ_HARNESSES ?= netconf_session netconf_intake isakmp_codec ike_engine
+FUZZING := $(VENV)/.installed-fuzz
+
+$(FUZZING): $(TESTING)
+	$(BIN)/pip install -q -e '.[fuzz]'
+	touch $@
+
+fuzz: $(FUZZING)
+	for name in $(FUZZ_HARNESSES); do \
+		$(BIN)/python -m tests.fuzz.run $$name -max_total_time=$(FUZZ_TIME) -timeout=10 \
+			-rss_limit_mb=2048 -artifact_prefix=fuzz-corpus/$$name- fuzz-corpus/$$name \
+			tests/fuzz/corpus/$$name || exit 1; \
+	done
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info fuzz-corpus

@@ -1,0 +1,40 @@
+"""Run one fuzz harness under atheris (libFuzzer): ``python -m tests.fuzz.run NAME [args]``.
+
+The harness module is imported inside ``atheris.instrument_imports`` so that the agent's and
+the negotiator's code (and the harness's) report coverage; lxml, libyang and cryptography are
+native code and are not instrumented. Extra arguments go to libFuzzer (``-max_total_time=60``,
+corpus directories, ``-runs=N``...). The harness's SEEDS are written to the first corpus
+directory before the run starts. ``make fuzz`` runs every harness in turn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import pathlib
+import sys
+
+import atheris
+
+from tests.fuzz.harnesses import HARNESSES
+
+
+def main() -> None:
+    name, args = sys.argv[1], sys.argv[2:]
+    if name not in HARNESSES:
+        raise SystemExit(f"unknown harness {name!r}; one of {', '.join(HARNESSES)}")
+    with atheris.instrument_imports(include=["agent", "negotiator", "tests.fuzz"]):
+        module = importlib.import_module(f"tests.fuzz.{name}")
+    corpora = [pathlib.Path(a) for a in args if not a.startswith("-")]
+    for corpus in corpora:
+        corpus.mkdir(parents=True, exist_ok=True)
+    if corpora:
+        work = corpora[0]
+        for seed in module.SEEDS:
+            (work / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
+    atheris.Setup([sys.argv[0], *args], module.one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
