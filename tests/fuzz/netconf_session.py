@@ -140,8 +140,12 @@ def one_input(data: bytes) -> None:
         framing = Framing.CHUNKED if first_hello is HELLOS[2] else Framing.END_OF_MESSAGE
         if framed:
             messages = [m for m in body.split(b"\0") if m]
-            if framing is Framing.END_OF_MESSAGE and any(EOM_DELIMITER in m for m in messages):
-                messages = None  # a delimiter inside a message: it is two messages then
+            if framing is Framing.END_OF_MESSAGE and any(
+                (m + EOM_DELIMITER).find(EOM_DELIMITER) != len(m) for m in messages
+            ):
+                # RFC 6242 4.3: a message holding "]]>]]>", or ending with the start of it,
+                # reads as other messages: then the count below does not hold.
+                messages = None
             stream = encode(first_hello, Framing.END_OF_MESSAGE) + b"".join(
                 encode(m, framing) for m in body.split(b"\0") if m
             )

@@ -4,13 +4,15 @@ The harness module is imported inside ``atheris.instrument_imports`` so that the
 the negotiator's code (and the harness's) report coverage; lxml, libyang and cryptography are
 native code and are not instrumented. Extra arguments go to libFuzzer (``-max_total_time=60``,
 corpus directories, ``-runs=N``...). The harness's SEEDS are written to the first corpus
-directory before the run starts. ``make fuzz`` runs every harness in turn.
+directory before the run starts (unless FUZZ_NO_SEEDS is set: the planted-bug runs of
+FUZZING.md start from an empty corpus). ``make fuzz`` runs every harness in turn.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import pathlib
 import sys
 
@@ -28,7 +30,7 @@ def main() -> None:
     corpora = [pathlib.Path(a) for a in args if not a.startswith("-")]
     for corpus in corpora:
         corpus.mkdir(parents=True, exist_ok=True)
-    if corpora:
+    if corpora and not os.environ.get("FUZZ_NO_SEEDS"):  # FUZZ_NO_SEEDS: from nothing
         work = corpora[0]
         for seed in module.SEEDS:
             (work / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
