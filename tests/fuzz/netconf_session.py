@@ -10,7 +10,9 @@ The session runs twice on the same stream: in one piece and cut where the split 
 (one byte at a time for a zero). Invariants:
 
 - no exception out of ``receive_data`` / ``send_reply`` / ``data_to_send``;
-- "bytes in any split": both runs give the same events and the same output bytes;
+- "bytes in any split": both runs give the same events, and the same output bytes unless the
+  session failed (the rpcs read in the same piece as a framing error are not answered: the
+  session is closed with its reason, which the split decides);
 - every RpcReceived is answered by exactly one well-formed ``<rpc-reply>`` echoing its
   attributes (the harness answers as the shell does: the error, or ``<ok/>``); when the
   harness framed the messages itself, every complete message is a hello, an RpcReceived or
@@ -79,9 +81,11 @@ def _run(pieces: list[bytes]) -> tuple[list[str], list[Attributes], bytes]:
         events: list[SessionEvent] = session.receive_data(piece, now=float(now))
         for event in events:
             if isinstance(event, RpcReceived):
-                content: NetconfError | list[etree._Element] = event.error or []
-                session.send_reply(event, content, now=float(now))
-                answered.append(event.attributes)
+                # As the shell does: a session that failed in the same read answers no more.
+                if session.is_open():
+                    content: NetconfError | list[etree._Element] = event.error or []
+                    session.send_reply(event, content, now=float(now))
+                    answered.append(event.attributes)
                 described.append(f"rpc {event.attributes!r} {event.error!r}")
             elif isinstance(event, HelloReceived):
                 described.append(f"hello {event.base_1_1}")
@@ -156,7 +160,10 @@ def one_input(data: bytes) -> None:
     whole, answered, whole_output = _run([stream] if stream else [])
     split, _, split_output = _run(_split(stream, sizes))
     assert whole == split, "the events depend on how the bytes were split"
-    assert whole_output == split_output, "the output depends on how the bytes were split"
+    if not whole or not whole[-1].startswith("failed "):
+        # (A session that fails drops the rpcs it read in the same piece unanswered: which
+        # ones depends on the split, so its output is compared only when it did not fail.)
+        assert whole_output == split_output, "the output depends on how the bytes were split"
 
     replies = _replies(whole_output, "hello True" in whole)
     assert len(replies) == len(answered), f"{len(answered)} rpcs but {len(replies)} replies"
