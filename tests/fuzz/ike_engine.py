@@ -32,7 +32,6 @@ Invariants:
 from __future__ import annotations
 
 import functools
-import logging
 
 from negotiator.codec import (
     DeletePayload,
@@ -55,6 +54,7 @@ from negotiator.engine.engine import Engine
 from negotiator.engine.events import SaEstablished
 from negotiator.engine.state import ZERO_COOKIE, IkeSa
 from tests.fuzz.draw import Draw
+from tests.fuzz.internal import InternalErrors
 from tests.negotiator.engine.engine_harness import (
     I_ADDR,
     PSK,
@@ -82,22 +82,7 @@ EXCHANGES = (
 )
 
 
-class _Internal(logging.Handler):
-    """Catches the engine's catch-all: an ERROR record (log.exception) from negotiator.*"""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-_CAUGHT = _Internal()
-_LOG = logging.getLogger("negotiator")
-_LOG.addHandler(_CAUGHT)
-_LOG.setLevel(logging.ERROR)  # the info lines are not formatted at all (speed)
-_LOG.propagate = False
+_CAUGHT = InternalErrors("negotiator")
 
 
 class _MemoDh:
@@ -275,7 +260,7 @@ def one_input(data: bytes) -> None:
                 assert not isinstance(event, SaEstablished), "established without the key"
         events(peer)
         assert victim._table.half_open() <= MAX_HALF_OPEN, "half-open negotiations unbounded"
-        assert not _CAUGHT.records, _CAUGHT.records[0].getMessage()
+        _CAUGHT.check()
 
     # Time runs out: every negotiation times out and every SA expires.
     for _ in range(256):
@@ -286,7 +271,7 @@ def one_input(data: bytes) -> None:
         victim.handle_timers(now)
         _check_sent(victim.datagrams_to_send())
     events(victim)
-    assert not _CAUGHT.records, _CAUGHT.records[0].getMessage()
+    _CAUGHT.check()
     assert len(victim._table) == 0, f"{len(victim._table)} SAs left after every timer ran"
     assert victim.next_timer() is None
 

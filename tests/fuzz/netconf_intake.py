@@ -17,6 +17,8 @@ fuzzer writes XML data nodes, a subtree filter, an XPath expression, or the whol
 The datastore starts each input from the seed configuration committed to running, with an
 unmodified candidate. Invariants:
 
+- no internal error: the dispatcher's catch-all (an ERROR log line with a traceback, and
+  ``operation-failed`` "internal error" to the client) never fires;
 - every reply is a well-formed ``<rpc-reply>`` (``<ok/>``, data, or rpc-errors whose children,
   types and tags are those of RFC 6241), never a traceback, never the running pre-shared key in
   an rpc-error;
@@ -48,6 +50,7 @@ from agent.netconf.locks import LockTable
 from agent.netconf.operations import ConfigOperations
 from agent.netconf.session import NetconfSession, RpcReceived
 from tests.fuzz.draw import Draw
+from tests.fuzz.internal import InternalErrors
 from tests.fuzz.netconf_session import CAPABILITIES, hello
 from tests.fuzz.replies import check_reply, is_error
 
@@ -73,6 +76,9 @@ SEED = (
 DEFAULT_OPERATIONS = ("merge", "replace", "none", None)
 TEST_OPTIONS = ("test-then-set", "set", "test-only", None)
 ERROR_OPTIONS = ("stop-on-error", "continue-on-error", "rollback-on-error", None)
+
+
+_CAUGHT = InternalErrors("agent")
 
 
 def _config(body: str) -> etree._Element:
@@ -194,6 +200,7 @@ def one_input(data: bytes) -> None:
     session.receive_data(hello(CAPABILITIES[0]) + b"]]>]]>")
     session.data_to_send()
     before = w.candidate()
+    _CAUGHT.records.clear()
     try:
         reply = _answer(w, session, document)
         if reply is None:
@@ -220,6 +227,7 @@ def one_input(data: bytes) -> None:
                 w.restore()
     finally:
         w.datastore.discard_changes()
+    _CAUGHT.check()
     assert w.candidate() == w.seed_running
 
 
