@@ -218,7 +218,10 @@ class Datastore:
                 journal.undo()
                 raise NetconfError(*journal.errors, *errors)
         if journal.errors:
-            self._keep(journal, request)  # continue-on-error keeps what succeeded
+            if test_option == "test-only":
+                journal.undo()  # RFC 6241 7.2: test-only sets nothing, not even what succeeded
+            else:
+                self._keep(journal, request)  # continue-on-error keeps what succeeded
             raise NetconfError(*journal.errors)
         if test_option == "test-only":
             journal.undo()
