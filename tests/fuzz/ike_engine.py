@@ -9,7 +9,7 @@ informational exchange, the IV of its message ID; the harness can also compute a
 over the fuzzer's notify/delete payloads (an authenticated peer saying strange things). So the
 fuzzer gets past decryption and reaches every exchange state with plain and encrypted input.
 
-Input: scenario byte (victim role 0x01, aggressive 0x02, proposal 0x0c, peer with another key
+Input: scenario byte (victim role 0x01, aggressive 0x02, proposal 0x0c, victim with another key
 0x40), stage byte, then messages, each:
 seconds to let pass (1 byte), kind, first payload type, message ID (4 bytes), body length
 (2 bytes), body. The kind's bits: exchange (2 bits: main, aggressive, informational, or the next
@@ -19,11 +19,12 @@ keep the message ID (0x40, outside informational), a valid HASH(1) (0x80, inform
 Invariants:
 - no exception escapes the engine: its catch-all (an ERROR log line with a traceback) never
   fires, in the victim or in its peer;
-- no SA is established without authentication: when the scenario gives the peer another
-  pre-shared key than the victim's (bit 0x40), the victim never emits SaEstablished (neither the
-  peer's messages nor the fuzzer, who knows the victim's encryption keys but not its pre-shared
-  key, can produce the HASH_I / HASH_R it expects). With the same key, the fuzzer may replay
-  what the peer would have sent (the seeds do) and reach the established state;
+- no SA is established without authentication: when the scenario gives the victim a
+  pre-shared key that the peer does not have and no seed was made with (bit 0x40), the victim
+  never emits SaEstablished (neither the peer's messages nor the fuzzer, who knows the victim's
+  encryption keys but not its pre-shared key, can produce the HASH_I / HASH_R it expects).
+  With the same key, the fuzzer may replay what the peer would have sent (the seeds do) and
+  reach the established state;
 - half-open state is bounded: never more than MAX_HALF_OPEN negotiations, and after the
   timers run to the end nothing is left in the SA table;
 - every datagram the victim sends has a valid header, and parses in full when plain text.
@@ -66,6 +67,7 @@ from tests.negotiator.engine.engine_harness import (
 )
 
 MAX_HALF_OPEN = 4
+VICTIM_ONLY_KEY = b"the victim's key when the peer has another"
 MAX_MESSAGES = 8
 PROPOSALS = (
     proposal("p-modp1024", group=2, hash=HashAlgorithm.SHA1,
@@ -203,9 +205,12 @@ def one_input(data: bytes) -> None:
     offer = PROPOSALS[(scenario >> 2) % len(PROPOSALS)]
     wrong_key = scenario & 0x40 != 0
     stage = draw.below(8)
-    peer_key = b"not the victim's key" if wrong_key else PSK
-    initiator = _engine(R_ADDR, I_ADDR, 1, mode, offer, peer_key if victim_is_responder else PSK)
-    responder = _engine(I_ADDR, R_ADDR, 2, mode, offer, PSK if victim_is_responder else peer_key)
+    # The victim's key changes, not the peer's: with the peer's key changed, the victim would
+    # expect the very HASH_I / HASH_R that the seeds of the same exchange carry (the first
+    # campaign found that: a seed with the 0x40 bit flipped). This key is in no seed.
+    victim_key = VICTIM_ONLY_KEY if wrong_key else PSK
+    initiator = _engine(R_ADDR, I_ADDR, 1, mode, offer, PSK if victim_is_responder else victim_key)
+    responder = _engine(I_ADDR, R_ADDR, 2, mode, offer, victim_key if victim_is_responder else PSK)
     victim, peer = (responder, initiator) if victim_is_responder else (initiator, responder)
     peer_address = I_ADDR if victim_is_responder else R_ADDR
     victim_address = R_ADDR if victim_is_responder else I_ADDR
