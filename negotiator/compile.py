@@ -39,11 +39,12 @@ from negotiator.config import (
 )
 from negotiator.crypto.cipher import SUPPORTED_CIPHERS
 from negotiator.crypto.dh import SUPPORTED_DH_GROUPS
+from negotiator.pki import LocalCredential, PkiReader, TrustAnchor
 from negotiator.policy_map import PolicyMap
 
 UNSUPPORTED_APP_TAG = "unsupported-algorithm"
 DEFAULT_LIFETIME_SECONDS = 3600
-# Certificate (RSA signature) authentication is not implemented by the engine yet.
+# Signature authentication: the model and the commit checks exist, the exchange does not yet.
 SUPPORTED_AUTH_METHODS = frozenset({AuthMethod.PRE_SHARED_KEYS})
 
 def ike_tag(name: str) -> str:
@@ -80,6 +81,37 @@ def dh_group_number(name: str) -> int:
 def _ike(snapshot: ConfigSnapshot) -> etree._Element | None:
     security = snapshot.data.find(ike_tag("security"))
     return security.find(ike_tag("ike")) if security is not None else None
+
+
+def pki_element(snapshot: ConfigSnapshot) -> etree._Element | None:
+    security = snapshot.data.find(ike_tag("security"))
+    return security.find(ike_tag("pki")) if security is not None else None
+
+
+Pki = tuple[Mapping[str, LocalCredential], Mapping[str, TrustAnchor]]
+
+
+def compile_pki(snapshot: ConfigSnapshot, reader: PkiReader) -> Pki:
+    """The local certificates and trust anchors that read without a fault, by name (the
+    commit veto refuses a configuration with faults: :mod:`negotiator.pki_veto`)."""
+    credentials: dict[str, LocalCredential] = {}
+    anchors: dict[str, TrustAnchor] = {}
+    pki = pki_element(snapshot)
+    if pki is not None:
+        for entry in pki.iterfind(ike_tag("local-certificate")):
+            name, cert, key = (_text(entry, leaf) for leaf in
+                               ("name", "certificate", "private-key"))
+            if name is not None and cert is not None and key is not None:
+                credential = reader.local(name, cert, key)
+                if isinstance(credential, LocalCredential):
+                    credentials[name] = credential
+        for entry in pki.iterfind(ike_tag("ca-certificate")):
+            name, cert = _text(entry, "name"), _text(entry, "certificate")
+            if name is not None and cert is not None:
+                anchor = reader.anchor(name, cert)
+                if isinstance(anchor, TrustAnchor):
+                    anchors[name] = anchor
+    return MappingProxyType(credentials), MappingProxyType(anchors)
 
 
 def _proposal_elements(snapshot: ConfigSnapshot) -> Iterator[etree._Element]:
@@ -140,6 +172,9 @@ def _compile_policy(node: etree._Element, proposals: dict[str, Proposal]) -> Pol
         remote_identity=_text(node, "remote-identity"),
         dead_peer_detection=_dead_peer_detection(node),
         establish_immediately=_text(node, "establish-tunnels") == "immediately",
+        trusted_cas=() if certificate is None else tuple(
+            ca.text.strip() for ca in certificate.iterfind(ike_tag("trusted-ca")) if ca.text
+        ),
     )
 
 
@@ -164,8 +199,10 @@ def compile_config(snapshot: ConfigSnapshot) -> NegotiatorConfig:
         for node in ike.iterfind(_POLICY_TAG):
             policy = _compile_policy(node, proposals)
             policies[policy.peer] = policy
+    credentials, anchors = compile_pki(snapshot, PkiReader())
     return NegotiatorConfig(
-        generation=snapshot.generation, policies=MappingProxyType(policies)
+        generation=snapshot.generation, policies=MappingProxyType(policies),
+        credentials=credentials, trust_anchors=anchors,
     )
 
 
@@ -244,6 +281,8 @@ class ConfigCompiler:
         self._cache: dict[bytes, Policy] = {}
         self._policies = PolicyMap()
         self._distinct = False  # no two policies of the last result named the same peer
+        self._reader = PkiReader()
+        self._pki: Pki = (MappingProxyType({}), MappingProxyType({}))
 
     def compile(self, snapshot: ConfigSnapshot) -> NegotiatorConfig:
         """Like :func:`compile_config` (same result; a ValueError, naming the first faulty
@@ -267,8 +306,19 @@ class ConfigCompiler:
             policies = self._patched(snapshot, frozenset(by_name), by_name)
             if policies is not None:
                 self._generation, self._policies = snapshot.generation, policies
-                return NegotiatorConfig(generation=snapshot.generation, policies=policies)
+                return self._config(snapshot, policies)  # pki unchanged: not "other"
+        self._pki = compile_pki(snapshot, self._reader)
         return self._compile_all(snapshot)
+
+    def _config(self, snapshot: ConfigSnapshot, policies: PolicyMap) -> NegotiatorConfig:
+        credentials, anchors = self._pki
+        return NegotiatorConfig(generation=snapshot.generation, policies=policies,
+                                credentials=credentials, trust_anchors=anchors)
+
+    @property
+    def reader(self) -> PkiReader:
+        """The PEM reader whose cache the commit veto shares."""
+        return self._reader
 
     def _patched(
         self, snapshot: ConfigSnapshot, names: frozenset[str],
@@ -373,7 +423,7 @@ class ConfigCompiler:
         self._cache, self._policies = fresh, PolicyMap(policies)
         self._generation, self._distinct = snapshot.generation, len(policies) == len(in_order)
         # never mutated: the next compile derives a new PolicyMap sharing it
-        return NegotiatorConfig(generation=snapshot.generation, policies=self._policies)
+        return self._config(snapshot, self._policies)
 
     def _proposals_reusing_unchanged(self, snapshot: ConfigSnapshot) -> dict[str, Proposal]:
         proposals: dict[str, Proposal] = {}

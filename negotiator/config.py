@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from negotiator.pki import LocalCredential, TrustAnchor
+
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -28,6 +30,12 @@ def parse_address(text: str) -> IpAddress:
 class AuthMethod(StrEnum):
     PRE_SHARED_KEYS = "pre-shared-keys"
     RSA_SIGNATURES = "rsa-signatures"
+    ECDSA_SIGNATURES_256 = "ecdsa-signatures-256"  # RFC 4754: P-256 with SHA-256
+    ECDSA_SIGNATURES_384 = "ecdsa-signatures-384"  # RFC 4754: P-384 with SHA-384
+
+    @property
+    def uses_signatures(self) -> bool:
+        return self is not AuthMethod.PRE_SHARED_KEYS
 
 
 class HashAlgorithm(StrEnum):
@@ -86,6 +94,7 @@ class Policy:
     remote_identity: str | None = None
     dead_peer_detection: DeadPeerDetection | None = None
     establish_immediately: bool = False  # establish-tunnels immediately (else on-request)
+    trusted_cas: tuple[str, ...] = ()  # ca-certificate names; () = every configured CA
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +103,24 @@ class NegotiatorConfig:
 
     generation: int
     policies: Mapping[IpAddress, Policy] = field(default_factory=lambda: MappingProxyType({}))
+    # security/pki: local certificates (with their keys) and trust anchors, by name.
+    credentials: Mapping[str, LocalCredential] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    trust_anchors: Mapping[str, TrustAnchor] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def credential_of(self, policy: Policy) -> LocalCredential | None:
+        name = policy.local_certificate
+        return None if name is None else self.credentials.get(name)
+
+    def anchors_of(self, policy: Policy) -> tuple[TrustAnchor, ...]:
+        """The CAs ``policy`` trusts: its trusted-ca list, or every configured CA."""
+        if not policy.trusted_cas:
+            return tuple(self.trust_anchors.values())
+        return tuple(self.trust_anchors[n] for n in policy.trusted_cas
+                     if n in self.trust_anchors)
 
     def policy_for(self, peer: str | IpAddress) -> Policy | None:
         try:

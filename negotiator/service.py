@@ -44,6 +44,7 @@ from negotiator.engine.events import (
     SaInfo,
 )
 from negotiator.engine.statistics import PeerStatistics
+from negotiator.pki_veto import pki_errors, policy_errors
 from negotiator.shell import (
     Address,
     EngineLike,
@@ -253,20 +254,35 @@ class _Subscriber:
         self._checked: int | None = None
 
     def prepare(self, snapshot: ConfigSnapshot) -> None:
+        """Veto what the negotiator cannot do: unsupported algorithms, PKI faults (a
+        certificate that does not parse or is outside its validity period, a key that does
+        not match...), a policy whose proposals do not fit its certificate's key. Each
+        fault is its own rpc-error."""
         changes = snapshot.changes
-        if changes is None or changes.outside(POLICY_LIST) or changes.since != self._checked:
-            # Only proposals can be vetoed: a commit changing nothing but policies on top of
-            # a checked configuration needs no new check (and no walk of 10,000 policies).
-            errors = check_supported(snapshot)
-            if errors:
-                raise NetconfError(*errors)
+        everything = (changes is None or changes.outside(POLICY_LIST)
+                      or changes.since != self._checked)
+        errors: list[RpcError] = []
+        if everything:
+            # Proposals and pki can only change outside the policy entries: a commit
+            # changing nothing but policies on top of a checked configuration needs no new
+            # check of them (and no walk of 10,000 policies).
+            errors += check_supported(snapshot)
+            errors += pki_errors(snapshot, self._service.now(), self._compiler.reader)
         try:
-            self._prepared[snapshot.generation] = self._compiler.compile(snapshot)
+            config = self._compiler.compile(snapshot)
         except ValueError as exc:
+            if errors:
+                raise NetconfError(*errors) from None
             raise NetconfError(
                 RpcError(ErrorType.APPLICATION, ErrorTag.OPERATION_FAILED,
                          f"the negotiator cannot use this configuration: {exc}")
             ) from None
+        entries = None if everything or changes is None else changes.entries(POLICY_LIST)
+        errors += policy_errors(config, None if entries is None
+                                else [str(key[0]) for key in entries])
+        if errors:
+            raise NetconfError(*errors)
+        self._prepared[snapshot.generation] = config
 
     def commit(self, snapshot: ConfigSnapshot) -> None:
         config = self._prepared.pop(snapshot.generation, None)
@@ -295,7 +311,8 @@ class NegotiatorService:
     ) -> None:
         """``compiler``: the one that compiled ``config``, so that the first commit already
         reuses its policies (a fresh one otherwise). ``clock`` (monotonic) drives the engine;
-        ``wall_clock`` only dates what is displayed (established-at)."""
+        ``wall_clock`` dates what is displayed (established-at) and judges certificate
+        validity."""
         self._config = config
         self._engine_factory = engine_factory
         self._clock = clock
@@ -340,6 +357,10 @@ class NegotiatorService:
     @property
     def config(self) -> NegotiatorConfig:
         return self._config
+
+    def now(self) -> float:
+        """Wall-clock time (certificate validity is judged against it)."""
+        return self._wall_clock()
 
     @property
     def engine(self) -> EngineLike | None:

@@ -1,4 +1,4 @@
-"""Validation of a configuration with libyang, plus PKI checks with ``cryptography``.
+"""Validation of a configuration with libyang.
 
 Theory of operation. libyang evaluates the policy ``must`` expressions and the
 ``proposals`` leafref by scanning the siblings of ``ike``, so one parse of N policies costs
@@ -23,19 +23,17 @@ whose key is invalid without its key).
 
 libyang errors are mapped to RFC 6241 error-tags by their error-app-tag (RFC 7950 section 15)
 and, when there is none, by the kind of schema node at the error's data path; never by
-message text.
+message text. Checks that need more than the model (certificates that parse, keys that match)
+belong to whoever uses the values: the negotiator's commit veto does them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import oopt_gnpy_libyang as ly
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from agent.datastore.changes import Change
@@ -59,8 +57,6 @@ from agent.datastore.serialize import (
 from agent.datastore.subscriber import IKE_NS
 from agent.errors import ErrorTag, ErrorType, RpcError
 
-PKI_TAG = f"{{{IKE_NS}}}pki"
-CERT_TAG = f"{{{IKE_NS}}}local-certificate"
 # Leaves whose values are secrets: never echoed in an error message.
 SECRET_LEAVES = frozenset({"ascii-text", "hexadecimal", "private-key"})
 PATH_NAMESPACES = (("ike", IKE_NS),)
@@ -104,20 +100,12 @@ def scope_of(changes: Iterable[Change]) -> Scope:
     return scope
 
 
-@dataclass(frozen=True, slots=True)
-class _CertFault:
-    leaf: str
-    app_tag: str
-    message: str
-
-
 class Validator:
     def __init__(self, schema: Schema, chunk_size: int = 50) -> None:
         self.schema = schema
         self.chunk_size = chunk_size
         self._module_prefixes = {m.name: m.prefix for m in schema.modules()}
         self._module_namespaces = {m.name: m.namespace for m in schema.modules()}
-        self._cert_cache: dict[bytes, tuple[_CertFault, ...]] = {}
         self._splitter = PolicySplitter(schema)
         self._policy_node = schema.roots[SECURITY_TAG].children[IKE_TAG].children[POLICY_TAG]
 
@@ -141,8 +129,6 @@ class Validator:
                     seen.add(key)
                     errors.append(error)
         errors = _drop_consequential(errors)
-        if not parse_only and (scope is None or scope.everything):
-            errors.extend(self._pki_errors(data))
         errors.sort(key=lambda e: e.path or "")  # deterministic, grouped by node
         return errors
 
@@ -256,61 +242,6 @@ class Validator:
                 return None
             children = node.children
         return node
-
-    # -- PKI --------------------------------------------------------------------------
-
-    def _pki_errors(self, data: etree._Element) -> list[RpcError]:
-        errors: list[RpcError] = []
-        for entry in data.iterfind(f"{SECURITY_TAG}/{PKI_TAG}/{CERT_TAG}"):
-            name = entry.findtext(NAME_TAG) or ""
-            cert = entry.findtext(f"{{{IKE_NS}}}certificate")
-            key = entry.findtext(f"{{{IKE_NS}}}private-key")
-            if cert is None or key is None:
-                continue  # mandatory: libyang reports it
-            digest = hashlib.sha256(f"{len(cert)}:{cert}{key}".encode()).digest()
-            faults = self._cert_cache.get(digest)
-            if faults is None:
-                faults = _check_certificate(cert, key)
-                self._cert_cache[digest] = faults
-            base = element_path(entry, self.schema)
-            errors.extend(
-                RpcError(ErrorType.APPLICATION, ErrorTag.INVALID_VALUE,
-                         f"local-certificate {name!r}: {f.message}", app_tag=f.app_tag,
-                         path=f"{base}/ike:{f.leaf}", path_namespaces=PATH_NAMESPACES)
-                for f in faults
-            )
-        return errors
-
-
-def _check_certificate(cert_pem: str, key_pem: str) -> tuple[_CertFault, ...]:
-    faults: list[_CertFault] = []
-    certificate = None
-    private_key = None
-    try:
-        certificate = x509.load_pem_x509_certificate(cert_pem.encode())
-    except ValueError:
-        faults.append(_CertFault("certificate", "certificate-invalid",
-                                 "the certificate is not a PEM X.509 certificate."))
-    try:
-        private_key = serialization.load_pem_private_key(key_pem.encode(), password=None)
-    except (ValueError, TypeError):
-        faults.append(_CertFault("private-key", "private-key-invalid",
-                                 "the private key is not an unencrypted PEM private key."))
-    except Exception:  # unsupported key types raise UnsupportedAlgorithm
-        faults.append(_CertFault("private-key", "private-key-invalid",
-                                 "the private key is of an unsupported kind."))
-    if certificate is not None and private_key is not None:
-        spki = serialization.PublicFormat.SubjectPublicKeyInfo
-        der = serialization.Encoding.DER
-        try:
-            cert_public = certificate.public_key().public_bytes(der, spki)
-        except Exception:
-            cert_public = b""
-        if private_key.public_key().public_bytes(der, spki) != cert_public:
-            faults.append(_CertFault("private-key", "key-mismatch",
-                                     "the private key does not match the certificate's "
-                                     "public key."))
-    return tuple(faults)
 
 
 def _drop_consequential(errors: list[RpcError]) -> list[RpcError]:

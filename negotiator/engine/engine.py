@@ -63,15 +63,10 @@ from negotiator.engine.events import (
     SaInfo,
 )
 from negotiator.engine.exchange import Exchange, Step
+from negotiator.engine.identity import identity_payload
 from negotiator.engine.keeper import RECHECK, TunnelKeeper, reauth_margin
 from negotiator.engine.main_mode import MainMode
-from negotiator.engine.phase1 import (
-    Phase1Error,
-    SelectionCache,
-    Tools,
-    describe_proposal,
-    identity_payload,
-)
+from negotiator.engine.phase1 import Phase1Error, SelectionCache, Tools, describe_proposal
 from negotiator.engine.state import (
     ZERO_COOKIE,
     Address,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -29,7 +28,6 @@ from negotiator.codec import (
     HashAlgorithmId,
     HashPayload,
     IdPayload,
-    IdType,
     IsakmpTransformId,
     KePayload,
     LifeType,
@@ -54,6 +52,7 @@ from negotiator.config import AuthMethod, EncryptionAlgorithm, HashAlgorithm, Po
 from negotiator.crypto.cipher import SUPPORTED_CIPHERS, cbc_decrypt, cbc_encrypt, cipher_spec
 from negotiator.crypto.dh import SUPPORTED_DH_GROUPS, DhFactory
 from negotiator.crypto.keys import derive_phase1_keys, hash_i, hash_r, skeyid_psk
+from negotiator.engine.identity import identity_payload, same_identity
 from negotiator.engine.state import IkeSa, Role
 
 P = TypeVar("P", bound=Payload)
@@ -341,19 +340,6 @@ def accept_choice(offered: Sequence[Proposal], sa: SaPayload) -> tuple[Proposal,
 # -- identities (RFC 2407 section 4.6.2) -----------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1024)
-def identity_payload(identity: str) -> IdPayload:
-    """ID_IPV4_ADDR / ID_IPV6_ADDR for an address, ID_USER_FQDN for user@host, else ID_FQDN
-    (memoised: the payload is frozen and every SA of a policy asks for the same one)."""
-    try:
-        address = ipaddress.ip_address(identity)
-    except ValueError:
-        id_type = IdType.ID_USER_FQDN if "@" in identity else IdType.ID_FQDN
-        return IdPayload(id_type, identity.encode())
-    id_type = IdType.ID_IPV4_ADDR if address.version == 4 else IdType.ID_IPV6_ADDR
-    return IdPayload(id_type, address.packed)
-
-
 def check_peer_identity(sa: IkeSa, chain: PayloadChain, what: str) -> None:
     """Keep the peer's ID body (for its HASH); it must equal policy.remote_identity when one is
     configured (default: any identity, as strongSwan's ``remote.id = %any``)."""
@@ -361,8 +347,7 @@ def check_peer_identity(sa: IkeSa, chain: PayloadChain, what: str) -> None:
     sa.peer_id_b = chain.body_of(IdPayload) or b""
     if sa.policy.remote_identity is None:
         return
-    expected = identity_payload(sa.policy.remote_identity)
-    if (received.id_type, received.data) != (expected.id_type, expected.data):
+    if not same_identity(received, identity_payload(sa.policy.remote_identity)):
         raise Phase1Error(NotifyType.INVALID_ID_INFORMATION, "peer identity does not match")
 
 

@@ -4,7 +4,6 @@ RFC 7950 section 15 fields, and every fault is reported."""
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.datastore.store import Datastore
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
@@ -177,30 +176,8 @@ def test_certificate_policy_with_psk_proposal_is_credential_mismatch(
     assert "local certificate" in error.message
 
 
-def test_certificate_that_does_not_parse(datastore: Datastore) -> None:
-    _, key = make_certificate()
-    error = only(errors_of(datastore, certificate_config("not a certificate", key)))
-    assert error.tag is ErrorTag.INVALID_VALUE
-    assert error.app_tag == "certificate-invalid"
-    assert error.path == CERT_PATH + "/ike:certificate"
-
-
-def test_key_that_does_not_match_its_certificate(datastore: Datastore) -> None:
-    cert, _ = make_certificate()
-    _, other_key = make_certificate(ec.generate_private_key(ec.SECP256R1()))
-    error = only(errors_of(datastore, certificate_config(cert, other_key)))
-    assert error.tag is ErrorTag.INVALID_VALUE
-    assert error.app_tag == "key-mismatch"
-    assert error.path == CERT_PATH + "/ike:private-key"
-    assert "PRIVATE KEY" not in error.message
-
-
-def test_key_that_does_not_parse_is_reported_without_its_text(datastore: Datastore) -> None:
-    cert, _ = make_certificate()
-    error = only(errors_of(datastore, certificate_config(cert, "secret-key-material")))
-    assert error.app_tag == "private-key-invalid"
-    assert error.path == CERT_PATH + "/ike:private-key"
-    assert "secret-key-material" not in error.message
+# Whether a certificate parses and its key matches is the negotiator's commit veto:
+# tests/negotiator/service/test_pki_veto.py.
 
 
 def test_policy_referencing_a_missing_certificate(datastore: Datastore) -> None:
