@@ -44,8 +44,6 @@ from negotiator.policy_map import PolicyMap
 
 UNSUPPORTED_APP_TAG = "unsupported-algorithm"
 DEFAULT_LIFETIME_SECONDS = 3600
-# Signature authentication: the model and the commit checks exist, the exchange does not yet.
-SUPPORTED_AUTH_METHODS = frozenset({AuthMethod.PRE_SHARED_KEYS})
 
 def ike_tag(name: str) -> str:
     """The Clark-notation tag ``{IKE_NS}name`` of an ike-security element."""
@@ -449,12 +447,6 @@ def check_supported(snapshot: ConfigSnapshot) -> list[RpcError]:
     errors: list[RpcError] = []
     for node in _proposal_elements(snapshot):
         name = _text(node, "name") or "?"
-        method = _text(node, "authentication-method")
-        if method is not None and method not in SUPPORTED_AUTH_METHODS:
-            errors.append(
-                _unsupported(name, "authentication-method", method,
-                             "certificate authentication is not implemented")
-            )
         group = _text(node, "dh-group")
         if group is not None and dh_group_number(group) not in SUPPORTED_DH_GROUPS:
             supported = ", ".join(f"group{g}" for g in sorted(SUPPORTED_DH_GROUPS))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from negotiator.pki import LocalCredential, TrustAnchor
+from negotiator.pki import KeyKind, LocalCredential, TrustAnchor
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -36,6 +36,14 @@ class AuthMethod(StrEnum):
     @property
     def uses_signatures(self) -> bool:
         return self is not AuthMethod.PRE_SHARED_KEYS
+
+
+# The key each signature method signs with (RFC 2409 section 5.1, RFC 4754 section 5).
+SIGNATURE_KEYS: dict[AuthMethod, KeyKind] = {
+    AuthMethod.RSA_SIGNATURES: KeyKind.RSA,
+    AuthMethod.ECDSA_SIGNATURES_256: KeyKind.P256,
+    AuthMethod.ECDSA_SIGNATURES_384: KeyKind.P384,
+}
 
 
 class HashAlgorithm(StrEnum):

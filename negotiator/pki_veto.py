@@ -9,8 +9,9 @@ the text of a private key.
   certificate is inside its validity period now, a CA certificate is a CA.
 - :func:`policy_errors`: per certificate policy, every proposal's method fits the local
   certificate's key (``rsa-signatures`` an RSA key, ``ecdsa-signatures-256`` a P-256 key,
-  ``ecdsa-signatures-384`` a P-384 key); a DN identity parses; a configured local identity is
-  one the local certificate confirms (else the peer would refuse it).
+  ``ecdsa-signatures-384`` a P-384 key); at least one trust anchor to verify the peer with; a
+  DN identity parses; a configured local identity is one the local certificate confirms
+  (else the peer would refuse it).
 """
 
 from __future__ import annotations
@@ -23,21 +24,15 @@ from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, RpcError
 from negotiator.certificates import confirms
 from negotiator.compile import ike_tag, pki_element
-from negotiator.config import AuthMethod, NegotiatorConfig, Policy
+from negotiator.config import SIGNATURE_KEYS, NegotiatorConfig, Policy
 from negotiator.dn import looks_like_dn, parse_dn
 from negotiator.engine.identity import identity_payload
-from negotiator.pki import KeyKind, LocalCredential, PkiFault, PkiReader, validity_fault
+from negotiator.pki import LocalCredential, PkiFault, PkiReader, validity_fault
 
 _NAMESPACES = (("ike", IKE_NS),)
 _PKI_PATH = "/ike:security/ike:pki"
 _POLICY_PATH = "/ike:security/ike:ike/ike:policy[ike:name='{}']"
 
-# The key each signature method signs with (RFC 2409 section 5.1, RFC 4754 section 5).
-NEEDED_KEY: dict[AuthMethod, KeyKind] = {
-    AuthMethod.RSA_SIGNATURES: KeyKind.RSA,
-    AuthMethod.ECDSA_SIGNATURES_256: KeyKind.P256,
-    AuthMethod.ECDSA_SIGNATURES_384: KeyKind.P384,
-}
 
 
 def _error(message: str, app_tag: str, path: str) -> RpcError:
@@ -118,6 +113,11 @@ def policy_errors(config: NegotiatorConfig, peers: Iterable[str] | None) -> list
         credential = config.credential_of(policy)
         if credential is not None:
             errors.extend(_credential_errors(policy, credential, path))
+            if not config.anchors_of(policy):
+                errors.append(_error(
+                    f"policy {policy.peer}: no usable ca-certificate to verify the peer's "
+                    "certificate with (configure one, or name one in trusted-ca)",
+                    "no-trusted-ca", f"{path}/ike:certificate"))
     return errors
 
 
@@ -125,7 +125,7 @@ def _credential_errors(policy: Policy, credential: LocalCredential, path: str
                        ) -> list[RpcError]:
     errors = []
     for proposal in policy.proposals:
-        needed = NEEDED_KEY.get(proposal.auth_method)
+        needed = SIGNATURE_KEYS.get(proposal.auth_method)
         if needed is not None and needed is not credential.kind:
             errors.append(_error(
                 f"policy {policy.peer}: proposal {proposal.name} "

@@ -17,6 +17,8 @@ from negotiator.codec.message import (
     push_payload_chain,
 )
 from negotiator.codec.payloads import (
+    CertPayload,
+    CertReqPayload,
     DeletePayload,
     HashPayload,
     IdPayload,
@@ -25,6 +27,7 @@ from negotiator.codec.payloads import (
     NatDPayload,
     NoncePayload,
     NotifyPayload,
+    SigPayload,
     UnknownPayload,
     VendorIdPayload,
 )
@@ -32,6 +35,8 @@ from negotiator.codec.sa import DataAttribute, Proposal, SaPayload, Transform
 
 __all__ = [
     "Buffer",
+    "CertPayload",
+    "CertReqPayload",
     "DataAttribute",
     "DeletePayload",
     "HashPayload",
@@ -48,6 +53,7 @@ __all__ = [
     "PlainMessage",
     "Proposal",
     "SaPayload",
+    "SigPayload",
     "Transform",
     "UnknownPayload",
     "VendorIdPayload",

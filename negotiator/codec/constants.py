@@ -186,6 +186,23 @@ class AuthenticationMethodId(IntEnum):
     RSA_SIGNATURES = 3
     RSA_ENCRYPTION = 4
     REVISED_RSA_ENCRYPTION = 5
+    ECDSA_256 = 9  # RFC 4754 section 5: ECDSA with SHA-256 on the P-256 curve
+    ECDSA_384 = 10  # RFC 4754 section 5: ECDSA with SHA-384 on the P-384 curve
+    ECDSA_521 = 11
+
+
+class CertEncoding(IntEnum):
+    """RFC 2408 section 3.9 (Certificate Encoding, also the CERT_REQ Cert. Type)."""
+
+    PKCS7_WRAPPED_X509 = 1
+    PGP = 2
+    DNS_SIGNED_KEY = 3
+    X509_SIGNATURE = 4
+    KERBEROS_TOKEN = 6
+    CRL = 7
+    ARL = 8
+    SPKI = 9
+    X509_ATTRIBUTE = 10
 
 
 class LifeType(IntEnum):

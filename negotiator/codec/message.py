@@ -28,6 +28,8 @@ from negotiator.codec.errors import MalformedPacket
 from negotiator.codec.header import IsakmpHeader
 from negotiator.codec.payloads import (
     GENERIC_HEADER,
+    CertPayload,
+    CertReqPayload,
     DeletePayload,
     HashPayload,
     IdPayload,
@@ -36,6 +38,7 @@ from negotiator.codec.payloads import (
     NatDPayload,
     NoncePayload,
     NotifyPayload,
+    SigPayload,
     UnknownPayload,
     VendorIdPayload,
 )
@@ -52,6 +55,9 @@ KnownPayload = (
     | VendorIdPayload
     | NatDPayload
     | NatDDraftPayload
+    | CertPayload
+    | CertReqPayload
+    | SigPayload
 )
 Payload = KnownPayload | UnknownPayload
 P = TypeVar("P", bound=Payload)
@@ -74,6 +80,9 @@ class PayloadChain:
             if isinstance(payload, cls):
                 return payload
         return None
+
+    def all(self, cls: type[P]) -> list[P]:
+        return [p for p in self.payloads if isinstance(p, cls)]
 
     def body_of(self, cls: type[Payload]) -> bytes | None:
         for payload, body in zip(self.payloads, self.bodies, strict=True):

@@ -90,6 +90,64 @@ class NatDDraftPayload(_OpaquePayload):
     payload_type: ClassVar[PayloadType] = PayloadType.NAT_D_DRAFT
 
 
+# Signature payload (RFC 2408 section 3.12)
+# ! Next Payload  !   RESERVED    !         Payload Length        !
+# ~                         Signature Data                        ~
+@dataclass(frozen=True, slots=True)
+class SigPayload(_OpaquePayload):
+    payload_type: ClassVar[PayloadType] = PayloadType.SIG
+
+
+# Certificate payload (RFC 2408 section 3.9)
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# ! Next Payload  !   RESERVED    !         Payload Length        !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# ! Cert Encoding !                                               !
+# +-+-+-+-+-+-+-+-+                                               !
+# ~                       Certificate Data                        ~
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+@dataclass(frozen=True, slots=True)
+class CertPayload:
+    payload_type: ClassVar[PayloadType] = PayloadType.CERT
+    encoding: int  # CertEncoding.X509_SIGNATURE: one DER certificate
+    data: bytes
+
+    @classmethod
+    def pull(cls, buf: Buffer) -> CertPayload:
+        (encoding,) = buf.pull_struct(_ONE_OCTET)
+        return cls(encoding, buf.pull_rest())
+
+    def push(self, buf: Buffer) -> None:
+        buf.push_bytes(bytes((self.encoding,)) + self.data)
+
+
+# Certificate Request payload (RFC 2408 section 3.10; RFC 4945 section 3.2.4: the
+# Certification Authority field of an X.509 request is the DER subject Name of a trusted CA)
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# ! Next Payload  !   RESERVED    !         Payload Length        !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# !  Cert. Type   !                                               !
+# +-+-+-+-+-+-+-+-+                                               !
+# ~                    Certificate Authority                      ~
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+@dataclass(frozen=True, slots=True)
+class CertReqPayload:
+    payload_type: ClassVar[PayloadType] = PayloadType.CERTREQ
+    cert_type: int
+    authority: bytes
+
+    @classmethod
+    def pull(cls, buf: Buffer) -> CertReqPayload:
+        (cert_type,) = buf.pull_struct(_ONE_OCTET)
+        return cls(cert_type, buf.pull_rest())
+
+    def push(self, buf: Buffer) -> None:
+        buf.push_bytes(bytes((self.cert_type,)) + self.authority)
+
+
+_ONE_OCTET = struct.Struct(">B")
+
+
 # Identification payload (RFC 2408 section 3.8, IPSEC DOI fields per RFC 2407 section 4.6.2)
 # +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 # ! Next Payload  !   RESERVED    !        Payload Length         !
@@ -191,7 +249,7 @@ class DeletePayload:
 
 @dataclass(frozen=True, slots=True)
 class UnknownPayload:
-    """Any other payload type (CERT, SIG, FRAGMENT, ...), kept opaque so it can be skipped."""
+    """Any other payload type (FRAGMENT, NAT-OA, ...), kept opaque so it can be skipped."""
 
     type_code: int
     data: bytes

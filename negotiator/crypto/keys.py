@@ -30,6 +30,11 @@ def skeyid_psk(hash: HashAlgorithm, psk: bytes, ni_b: bytes, nr_b: bytes) -> byt
     return prf(hash, psk, ni_b + nr_b)
 
 
+# RFC 2409 §5 (signatures): SKEYID = prf(Ni_b | Nr_b, g^xy)
+def skeyid_signatures(hash: HashAlgorithm, ni_b: bytes, nr_b: bytes, g_xy: bytes) -> bytes:
+    return prf(hash, ni_b + nr_b, g_xy)
+
+
 # RFC 2409 Appendix B: if the cipher needs more key than prf yields,
 #   K = K1 | K2 | K3 ...,  K1 = prf(SKEYID_e, 0),  Kn = prf(SKEYID_e, Kn-1)
 # and the key is the first key_length octets of K (of SKEYID_e itself when long enough).

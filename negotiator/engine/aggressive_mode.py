@@ -1,14 +1,17 @@
-"""Aggressive mode, pre-shared keys: RFC 2409 section 5.4.
+"""Aggressive mode: RFC 2409 section 5.4 (pre-shared keys) and 5.1 (signatures).
 
 Theory of operation. Three messages; the key exchange travels in the first one, so every
 proposal the initiator offers must use the same DH group (it offers those of its policy that
 share the first proposal's group):
 
     Initiator                                  Responder
-    (1) HDR, SA, KE, Ni, IDii            -->                  (responder: new SA, selects,
+    (1) HDR, SA, KE, Ni, IDii [, CR...]  -->                  (responder: new SA, selects,
                                                                derives keys, Expect.AUTH)
-                                         <--   HDR, SA, KE, Nr, IDir, HASH_R       (2)
-    (3) HDR*, HASH_I                     -->   encrypted with IV = hash(g^xi | g^xr)
+                                <--   HDR, SA, KE, Nr, IDir, AUTH_R [, CR...]      (2)
+    (3) HDR*, AUTH_I                     -->   encrypted with IV = hash(g^xi | g^xr)
+
+AUTH is HASH_I / HASH_R with pre-shared keys, or [CERT...,] SIG_I / SIG_R with signatures;
+CR are the certificate requests, one per trusted CA (:mod:`.authentication`).
 
 The initiator checks HASH_R in (2): when it is wrong (pre-shared key mismatch) it fails the
 SA and sends AUTHENTICATION_FAILED, as strongSwan does. The responder accepts (3) encrypted
@@ -21,6 +24,11 @@ from negotiator.codec import ExchangeType, KePayload, Payload, SaPayload
 from negotiator.codec.header import IsakmpHeader
 from negotiator.config import Policy, Proposal
 from negotiator.engine.dpd import DPD_VENDOR_ID, note_peer_support
+from negotiator.engine.authentication import (
+    certificate_requests,
+    my_authentication,
+    verify_peer,
+)
 from negotiator.engine.exchange import Step
 from negotiator.engine.phase1 import (
     Tools,
@@ -31,13 +39,11 @@ from negotiator.engine.phase1 import (
     derive_keys,
     encode,
     ke_and_nonce,
-    my_hash,
     nonce_of,
     offer_of,
     offerable,
     required,
     unexpected,
-    verify_peer_hash,
 )
 from negotiator.engine.state import Expect, IkeSa
 
@@ -55,9 +61,8 @@ class AggressiveMode:
         proposal = offer_of(sa)
         ke, nonce = ke_and_nonce(sa, tools, sa.offered[0].dh_group)
         sa.expect = Expect.SA_KE_AUTH
-        return encode(
-            sa, AGGRESSIVE, [proposal, ke, nonce, sa.my_id, DPD_VENDOR_ID], encrypt=False
-        )
+        payloads = [proposal, ke, nonce, sa.my_id, DPD_VENDOR_ID, *certificate_requests(sa)]
+        return encode(sa, AGGRESSIVE, payloads, encrypt=False)
 
     def initiator_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         if sa.expect is not Expect.SA_KE_AUTH or header.encrypted:
@@ -69,9 +74,10 @@ class AggressiveMode:
         sa.nonce_r = nonce_of(chain, "(2)")
         check_peer_identity(sa, chain, "(2)")
         derive_keys(sa)
-        verify_peer_hash(sa, chain, "(2)")
+        verify_peer(sa, chain, "(2)", tools)
         sa.expect = Expect.NOTHING
-        return Step(encode(sa, AGGRESSIVE, [my_hash(sa)], encrypt=True), established=True)
+        reply = encode(sa, AGGRESSIVE, my_authentication(sa), encrypt=True)
+        return Step(reply, established=True)
 
     def responder_start(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         chain = decode(sa, header, data)  # (1) -> (2)
@@ -84,13 +90,14 @@ class AggressiveMode:
         ke, nonce = ke_and_nonce(sa, tools, sa.chosen.dh_group)
         derive_keys(sa)
         sa.expect = Expect.AUTH
-        payloads: list[Payload] = [reply, ke, nonce, sa.my_id, my_hash(sa), DPD_VENDOR_ID]
+        payloads: list[Payload] = [reply, ke, nonce, sa.my_id, *my_authentication(sa),
+                                   *certificate_requests(sa), DPD_VENDOR_ID]
         return Step(encode(sa, AGGRESSIVE, payloads, encrypt=False), awaits_reply=True)
 
     def responder_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         if sa.expect is not Expect.AUTH:
             raise unexpected("message after the SA was established: dropped")
         chain = decode(sa, header, data)  # (3)
-        verify_peer_hash(sa, chain, "(3)")
+        verify_peer(sa, chain, "(3)", tools)
         sa.expect = Expect.NOTHING
         return Step(established=True)

@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 
 from negotiator.codec import (
     DeletePayload,
     ExchangeType,
+    IdPayload,
     MalformedPacket,
     NotifyPayload,
     NotifyType,
@@ -63,7 +65,7 @@ from negotiator.engine.events import (
     SaInfo,
 )
 from negotiator.engine.exchange import Exchange, Step
-from negotiator.engine.identity import identity_payload
+from negotiator.engine.identity import identity_payload, subject_identity
 from negotiator.engine.keeper import RECHECK, TunnelKeeper, reauth_margin
 from negotiator.engine.main_mode import MainMode
 from negotiator.engine.phase1 import Phase1Error, SelectionCache, Tools, describe_proposal
@@ -105,6 +107,7 @@ class Engine:
         half_open_timeout: float = 30.0,
         max_half_open: int = DEFAULT_MAX_HALF_OPEN,
         max_half_open_per_peer: int = DEFAULT_MAX_HALF_OPEN_PER_PEER,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         # The address an SA speaks from, unless the caller names it: a shell bound to a
@@ -112,7 +115,8 @@ class Engine:
         # initiates from (our ID payload, RFC 2407 section 4.6.2, and the SA's state). The
         # engine makes no system call to learn it.
         self._local = local_address
-        self._tools = Tools(random_bytes, dh_factory, SelectionCache())
+        # Wall-clock time judges certificate validity only (``now`` is monotonic).
+        self._tools = Tools(random_bytes, dh_factory, SelectionCache(), wall_clock)
         self._retransmit_base = retransmit_base
         self._retransmit_tries = retransmit_tries
         self._half_open_timeout = half_open_timeout
@@ -326,7 +330,12 @@ class Engine:
         except Phase1Error as err:
             if err.fatal:
                 self._fail(
-                    sa, err.notify, err.reason, err.detail, failure_of(err.notify, err.reason)
+                    sa,
+                    err.notify,
+                    err.reason,
+                    err.detail,
+                    failure_of(err.notify, err.reason),
+                    delete=err.delete_peer_sa,
                 )
             else:
                 self._dropped += 1
@@ -498,14 +507,20 @@ class Engine:
         reason: str,
         detail: str,
         failure: Failure,
+        *,
+        delete: bool = False,
     ) -> None:
-        """ONE log line, at most one notify, the SA removed, SaFailed."""
+        """ONE log line, at most one notify (and a DELETE when the peer already established
+        its SA), the SA removed, SaFailed."""
         sent = f", sending {notify.name}" if notify is not None else ""
+        sent += " and a DELETE" if delete else ""
         log.warning(
             "%s: negotiation with %s failed: %s%s", sa.log_prefix, sa.remote[0], detail, sent
         )
         if notify is not None:
             self._outgoing.append((informational.notify(sa, notify, self._tools), sa.remote))
+        if delete:
+            self._outgoing.append((informational.delete(sa, self._tools), sa.remote))
         self._remove(sa)
         self._statistics.failed(sa.remote[0], failure, detail, self._now)
         self._events.append(SaFailed(sa.index, reason))
@@ -679,7 +694,6 @@ class Engine:
         *,
         take_index: bool = True,
     ) -> IkeSa:
-        identity = policy.local_identity or local[0]
         return IkeSa(
             index=self._take_index() if take_index else 0,
             role=role,
@@ -692,8 +706,18 @@ class Engine:
             policy=policy,
             created_at=now,
             expect=Expect.SA,
-            my_id=identity_payload(identity),
+            my_id=self._my_identity(policy, local),
         )
+
+    def _my_identity(self, policy: Policy, local: Address) -> IdPayload:
+        """The configured local identity; else with a certificate its subject DN (RFC 4945
+        section 3.1.5, what strongSwan expects by default), else our address."""
+        if policy.local_identity is not None:
+            return identity_payload(policy.local_identity)
+        credential = self._config.credential_of(policy)
+        if credential is not None:
+            return subject_identity(credential.certificate)
+        return identity_payload(local[0])
 
     def _info(self, sa: IkeSa) -> SaInfo:
         chosen = sa.chosen

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 
+from cryptography import x509
+
 from negotiator.codec import IdPayload, IdType
 from negotiator.dn import format_dn, looks_like_dn, name_from_der, parse_dn, same_dn
 
@@ -23,6 +25,11 @@ def identity_payload(identity: str) -> IdPayload:
         return IdPayload(id_type, identity.encode())
     id_type = IdType.ID_IPV4_ADDR if address.version == 4 else IdType.ID_IPV6_ADDR
     return IdPayload(id_type, address.packed)
+
+
+def subject_identity(certificate: x509.Certificate) -> IdPayload:
+    """ID_DER_ASN1_DN of a certificate's subject, with the subject's own encoding."""
+    return IdPayload(IdType.ID_DER_ASN1_DN, certificate.subject.public_bytes())
 
 
 def same_identity(received: IdPayload, expected: IdPayload) -> bool:

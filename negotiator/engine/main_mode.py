@@ -1,4 +1,4 @@
-"""Main mode (identity protection), pre-shared keys: RFC 2409 section 5.4.
+"""Main mode (identity protection): RFC 2409 section 5.4 (pre-shared keys) and 5.1 (signatures).
 
 Theory of operation. Six messages, three round trips; each side's state names what it expects
 next (Expect.SA -> Expect.KE -> Expect.AUTH -> Expect.NOTHING):
@@ -6,10 +6,15 @@ next (Expect.SA -> Expect.KE -> Expect.AUTH -> Expect.NOTHING):
     Initiator                          Responder
     (1) HDR, SA                  -->                      (responder: new SA, selects)
                                  <--   HDR, SA            (2) the chosen transform echoed
-    (3) HDR, KE, Ni              -->
-                                 <--   HDR, KE, Nr        (4) both sides derive SKEYID...
-    (5) HDR*, IDii, HASH_I       -->                      encrypted, IV = hash(g^xi | g^xr)
-                                 <--   HDR*, IDir, HASH_R (6) IV = last block of (5)
+    (3) HDR, KE, Ni [, CR...]    -->
+                                 <--   HDR, KE, Nr [, CR...]   (4) both sides derive SKEYID...
+    (5) HDR*, IDii, AUTH         -->                      encrypted, IV = hash(g^xi | g^xr)
+                                 <--   HDR*, IDir, AUTH   (6) IV = last block of (5)
+
+AUTH is HASH_I / HASH_R with pre-shared keys, or [CERT...,] SIG_I / SIG_R with signatures,
+where each side also asks for the other's certificate with CERT_REQs (CR) in (3) and (4)
+(:mod:`.authentication`). An initiator that refuses (6) sends the failure's notify and a
+DELETE, protected: the responder established its SA when it sent (6).
 
 The initiator retransmits each of (1), (3), (5) until the answer arrives; the responder only
 answers (a repeated request is answered again by the engine from the last response). With a
@@ -25,6 +30,11 @@ from negotiator.codec.header import IsakmpHeader
 from negotiator.config import Policy, Proposal
 from negotiator.crypto.cipher import cipher_spec
 from negotiator.engine.dpd import DPD_VENDOR_ID, note_peer_support
+from negotiator.engine.authentication import (
+    certificate_requests,
+    my_authentication,
+    verify_peer,
+)
 from negotiator.engine.exchange import Step
 from negotiator.engine.phase1 import (
     Phase1Error,
@@ -36,13 +46,11 @@ from negotiator.engine.phase1 import (
     derive_keys,
     encode,
     ke_and_nonce,
-    my_hash,
     nonce_of,
     offer_of,
     offerable,
     required,
     unexpected,
-    verify_peer_hash,
 )
 from negotiator.engine.state import Expect, IkeSa
 
@@ -76,19 +84,24 @@ class MainMode:
             note_peer_support(sa, chain)
             ke, nonce = ke_and_nonce(sa, tools, sa.chosen.dh_group)
             sa.expect = Expect.KE
-            return Step(encode(sa, MAIN, [ke, nonce], encrypt=False), awaits_reply=True)
+            payloads = [ke, nonce, *certificate_requests(sa)]
+            return Step(encode(sa, MAIN, payloads, encrypt=False), awaits_reply=True)
         if sa.expect is Expect.KE and not header.encrypted:  # (4) -> (5)
             chain = decode(sa, header, data)
             sa.g_xr = required(chain, KePayload, "(4)").data
             sa.nonce_r = nonce_of(chain, "(4)")
             derive_keys(sa)
             sa.expect = Expect.AUTH
-            reply = encode(sa, MAIN, [sa.my_id, my_hash(sa)], encrypt=True)
+            reply = encode(sa, MAIN, [sa.my_id, *my_authentication(sa)], encrypt=True)
             return Step(reply, awaits_reply=True)
         if sa.expect is Expect.AUTH and header.encrypted:  # (6)
             chain = decode(sa, header, data)
-            check_peer_identity(sa, chain, "(6)")
-            verify_peer_hash(sa, chain, "(6)")
+            try:
+                check_peer_identity(sa, chain, "(6)")
+                verify_peer(sa, chain, "(6)", tools)
+            except Phase1Error as exc:
+                exc.delete_peer_sa = exc.fatal  # the responder is established: tell it
+                raise
             sa.expect = Expect.NOTHING
             return Step(established=True)
         raise _unexpected(sa, header)
@@ -109,7 +122,8 @@ class MainMode:
             ke, nonce = ke_and_nonce(sa, tools, sa.chosen.dh_group)
             derive_keys(sa)
             sa.expect = Expect.AUTH
-            return Step(encode(sa, MAIN, [ke, nonce], encrypt=False))
+            payloads = [ke, nonce, *certificate_requests(sa)]
+            return Step(encode(sa, MAIN, payloads, encrypt=False))
         if sa.expect is Expect.AUTH and header.encrypted:  # (5) -> (6)
             if not _whole_blocks(sa, data):
                 raise Phase1Error(
@@ -128,8 +142,8 @@ class MainMode:
                     "pre-shared key mismatch?",
                 ) from None
             check_peer_identity(sa, chain, "(5)")
-            verify_peer_hash(sa, chain, "(5)")
+            verify_peer(sa, chain, "(5)", tools)
             sa.expect = Expect.NOTHING
-            reply = encode(sa, MAIN, [sa.my_id, my_hash(sa)], encrypt=True)
+            reply = encode(sa, MAIN, [sa.my_id, *my_authentication(sa)], encrypt=True)
             return Step(reply, established=True)
         raise _unexpected(sa, header)

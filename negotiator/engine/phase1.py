@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -51,8 +52,14 @@ from negotiator.codec.header import IsakmpHeader
 from negotiator.config import AuthMethod, EncryptionAlgorithm, HashAlgorithm, Policy, Proposal
 from negotiator.crypto.cipher import SUPPORTED_CIPHERS, cbc_decrypt, cbc_encrypt, cipher_spec
 from negotiator.crypto.dh import SUPPORTED_DH_GROUPS, DhFactory
-from negotiator.crypto.keys import derive_phase1_keys, hash_i, hash_r, skeyid_psk
-from negotiator.engine.identity import identity_payload, same_identity
+from negotiator.crypto.keys import (
+    derive_phase1_keys,
+    hash_i,
+    hash_r,
+    skeyid_psk,
+    skeyid_signatures,
+)
+from negotiator.engine.identity import describe_identity, identity_payload, same_identity
 from negotiator.engine.state import IkeSa, Role
 
 P = TypeVar("P", bound=Payload)
@@ -76,6 +83,9 @@ class Phase1Error(Exception):
         self.reason = reason
         self.fatal = fatal
         self.detail = detail or reason
+        # Set when the peer already established its SA (a main-mode initiator refusing (6)):
+        # the engine then also sends a protected DELETE.
+        self.delete_peer_sa = False
 
 
 def unexpected(detail: str) -> Phase1Error:
@@ -88,12 +98,14 @@ def unexpected(detail: str) -> Phase1Error:
 
 @dataclass(frozen=True, slots=True)
 class Tools:
-    """Injected randomness and key generation (deterministic in tests), and the engine's own
-    selection cache (see :class:`SelectionCache`; defined below)."""
+    """Injected randomness and key generation (deterministic in tests), the engine's own
+    selection cache (see :class:`SelectionCache`; defined below) and the wall clock that
+    certificate validity is judged by (the engine's ``now`` is monotonic)."""
 
     random_bytes: Callable[[int], bytes]
     dh_factory: DhFactory
     selections: SelectionCache = field(default_factory=lambda: SelectionCache())
+    wall_clock: Callable[[], float] = time.time
 
 
 # -- proposals and transforms (RFC 2409 Appendix A) ------------------------------------------
@@ -115,6 +127,15 @@ _HASHES: dict[HashAlgorithm, int] = {
 _AUTH_METHODS: dict[AuthMethod, int] = {
     AuthMethod.PRE_SHARED_KEYS: AuthenticationMethodId.PRE_SHARED_KEY,
     AuthMethod.RSA_SIGNATURES: AuthenticationMethodId.RSA_SIGNATURES,
+    AuthMethod.ECDSA_SIGNATURES_256: AuthenticationMethodId.ECDSA_256,
+    AuthMethod.ECDSA_SIGNATURES_384: AuthenticationMethodId.ECDSA_384,
+}
+# RFC 4754 section 7 (as strongSwan does it): with ECDSA, HASH_I and HASH_R are computed with
+# the HMAC of the method's hash (SHA-256 / SHA-384) whatever the negotiated hash; the PRF
+# for the keys (SKEYID_*) stays the negotiated one.
+_AUTH_PRF: dict[AuthMethod, HashAlgorithm] = {
+    AuthMethod.ECDSA_SIGNATURES_256: HashAlgorithm.SHA_256,
+    AuthMethod.ECDSA_SIGNATURES_384: HashAlgorithm.SHA_384,
 }
 
 
@@ -151,14 +172,16 @@ def describe_transform(transform: Transform) -> str:
 
 
 def offerable(policy: Policy) -> tuple[Proposal, ...]:
-    """The policy's proposals this implementation can negotiate: PSK with a configured key,
-    supported cipher and group (rsa-signatures is never offered nor accepted)."""
-    if policy.psk is None:
+    """The policy's proposals this implementation can negotiate: supported cipher and group,
+    and the credential's kind: pre-shared-keys with a key, signature methods with a local
+    certificate (the commit veto made sure each method fits the certificate's key)."""
+    signatures = policy.psk is None
+    if signatures and policy.local_certificate is None:
         return ()
     return tuple(
         p
         for p in policy.proposals
-        if p.auth_method is AuthMethod.PRE_SHARED_KEYS
+        if p.auth_method.uses_signatures == signatures
         and p.encryption in SUPPORTED_CIPHERS
         and p.dh_group in SUPPORTED_DH_GROUPS
     )
@@ -345,10 +368,14 @@ def check_peer_identity(sa: IkeSa, chain: PayloadChain, what: str) -> None:
     configured (default: any identity, as strongSwan's ``remote.id = %any``)."""
     received = required(chain, IdPayload, what)
     sa.peer_id_b = chain.body_of(IdPayload) or b""
+    sa.peer_id = received
     if sa.policy.remote_identity is None:
         return
     if not same_identity(received, identity_payload(sa.policy.remote_identity)):
-        raise Phase1Error(NotifyType.INVALID_ID_INFORMATION, "peer identity does not match")
+        raise Phase1Error(
+            NotifyType.INVALID_ID_INFORMATION, "peer identity does not match",
+            detail=f"{what}: peer identity {describe_identity(received)!r} is not the "
+            f"configured remote-identity {sa.policy.remote_identity!r}")
 
 
 # -- required payloads -----------------------------------------------------------------------
@@ -385,14 +412,19 @@ def ke_and_nonce(sa: IkeSa, tools: Tools, group: int) -> tuple[KePayload, NonceP
 
 
 def derive_keys(sa: IkeSa) -> None:
-    """SKEYID = prf(PSK, Ni_b | Nr_b), then SKEYID_d/a/e, the cipher key and the first IV."""
-    assert sa.chosen is not None and sa.dh is not None and sa.policy.psk is not None
+    """SKEYID (pre-shared key or signatures, RFC 2409 section 5), then SKEYID_d/a/e, the
+    cipher key and the first IV."""
+    assert sa.chosen is not None and sa.dh is not None
     peer_public = sa.g_xr if sa.role is Role.INITIATOR else sa.g_xi
     try:
         g_xy = sa.dh.shared_secret(peer_public)
     except ValueError as exc:
         raise Phase1Error(NotifyType.INVALID_KEY_INFORMATION, f"bad KE payload: {exc}") from None
-    skeyid = skeyid_psk(sa.chosen.hash, sa.policy.psk, sa.nonce_i, sa.nonce_r)
+    if sa.chosen.auth_method.uses_signatures:
+        skeyid = skeyid_signatures(sa.chosen.hash, sa.nonce_i, sa.nonce_r, g_xy)
+    else:
+        assert sa.policy.psk is not None
+        skeyid = skeyid_psk(sa.chosen.hash, sa.policy.psk, sa.nonce_i, sa.nonce_r)
     sa.keys = derive_phase1_keys(
         sa.chosen.hash,
         sa.chosen.encryption,
@@ -409,7 +441,7 @@ def derive_keys(sa: IkeSa) -> None:
 def auth_hash(sa: IkeSa, *, of_initiator: bool, id_body: bytes) -> bytes:
     """HASH_I (of_initiator) or HASH_R over the initiator's SA body and the given ID body."""
     assert sa.chosen is not None and sa.keys is not None
-    args = (sa.chosen.hash, sa.keys.skeyid)
+    args = (_AUTH_PRF.get(sa.chosen.auth_method, sa.chosen.hash), sa.keys.skeyid)
     if of_initiator:
         return hash_i(
             *args, sa.g_xi, sa.g_xr, sa.initiator_cookie, sa.responder_cookie, sa.sa_i_b, id_body
@@ -433,14 +465,15 @@ def verify_peer_hash(sa: IkeSa, chain: PayloadChain, what: str) -> None:
 
 
 @functools.lru_cache(maxsize=1024)
-def _id_body(identity: IdPayload) -> bytes:
+def id_body(identity: IdPayload) -> bytes:
     return payload_body(identity)
 
 
 def my_hash(sa: IkeSa) -> HashPayload:
     """Our HASH_I / HASH_R over our own ID body."""
-    id_body = _id_body(sa.my_id)
-    return HashPayload(auth_hash(sa, of_initiator=sa.role is Role.INITIATOR, id_body=id_body))
+    return HashPayload(
+        auth_hash(sa, of_initiator=sa.role is Role.INITIATOR, id_body=id_body(sa.my_id))
+    )
 
 
 # -- messages (RFC 2409 Appendix B: CBC, IV = last ciphertext block of the previous message) --

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
+from cryptography import x509
+
 from negotiator.codec import IdPayload
 from negotiator.config import ExchangeMode, NegotiatorConfig, Policy, Proposal
 from negotiator.crypto.dh import DhKeyPair
@@ -65,6 +67,8 @@ class IkeSa:
     nonce_r: bytes = b""
     sa_i_b: bytes = b""  # the initiator's SA payload body, as sent (RFC 2409 section 5)
     peer_id_b: bytes = b""  # the peer's ID payload body, as received
+    peer_id: IdPayload | None = None  # ... and parsed
+    peer_certificate: x509.Certificate | None = None  # verified end entity (signatures)
     keys: Phase1Keys | None = field(default=None, repr=False)
     iv: bytes = field(default=b"", repr=False)  # the CBC chain (RFC 2409 Appendix B)
     last_sent: bytes | None = field(default=None, repr=False)

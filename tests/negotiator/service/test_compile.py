@@ -100,7 +100,6 @@ def test_supported_configuration_has_no_errors() -> None:
         (P("old", group="group1"), "dh-group", "group1"),
         (P("sub", group="group24"), "dh-group", "group24"),
         (P("weak", cipher="des-cbc"), "encryption-algorithm", "des-cbc"),
-        (P("rsa", method="rsa-signatures"), "authentication-method", "rsa-signatures"),
     ],
 )
 def test_unsupported_leaf_gives_a_precise_rpc_error(proposal: P, leaf: str, value: str) -> None:
@@ -121,4 +120,10 @@ def test_every_unsupported_leaf_is_reported() -> None:
         snapshot([P("x", group="group1", cipher="des-cbc", method="rsa-signatures")], [])
     )
     assert sorted(e.path.rsplit(":", 1)[1] for e in errors if e.path) == [
-        "authentication-method", "dh-group", "encryption-algorithm"]
+        "dh-group", "encryption-algorithm"]
+
+
+@pytest.mark.parametrize("method", ["rsa-signatures", "ecdsa-signatures-256",
+                                    "ecdsa-signatures-384"])
+def test_signature_methods_are_not_vetoed(method: str) -> None:
+    assert check_supported(snapshot([P("sig", method=method)], [])) == []

@@ -11,12 +11,10 @@ from lxml import etree
 
 from agent.datastore.schema import Schema
 from agent.datastore.store import Datastore
-from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
+from agent.datastore.subscriber import IKE_NS
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
-from negotiator.compile import UNSUPPORTED_APP_TAG, compile_config
+from negotiator.compile import compile_config
 from negotiator.config import NegotiatorConfig
-from negotiator.pki import PkiReader
-from negotiator.pki_veto import pki_errors, policy_errors
 from negotiator.service import NegotiatorService
 from tests.certificates import NOW, NOW_TS, Issued, chain_pem, issue, key
 
@@ -88,20 +86,11 @@ def commit(store: Datastore, body: str) -> int:
     return store.commit()
 
 
-def faults_of(body: str) -> list[RpcError]:
-    """The certificate half of the veto alone (the exchange does not sign yet, so the
-    algorithm veto still refuses every signature proposal)."""
-    data = etree.fromstring(f"<data>{body}</data>")
-    snapshot = ConfigSnapshot(1, data)
-    return (pki_errors(snapshot, NOW_TS, PkiReader())
-            + policy_errors(compile_config(snapshot), None))
-
-
 def errors_of(store: Datastore, body: str) -> tuple[RpcError, ...]:
     with pytest.raises(NetconfError) as caught:
         commit(store, body)
     assert store.get_config("running").find(f"{{{IKE_NS}}}security") is None
-    found = tuple(e for e in caught.value.errors if e.app_tag != UNSUPPORTED_APP_TAG)
+    found = caught.value.errors
     for error in found:
         assert error.type is ErrorType.APPLICATION
         assert error.path_namespaces == (("ike", IKE_NS),)
@@ -116,9 +105,9 @@ def only(errors: tuple[RpcError, ...]) -> RpcError:
     return errors[0]
 
 
-def test_a_valid_rsa_certificate_policy_passes_and_compiles() -> None:
-    assert faults_of(cert_config()) == []
-    config = compile_config(ConfigSnapshot(1, etree.fromstring(f"<data>{cert_config()}</data>")))
+def test_a_valid_rsa_certificate_policy_commits_and_compiles(store: Datastore) -> None:
+    assert commit(store, cert_config()) == 1
+    config = compile_config(store.snapshot())
     policy = config.policy_for(PEER)
     assert policy is not None
     credential = config.credential_of(policy)
@@ -129,9 +118,10 @@ def test_a_valid_rsa_certificate_policy_passes_and_compiles() -> None:
 
 @pytest.mark.parametrize(("kind", "method"), [("p256", "ecdsa-signatures-256"),
                                               ("p384", "ecdsa-signatures-384")])
-def test_ecdsa_certificates_pass_with_their_method(kind: str, method: str) -> None:
+def test_ecdsa_certificates_commit_with_their_method(store: Datastore, kind: str, method: str
+                                                     ) -> None:
     ee = issue("C=CH, O=Test, CN=ec", key(kind), CA_CERT)
-    assert faults_of(cert_config(method, local=local_entry("gw", ee.cert_pem, ee.key_pem))) == []
+    assert commit(store, cert_config(method, local=local_entry("gw", ee.cert_pem, ee.key_pem)))
 
 
 def test_certificate_that_does_not_parse(store: Datastore) -> None:
@@ -173,7 +163,8 @@ def test_certificates_outside_their_validity_are_refused(
     ee = issue("CN=gw", key("rsa2048"), CA_CERT, not_before=start)
     ca = issue("CN=Old CA", key("p256", 8), ca=True, not_before=start)
     errors = errors_of(store, cert_config(local=local_entry("gw", ee.cert_pem, ee.key_pem),
-                                          cas=ca_entry("old", ca.cert_pem)))
+                                          cas=ca_entry("old", ca.cert_pem)
+                                          + ca_entry("root", CA_CERT.cert_pem)))
     assert sorted((e.app_tag, e.path) for e in errors) == sorted([
         (app_tag, CA.format("old") + "/ike:certificate"),
         (app_tag, LOCAL.format("gw") + "/ike:certificate"),
@@ -191,7 +182,8 @@ def test_an_expired_intermediate_in_the_local_chain_is_refused(store: Datastore)
 
 def test_a_ca_certificate_that_is_no_ca_or_no_certificate(store: Datastore) -> None:
     errors = errors_of(store, cert_config(cas=ca_entry("leaf", GW.cert_pem)
-                                          + ca_entry("junk", "-----BEGIN nothing")))
+                                          + ca_entry("junk", "-----BEGIN nothing")
+                                          + ca_entry("root", CA_CERT.cert_pem)))
     assert sorted((e.app_tag, e.path) for e in errors) == [
         ("certificate-invalid", CA.format("junk") + "/ike:certificate"),
         ("not-a-ca-certificate", CA.format("leaf") + "/ike:certificate"),
@@ -230,16 +222,19 @@ def test_identities(store: Datastore) -> None:
     assert (error.app_tag, error.path) == ("identity-not-in-certificate",
                                            POLICY + "/ike:local-identity")
     # Its subject DN in another spelling and case, and a subjectAltName, are confirmed.
-    for identity in ("c=ch,o=TEST ,  cn=GW.example", "gw.example", PEER):
-        assert faults_of(cert_config(
-            policy_extra=f"<local-identity>{identity}</local-identity>")) == []
+    for generation, identity in enumerate(("c=ch,o=TEST ,  cn=GW.example", "gw.example", PEER)):
+        assert commit(store, cert_config(
+            policy_extra=f"<local-identity>{identity}</local-identity>")) == generation + 1
 
 
 def test_trusted_ca_must_name_a_configured_ca(store: Datastore) -> None:
     errors = errors_of(store, cert_config(trusted="<trusted-ca>nope</trusted-ca>"))
     assert [e.app_tag for e in errors] == ["instance-required"]
-    body = cert_config(trusted="<trusted-ca>root</trusted-ca>")
-    assert faults_of(body) == []
-    policy = compile_config(ConfigSnapshot(1, etree.fromstring(f"<data>{body}</data>"))
-                            ).policy_for(PEER)
+    assert commit(store, cert_config(trusted="<trusted-ca>root</trusted-ca>"))
+    policy = compile_config(store.snapshot()).policy_for(PEER)
     assert policy is not None and policy.trusted_cas == ("root",)
+
+
+def test_a_certificate_policy_needs_a_trust_anchor(store: Datastore) -> None:
+    error = only(errors_of(store, cert_config(cas="")))
+    assert (error.app_tag, error.path) == ("no-trusted-ca", POLICY + "/ike:certificate")
