@@ -168,6 +168,31 @@ class Connection:
     over_time: int = 0  # ... and the SA dies this much later
     dpd_delay: int = 0  # seconds of silence before charon sends R-U-THERE (0: never)
     dpd_timeout: int = 0  # IKEv1: charon gives the peer up after this long (0: its default)
+    # Certificate authentication (auth = pubkey) instead of the PSK: our certificate's file
+    # in x509/ (charon's identity is then its subject DN) and the peer identity we accept.
+    local_cert: str | None = None
+    remote_id: str = "%any"
+
+    def _auth(self) -> str:
+        if self.local_cert is None:
+            return f"""        local {{
+            auth = psk
+            id = {self.local}
+        }}
+        remote {{
+            auth = psk
+            id = {self.remote}
+        }}
+"""
+        return f"""        local {{
+            auth = pubkey
+            certs = {self.local_cert}
+        }}
+        remote {{
+            auth = pubkey
+            id = "{self.remote_id}"
+        }}
+"""
 
     def swanctl(self) -> str:
         dpd = f"        dpd_delay = {self.dpd_delay}s\n" if self.dpd_delay else ""
@@ -185,15 +210,7 @@ class Connection:
         reauth_time = {self.lifetime}s
         over_time = {self.over_time}s
         rand_time = 0s
-{dpd}        local {{
-            auth = psk
-            id = {self.local}
-        }}
-        remote {{
-            auth = psk
-            id = {self.remote}
-        }}
-    }}
+{dpd}{self._auth()}    }}
 """
 
 
@@ -206,7 +223,7 @@ def swanctl_conf(connections: list[Connection]) -> str:
         id-2 = {c.remote}
     }}
 """
-        for c in connections
+        for c in connections if c.local_cert is None
     )
     return f"connections {{\n{conns}}}\nsecrets {{\n{secrets}}}\n"
 
@@ -273,10 +290,24 @@ class Charon:
         return run("swanctl", *args, "--uri", self.uri, check=check, timeout=timeout)
 
     def load(self, connections: list[Connection]) -> None:
-        """Replace charon's connections and secrets (unloads what is not in the file)."""
+        """Replace charon's connections, secrets and credentials (unloads what is not in the
+        file or in the credential folders next to it)."""
         path = self.directory / "swanctl.conf"
         path.write_text(swanctl_conf(connections))
-        self.swanctl("--load-all", "--file", str(path))
+        self.swanctl("--load-all", "--clear", "--file", str(path))
+
+    def write_credentials(self, *, certificates: dict[str, str] | None = None,
+                          cas: dict[str, str] | None = None,
+                          keys: dict[str, str] | None = None) -> None:
+        """Replace the PEM files swanctl loads next to swanctl.conf: ``x509/`` (own and
+        intermediate certificates), ``x509ca/`` (trust anchors) and ``private/`` (keys);
+        :meth:`load` loads them."""
+        for folder, files in (("x509", certificates), ("x509ca", cas), ("private", keys)):
+            directory = self.directory / folder
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            for name, text in (files or {}).items():
+                (directory / name).write_text(text)
 
     def initiate(self, name: str, timeout: float = 15) -> subprocess.CompletedProcess[str]:
         return self.swanctl("--initiate", "--ike", name, "--timeout", str(int(timeout)),
