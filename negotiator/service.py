@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography import x509
 from lxml import etree
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -34,6 +36,7 @@ from negotiator.compile import (
     proposal_attributes,
 )
 from negotiator.config import NegotiatorConfig
+from negotiator.dn import format_dn
 from negotiator.dry_run import MAX_OFFERS, DryRun, Offer, dry_run
 from negotiator.engine.events import (
     Event,
@@ -85,6 +88,8 @@ _SA_LEAVES: tuple[tuple[str, str], ...] = (
     ("remaining-seconds", "remaining_seconds"),
     ("config-generation", "config_generation"),
     ("config-current", "config_current"),
+    ("peer-identity", "peer_identity"),
+    ("peer-certificate-subject", "peer_certificate_subject"),
 )
 
 
@@ -156,6 +161,31 @@ def peer_statistics_element(peer: PeerStatistics, now: float, wall: float) -> et
             wall - (now - peer.last_failure_time)
         )
     return entry
+
+
+def certificate_status_element(config: NegotiatorConfig, wall: float) -> etree._Element:
+    """``pki/certificate-status``: every certificate of the running configuration, with its
+    subject, issuer, validity and whole days left (negative once expired)."""
+    pki = etree.Element(ike_tag("pki"))
+    status = etree.SubElement(pki, ike_tag("certificate-status"))
+    entries: list[tuple[str, str, tuple[x509.Certificate, ...]]] = [
+        ("local", name, credential.chain) for name, credential in config.credentials.items()]
+    entries += [("ca", name, (anchor.certificate,))
+                for name, anchor in config.trust_anchors.items()]
+    for kind, name, chain in entries:
+        for position, certificate in enumerate(chain, start=1):
+            entry = etree.SubElement(status, ike_tag("certificate"))
+            not_after = certificate.not_valid_after_utc.timestamp()
+            for leaf, text in (
+                ("kind", kind), ("name", name), ("position", str(position)),
+                ("subject", format_dn(certificate.subject)),
+                ("issuer", format_dn(certificate.issuer)),
+                ("not-before", rfc3339(certificate.not_valid_before_utc.timestamp())),
+                ("not-after", rfc3339(not_after)),
+                ("days-left", str(math.floor((not_after - wall) / 86400))),
+            ):
+                etree.SubElement(entry, ike_tag(leaf)).text = text
+    return pki
 
 
 def _outcome(event: Event) -> tuple[int, str | None] | None:
@@ -378,6 +408,7 @@ class NegotiatorService:
 
     def operational_state(self) -> Sequence[etree._Element]:
         security = etree.Element(ike_tag("security"), nsmap=_NSMAP)
+        security.append(certificate_status_element(self._config, self._wall_clock()))
         ike = etree.SubElement(security, ike_tag("ike"))
         table = etree.SubElement(ike, ike_tag("security-associations"))
         statistics = etree.SubElement(ike, ike_tag("statistics"))

@@ -46,6 +46,7 @@ from negotiator.codec import (
 from negotiator.codec.header import IsakmpHeader
 from negotiator.config import ExchangeMode, NegotiatorConfig, Policy, parse_address
 from negotiator.crypto.dh import DhFactory, generate_dh
+from negotiator.dn import format_dn
 from negotiator.engine import informational
 from negotiator.engine.admission import (
     DEFAULT_MAX_HALF_OPEN,
@@ -65,7 +66,7 @@ from negotiator.engine.events import (
     SaInfo,
 )
 from negotiator.engine.exchange import Exchange, Step
-from negotiator.engine.identity import identity_payload, subject_identity
+from negotiator.engine.identity import describe_identity, identity_payload, subject_identity
 from negotiator.engine.keeper import RECHECK, TunnelKeeper, reauth_margin
 from negotiator.engine.main_mode import MainMode
 from negotiator.engine.phase1 import Phase1Error, SelectionCache, Tools, describe_proposal
@@ -745,5 +746,22 @@ class Engine:
             established_at=sa.established_at,
             remaining_seconds=remaining,
             config_generation=sa.config.generation,
-            config_current=self._config.policy_for(sa.policy.peer) == sa.policy,
+            config_current=self._config_current(sa),
+            peer_identity=describe_identity(sa.peer_id) if sa.peer_id is not None else None,
+            peer_certificate_subject=(
+                format_dn(sa.peer_certificate.subject) if sa.peer_certificate is not None
+                else None
+            ),
+        )
+
+    def _config_current(self, sa: IkeSa) -> bool:
+        """The SA's policy (and proposals) is the current one and, with certificates, so are
+        its local certificate and its trust anchors."""
+        policy = self._config.policy_for(sa.policy.peer)
+        if policy != sa.policy or policy is None:
+            return False
+        born, now = sa.config, self._config
+        return policy.local_certificate is None or (
+            now.credential_of(policy) == born.credential_of(policy)
+            and set(now.anchors_of(policy)) == set(born.anchors_of(policy))
         )

@@ -67,6 +67,8 @@ class SaInfo:
     remaining_seconds: int | None
     config_generation: int
     config_current: bool
+    peer_identity: str | None = None  # the peer's ID payload as text (a DN in comma form)
+    peer_certificate_subject: str | None = None  # its verified certificate's subject DN
 
 
 @dataclass(frozen=True, slots=True)

@@ -319,3 +319,25 @@ def test_a_main_mode_initiator_refusing_message_6_notifies_and_deletes() -> None
     # The responder had established with (6); the protected DELETE removed it again.
     assert [type(e) for e in r_events] == [SaEstablished, SaDeleted]
     assert pair.responder.security_associations() == []
+
+
+def test_state_shows_the_peer_identity_and_certificate_and_config_current() -> None:
+    own = gateway(I_ADDR)
+    initiator, responder = Side(credential(own)), Side(credential(gateway(R_ADDR)))
+    pair = wire(initiator, responder)
+    run(pair)
+    (i_sa,) = pair.initiator.security_associations()
+    assert i_sa.peer_identity == i_sa.peer_certificate_subject == "C=CH, O=Test, CN=gw2"
+    assert i_sa.config_current
+    # The same configuration compiled again (equal, not identical objects): still current.
+    same = Side(credential(own))  # read again from the same text
+    pair.initiator.update_config(same.config(R_ADDR))
+    assert pair.initiator.security_associations()[0].config_current
+    # Another local certificate, or other trust anchors: new SAs only, this one not current.
+    renewed = Side(credential(gateway(I_ADDR, serial=2)))
+    pair.initiator.update_config(renewed.config(R_ADDR))
+    assert not pair.initiator.security_associations()[0].config_current
+    more_anchors = Side(credential(own),
+                        anchors=(anchor("root", ROOT), anchor("other", OTHER_ROOT)))
+    pair.initiator.update_config(more_anchors.config(R_ADDR))
+    assert not pair.initiator.security_associations()[0].config_current

@@ -11,11 +11,11 @@ from lxml import etree
 
 from agent.datastore.schema import Schema
 from agent.datastore.store import Datastore
-from agent.datastore.subscriber import IKE_NS
+from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from negotiator.compile import compile_config
 from negotiator.config import NegotiatorConfig
-from negotiator.service import NegotiatorService
+from negotiator.service import NegotiatorService, certificate_status_element
 from tests.certificates import NOW, NOW_TS, Issued, chain_pem, issue, key
 
 from .fake_engine import FakeEngine
@@ -238,3 +238,25 @@ def test_trusted_ca_must_name_a_configured_ca(store: Datastore) -> None:
 def test_a_certificate_policy_needs_a_trust_anchor(store: Datastore) -> None:
     error = only(errors_of(store, cert_config(cas="")))
     assert (error.app_tag, error.path) == ("no-trusted-ca", POLICY + "/ike:certificate")
+
+
+def test_certificate_status_lists_every_certificate_with_days_left() -> None:
+    sub = issue("C=CH, O=Test, CN=Sub CA", key("p256", 7), CA_CERT, ca=True)
+    ee = issue("C=CH, CN=gw", key("rsa2048"), sub)
+    body = cert_config(local=local_entry("gw", chain_pem(ee, sub), ee.key_pem))
+    config = compile_config(ConfigSnapshot(1, etree.fromstring(f"<data>{body}</data>")))
+    ten_days_before_expiry = ee.certificate.not_valid_after_utc.timestamp() - 10 * 86400 + 5
+    pki = certificate_status_element(config, ten_days_before_expiry)
+    rows = [{etree.QName(leaf).localname: leaf.text for leaf in entry}
+            for entry in pki.iter(f"{{{IKE_NS}}}certificate")]
+    assert [(r["kind"], r["name"], r["position"], r["subject"]) for r in rows] == [
+        ("local", "gw", "1", "C=CH, CN=gw"),
+        ("local", "gw", "2", "C=CH, O=Test, CN=Sub CA"),
+        ("ca", "root", "1", "C=CH, O=Test, CN=Test CA"),
+    ]
+    assert rows[0]["issuer"] == "C=CH, O=Test, CN=Sub CA"
+    assert rows[0]["days-left"] == "9"  # 10 days minus 5 s: 9 whole days
+    assert rows[0]["not-after"] == f"{ee.certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
+    expired = certificate_status_element(config, ee.certificate.not_valid_after_utc.timestamp()
+                                         + 86400 * 2.5)
+    assert next(expired.iter(f"{{{IKE_NS}}}days-left")).text == "-3"
