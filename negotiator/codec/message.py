@@ -31,6 +31,7 @@ from negotiator.codec.payloads import (
     CertPayload,
     CertReqPayload,
     DeletePayload,
+    FragmentPayload,
     HashPayload,
     IdPayload,
     KePayload,
@@ -58,6 +59,7 @@ KnownPayload = (
     | CertPayload
     | CertReqPayload
     | SigPayload
+    | FragmentPayload
 )
 Payload = KnownPayload | UnknownPayload
 P = TypeVar("P", bound=Payload)

@@ -148,6 +148,40 @@ class CertReqPayload:
 _ONE_OCTET = struct.Struct(">B")
 
 
+# Fragment payload (IKEv1 fragmentation as Cisco, racoon and strongSwan do it; payload 132,
+# announced by the fragmentation vendor ID). Fragment Data is a slice of the whole original
+# message, ISAKMP header included; Flags 0x01 marks the last fragment.
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# ! Next Payload  !   RESERVED    !         Payload Length        !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# !          Fragment ID          !  Fragment Num !     Flags     !
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+# ~                         Fragment Data                         ~
+# +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+_FRAGMENT = struct.Struct(">HBB")
+LAST_FRAGMENT = 0x01
+
+
+@dataclass(frozen=True, slots=True)
+class FragmentPayload:
+    payload_type: ClassVar[PayloadType] = PayloadType.FRAGMENT
+    fragment_id: int
+    number: int  # 1, 2, ...
+    last: bool
+    data: bytes
+
+    @classmethod
+    def pull(cls, buf: Buffer) -> FragmentPayload:
+        fragment_id, number, flags = buf.pull_struct(_FRAGMENT)
+        if number == 0:
+            raise MalformedPacket(NotifyType.PAYLOAD_MALFORMED, "fragment number 0")
+        return cls(fragment_id, number, bool(flags & LAST_FRAGMENT), buf.pull_rest())
+
+    def push(self, buf: Buffer) -> None:
+        flags = LAST_FRAGMENT if self.last else 0
+        buf.push_bytes(_FRAGMENT.pack(self.fragment_id, self.number, flags) + self.data)
+
+
 # Identification payload (RFC 2408 section 3.8, IPSEC DOI fields per RFC 2407 section 4.6.2)
 # +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 # ! Next Payload  !   RESERVED    !        Payload Length         !

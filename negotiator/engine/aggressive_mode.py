@@ -25,8 +25,11 @@ from negotiator.codec.header import IsakmpHeader
 from negotiator.config import Policy, Proposal
 from negotiator.engine.dpd import DPD_VENDOR_ID, note_peer_support
 from negotiator.engine.authentication import (
+    announce_fragmentation,
+    answer_fragmentation,
     certificate_requests,
     my_authentication,
+    note_fragmentation,
     verify_peer,
 )
 from negotiator.engine.exchange import Step
@@ -61,7 +64,8 @@ class AggressiveMode:
         proposal = offer_of(sa)
         ke, nonce = ke_and_nonce(sa, tools, sa.offered[0].dh_group)
         sa.expect = Expect.SA_KE_AUTH
-        payloads = [proposal, ke, nonce, sa.my_id, DPD_VENDOR_ID, *certificate_requests(sa)]
+        payloads = [proposal, ke, nonce, sa.my_id, DPD_VENDOR_ID, *certificate_requests(sa),
+                    *announce_fragmentation(sa)]
         return encode(sa, AGGRESSIVE, payloads, encrypt=False)
 
     def initiator_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
@@ -70,6 +74,7 @@ class AggressiveMode:
         chain = decode(sa, header, data)  # (2) -> (3)
         sa.chosen, sa.lifetime = accept_choice(sa.offered, required(chain, SaPayload, "(2)"))
         note_peer_support(sa, chain)
+        note_fragmentation(sa, chain)
         sa.g_xr = required(chain, KePayload, "(2)").data
         sa.nonce_r = nonce_of(chain, "(2)")
         check_peer_identity(sa, chain, "(2)")
@@ -91,7 +96,8 @@ class AggressiveMode:
         derive_keys(sa)
         sa.expect = Expect.AUTH
         payloads: list[Payload] = [reply, ke, nonce, sa.my_id, *my_authentication(sa),
-                                   *certificate_requests(sa), DPD_VENDOR_ID]
+                                   *certificate_requests(sa), DPD_VENDOR_ID,
+                                   *answer_fragmentation(sa, chain)]
         return Step(encode(sa, AGGRESSIVE, payloads, encrypt=False), awaits_reply=True)
 
     def responder_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:

@@ -36,9 +36,11 @@ from negotiator.codec import (
     Payload,
     PayloadChain,
     SigPayload,
+    VendorIdPayload,
 )
 from negotiator.config import SIGNATURE_KEYS
 from negotiator.crypto.signatures import sign, verify
+from negotiator.engine.fragments import FRAGMENTATION_VID_PAYLOAD, announces_fragmentation
 from negotiator.engine.identity import describe_identity
 from negotiator.engine.phase1 import (
     Phase1Error,
@@ -60,6 +62,29 @@ def uses_signatures(sa: IkeSa) -> bool:
     if sa.chosen is not None:
         return sa.chosen.auth_method.uses_signatures
     return bool(sa.offered) and all(p.auth_method.uses_signatures for p in sa.offered)
+
+
+def announce_fragmentation(sa: IkeSa) -> list[Payload]:
+    """Initiator's first message: the fragmentation vendor ID, with certificate
+    authentication (only certificate chains make messages that large; :mod:`.fragments`)."""
+    if not uses_signatures(sa):
+        return []
+    sa.fragments.we_announced = True
+    return [FRAGMENTATION_VID_PAYLOAD]
+
+
+def answer_fragmentation(sa: IkeSa, chain: PayloadChain) -> list[Payload]:
+    """Responder's first message: note whether the initiator announced fragmentation, and
+    announce it too if so (certificate authentication only)."""
+    note_fragmentation(sa, chain)
+    if not (sa.fragments.peer_announced and uses_signatures(sa)):
+        return []
+    sa.fragments.we_announced = True
+    return [FRAGMENTATION_VID_PAYLOAD]
+
+
+def note_fragmentation(sa: IkeSa, chain: PayloadChain) -> None:
+    sa.fragments.peer_announced = announces_fragmentation(chain.all(VendorIdPayload))
 
 
 def certificate_requests(sa: IkeSa) -> list[Payload]:

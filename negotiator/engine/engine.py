@@ -35,13 +35,17 @@ from collections import deque
 from collections.abc import Callable
 
 from negotiator.codec import (
+    HEADER_LENGTH,
     DeletePayload,
     ExchangeType,
+    FragmentPayload,
     IdPayload,
     MalformedPacket,
     NotifyPayload,
     NotifyType,
+    PayloadType,
     pull_header,
+    pull_payload_chain,
 )
 from negotiator.codec.header import IsakmpHeader
 from negotiator.config import ExchangeMode, NegotiatorConfig, Policy, parse_address
@@ -66,6 +70,7 @@ from negotiator.engine.events import (
     SaInfo,
 )
 from negotiator.engine.exchange import Exchange, Step
+from negotiator.engine.fragments import FragmentError
 from negotiator.engine.identity import describe_identity, identity_payload, subject_identity
 from negotiator.engine.keeper import RECHECK, TunnelKeeper, reauth_margin
 from negotiator.engine.main_mode import MainMode
@@ -290,6 +295,9 @@ class Engine:
                 "%s: dropped a datagram from %s (SA is with %s)", prefix, remote[0], sa.remote[0]
             )
             return
+        if header.next_payload == PayloadType.FRAGMENT:
+            self._fragment(sa, header, data, remote, local, now)
+            return
         if header.exchange_type == ExchangeType.INFORMATIONAL:
             if sa is None:
                 self._dropped += 1
@@ -312,7 +320,7 @@ class Engine:
         if sa.is_retransmission(data):
             if sa.last_sent is not None:
                 log.debug("%s: retransmitted request, sending our last message again", prefix)
-                self._outgoing.append((sa.last_sent, sa.remote))
+                self._send_last(sa)
             return
         if mode is not sa.mode:
             self._dropped += 1
@@ -344,6 +352,30 @@ class Engine:
                 self._schedule(sa)
             return
         self._advance(sa, data, step, now)
+
+    def _fragment(self, sa: IkeSa | None, header: IsakmpHeader, data: bytes, remote: Address,
+                  local: Address, now: float) -> None:
+        """A fragment of a larger message (:mod:`.fragments`): kept until the message is whole,
+        which is then received as if it had come in one datagram."""
+        prefix = cookie_prefix(header.initiator_cookie, header.responder_cookie)
+        if sa is None:
+            self._dropped += 1
+            log.info("%s: fragment for no known SA from %s: dropped", prefix, remote[0])
+            return
+        try:
+            chain = pull_payload_chain(header.next_payload, data[HEADER_LENGTH:])
+            fragment = chain.first(FragmentPayload)
+            if fragment is None or len(chain.payloads) != 1:
+                raise FragmentError("not one FRAGMENT payload", discarded=False)
+            message = sa.fragments.receive(fragment, now)
+        except (MalformedPacket, FragmentError) as exc:
+            self._dropped += 1
+            log.info("%s: fragment from %s dropped: %s", prefix, remote[0], exc)
+            return
+        if message is None:
+            return
+        log.info("%s: reassembled a %d-byte message from fragments", prefix, len(message))
+        self._receive(message, remote, local, now)
 
     def _respond(
         self,
@@ -487,9 +519,18 @@ class Engine:
 
     def _send(self, sa: IkeSa, message: bytes, now: float, *, awaits_reply: bool) -> None:
         sa.last_sent = message
+        version = 6 if ":" in sa.remote[0] else 4
+        sa.last_datagrams = tuple(sa.fragments.datagrams(message, version))
+        if len(sa.last_datagrams) > 1:
+            log.info("%s: sending a %d-byte message as %d fragments", sa.log_prefix,
+                     len(message), len(sa.last_datagrams))
         sa.retransmits = 0
         sa.retransmit_at = now + self._retransmit_base if awaits_reply else None
-        self._outgoing.append((message, sa.remote))
+        self._send_last(sa)
+
+    def _send_last(self, sa: IkeSa) -> None:
+        """Our last message again (its fragments, when it was fragmented)."""
+        self._outgoing.extend((datagram, sa.remote) for datagram in sa.last_datagrams)
 
     def _retransmit(self, sa: IkeSa, now: float) -> None:
         if sa.retransmits >= self._retransmit_tries or sa.last_sent is None:
@@ -499,7 +540,7 @@ class Engine:
         sa.retransmits += 1
         sa.retransmit_at = now + self._retransmit_base * 2**sa.retransmits
         log.debug("%s: retransmission %d", sa.log_prefix, sa.retransmits)
-        self._outgoing.append((sa.last_sent, sa.remote))
+        self._send_last(sa)
 
     def _fail(
         self,

@@ -31,8 +31,11 @@ from negotiator.config import Policy, Proposal
 from negotiator.crypto.cipher import cipher_spec
 from negotiator.engine.dpd import DPD_VENDOR_ID, note_peer_support
 from negotiator.engine.authentication import (
+    announce_fragmentation,
+    answer_fragmentation,
     certificate_requests,
     my_authentication,
+    note_fragmentation,
     verify_peer,
 )
 from negotiator.engine.exchange import Step
@@ -75,13 +78,15 @@ class MainMode:
     def initiator_start(self, sa: IkeSa, tools: Tools) -> bytes:
         proposal = offer_of(sa)
         sa.expect = Expect.SA
-        return encode(sa, MAIN, [proposal, DPD_VENDOR_ID], encrypt=False)
+        payloads = [proposal, DPD_VENDOR_ID, *announce_fragmentation(sa)]
+        return encode(sa, MAIN, payloads, encrypt=False)
 
     def initiator_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         if sa.expect is Expect.SA and not header.encrypted:  # (2) -> (3)
             chain = decode(sa, header, data)
             sa.chosen, sa.lifetime = accept_choice(sa.offered, required(chain, SaPayload, "(2)"))
             note_peer_support(sa, chain)
+            note_fragmentation(sa, chain)
             ke, nonce = ke_and_nonce(sa, tools, sa.chosen.dh_group)
             sa.expect = Expect.KE
             payloads = [ke, nonce, *certificate_requests(sa)]
@@ -111,7 +116,8 @@ class MainMode:
         reply = answer_offer(sa, chain, "(1)", tools)
         note_peer_support(sa, chain)
         sa.expect = Expect.KE
-        return Step(encode(sa, MAIN, [reply, DPD_VENDOR_ID], encrypt=False))
+        payloads = [reply, DPD_VENDOR_ID, *answer_fragmentation(sa, chain)]
+        return Step(encode(sa, MAIN, payloads, encrypt=False))
 
     def responder_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
         assert sa.chosen is not None

@@ -18,6 +18,7 @@ from negotiator.codec import IdPayload
 from negotiator.config import ExchangeMode, NegotiatorConfig, Policy, Proposal
 from negotiator.crypto.dh import DhKeyPair
 from negotiator.crypto.keys import Phase1Keys
+from negotiator.engine.fragments import Fragments
 
 Address = tuple[str, int]
 ZERO_COOKIE = bytes(8)
@@ -72,6 +73,8 @@ class IkeSa:
     keys: Phase1Keys | None = field(default=None, repr=False)
     iv: bytes = field(default=b"", repr=False)  # the CBC chain (RFC 2409 Appendix B)
     last_sent: bytes | None = field(default=None, repr=False)
+    last_datagrams: tuple[bytes, ...] = field(default=(), repr=False)  # last_sent, as sent
+    fragments: Fragments = field(default_factory=Fragments, repr=False)
     last_received: bytes | None = None  # SHA-256 of the last accepted datagram
     retransmits: int = 0
     retransmit_at: float | None = None

@@ -214,3 +214,39 @@ def test_a_chain_with_an_intermediate_ca_from_the_agent(agent: AgentProcess, cha
     result = charon.initiate("agent")
     assert result.returncode == 0, result.stdout[-3000:] + agent.log()[-3000:]
     _check_established(agent, charon, setup, "responder", agent_cert, charon_cert)
+
+
+@pytest.mark.parametrize("initiator", ["charon", "agent"])
+def test_a_4096_bit_chain_is_fragmented_in_both_directions(
+    agent: AgentProcess, charon: Charon, initiator: str
+) -> None:
+    """Both sides send an RSA-4096 end entity and an RSA-4096 intermediate: messages of ~2.8 kB
+    that each side sends as IKEv1 fragments (the other reassembles them)."""
+    sub = issue("C=CH, O=Interop, CN=Interop Sub CA 4096", key("rsa4096", 43), ROOT, ca=True)
+    agent_cert = issue("C=CH, O=Interop, CN=agent.example", key("rsa4096", 52), sub,
+                       alt_names=(ADDRESS_A,))
+    charon_cert = issue("C=CH, O=Interop, CN=charon.example", key("rsa4096", 53), sub,
+                        alt_names=(ADDRESS_B,))
+    setup = Setup()
+    xml = agent_xml(setup, agent_cert).replace(agent_cert.cert_pem,
+                                               chain_pem(agent_cert, sub))
+    assert agent.commit(xml, generation=1) == {"ok": True}
+    charon.write_credentials(certificates={"charon.pem": charon_cert.cert_pem},
+                             cas={"root.pem": ROOT.cert_pem, "sub.pem": sub.cert_pem},
+                             keys={"charon.key": charon_cert.key_pem})
+    charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, "", setup.proposal,
+                            local_cert="charon.pem")])
+    start = len(charon.log())
+    if initiator == "charon":
+        result = charon.initiate("agent")
+        assert result.returncode == 0, result.stdout[-3000:] + agent.log()[-3000:]
+    else:
+        reply = agent.initiate(ADDRESS_B)
+        assert reply.get("state") == "established", (reply, charon.log()[-3000:])
+    _check_established(agent, charon, setup, "responder" if initiator == "charon"
+                       else "initiator", agent_cert, charon_cert)
+    log = charon.log()[start:]
+    assert "splitting IKE message" in log, log[-3000:]
+    assert "reassembled fragmented IKE message" in log, log[-3000:]
+    assert "as 3 fragments" in agent.log() or "as 4 fragments" in agent.log()
+    assert "reassembled a" in agent.log()

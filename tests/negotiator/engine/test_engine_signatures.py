@@ -17,10 +17,12 @@ from negotiator.codec import (
     HEADER_LENGTH,
     CertPayload,
     CertReqPayload,
+    FragmentPayload,
     IdType,
     NotifyPayload,
     NotifyType,
     Payload,
+    PayloadType,
     SigPayload,
     pull_header,
     pull_payload_chain,
@@ -113,12 +115,31 @@ def sides(kind: str = "rsa2048", method: AuthMethod = AuthMethod.RSA_SIGNATURES,
             Side(credential(gateway(R_ADDR, kind)), method=method, mode=mode))
 
 
+def messages_sent(pair: Pair, destination: str) -> list[bytes]:
+    """Each message sent to ``destination``, fragments put together again."""
+    messages, pieces = [], b""
+    for ip, data in pair.wire:
+        if ip != destination:
+            continue
+        header = pull_header(data)
+        if header.next_payload != PayloadType.FRAGMENT:
+            messages.append(data)
+            continue
+        (fragment,) = pull_payload_chain(header.next_payload, data[HEADER_LENGTH:]).payloads
+        assert isinstance(fragment, FragmentPayload)
+        pieces += fragment.data
+        if fragment.last:
+            messages.append(pieces)
+            pieces = b""
+    return messages
+
+
 def payloads_sent(pair: Pair, destination: str) -> list[list[Payload]]:
     """The payloads of each plain-text message sent to ``destination``."""
     found = []
-    for ip, data in pair.wire:
+    for data in messages_sent(pair, destination):
         header = pull_header(data)
-        if ip == destination and not header.encrypted:
+        if not header.encrypted:
             found.append(list(pull_payload_chain(header.next_payload,
                                                  data[HEADER_LENGTH:]).payloads))
     return found
