@@ -167,7 +167,8 @@ class Engine:
         if not sa.offered:
             log.warning(
                 "%s: policy %s has no proposal this negotiator can offer "
-                "(pre-shared keys with a key, supported cipher and group)",
+                "(its credential's methods: pre-shared-keys with a key, signatures with a "
+                "certificate; a supported cipher and group)",
                 sa.log_prefix,
                 policy.peer,
             )
