@@ -8,6 +8,7 @@ namespace A, charon at 198.51.100.2 in namespace B, as in test_charon.py.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -94,9 +95,15 @@ def _check_established(agent: AgentProcess, charon: Charon, setup: Setup, role: 
     assert agent_sa["exchange-mode"] == ("aggressive" if setup.aggressive else "main")
     assert (agent_sa["initiator-cookie"], agent_sa["responder-cookie"]) == (
         charon_sa["initiator-spi"], charon_sa["responder-spi"])
-    # charon identified the agent by its certificate's subject DN (the default identity).
-    assert charon_sa["remote-id"] == format_dn(agent_cert.certificate.subject)
-    assert charon_sa["local-id"] == format_dn(charon_cert.certificate.subject)
+    # charon identified the agent by its certificate's subject DN (the default identity), and
+    # the agent shows charon's identity and certificate subject.
+    listing = charon.swanctl("--list-sas").stdout
+    identities = dict(re.findall(r"^\s+(local|remote)\s+'([^']*)'", listing, re.MULTILINE))
+    assert identities == {"local": format_dn(charon_cert.certificate.subject),
+                          "remote": format_dn(agent_cert.certificate.subject)}, listing
+    assert agent_sa["peer-identity"] == format_dn(charon_cert.certificate.subject)
+    assert agent_sa["peer-certificate-subject"] == format_dn(charon_cert.certificate.subject)
+    assert agent_sa["config-current"] == "true"
 
 
 @pytest.mark.parametrize("name", CASES)
