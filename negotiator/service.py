@@ -408,7 +408,8 @@ class NegotiatorService:
 
     def operational_state(self) -> Sequence[etree._Element]:
         security = etree.Element(ike_tag("security"), nsmap=_NSMAP)
-        security.append(certificate_status_element(self._config, self._wall_clock()))
+        if self._config.credentials or self._config.trust_anchors:
+            security.append(certificate_status_element(self._config, self._wall_clock()))
         ike = etree.SubElement(security, ike_tag("ike"))
         table = etree.SubElement(ike, ike_tag("security-associations"))
         statistics = etree.SubElement(ike, ike_tag("statistics"))
