@@ -260,3 +260,14 @@ def test_certificate_status_lists_every_certificate_with_days_left() -> None:
     expired = certificate_status_element(config, ee.certificate.not_valid_after_utc.timestamp()
                                          + 86400 * 2.5)
     assert next(expired.iter(f"{{{IKE_NS}}}days-left")).text == "-3"
+
+
+def test_get_shows_certificate_status_only_when_certificates_are_configured() -> None:
+    config = compile_config(ConfigSnapshot(1, etree.fromstring(f"<data>{cert_config()}</data>")))
+    service = NegotiatorService(config, wall_clock=lambda: NOW_TS)
+    [security] = service.operational_state()
+    names = security.xpath("i:pki/i:certificate-status/i:certificate/i:name/text()",
+                           namespaces={"i": IKE_NS})
+    assert names == ["gw", "root"]
+    [bare] = NegotiatorService(NegotiatorConfig(0)).operational_state()
+    assert bare.find(f"{{{IKE_NS}}}pki") is None
