@@ -23,7 +23,6 @@ from __future__ import annotations
 from negotiator.codec import ExchangeType, KePayload, Payload, SaPayload
 from negotiator.codec.header import IsakmpHeader
 from negotiator.config import Policy, Proposal
-from negotiator.engine.dpd import DPD_VENDOR_ID, note_peer_support
 from negotiator.engine.authentication import (
     announce_fragmentation,
     answer_fragmentation,
@@ -32,6 +31,7 @@ from negotiator.engine.authentication import (
     note_fragmentation,
     verify_peer,
 )
+from negotiator.engine.dpd import DPD_VENDOR_ID, note_peer_support
 from negotiator.engine.exchange import Step
 from negotiator.engine.phase1 import (
     Tools,

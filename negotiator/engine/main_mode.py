@@ -29,7 +29,6 @@ from negotiator.codec import HEADER_LENGTH, ExchangeType, KePayload, NotifyType,
 from negotiator.codec.header import IsakmpHeader
 from negotiator.config import Policy, Proposal
 from negotiator.crypto.cipher import cipher_spec
-from negotiator.engine.dpd import DPD_VENDOR_ID, note_peer_support
 from negotiator.engine.authentication import (
     announce_fragmentation,
     answer_fragmentation,
@@ -38,6 +37,7 @@ from negotiator.engine.authentication import (
     note_fragmentation,
     verify_peer,
 )
+from negotiator.engine.dpd import DPD_VENDOR_ID, note_peer_support
 from negotiator.engine.exchange import Step
 from negotiator.engine.phase1 import (
     Phase1Error,
