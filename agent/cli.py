@@ -22,6 +22,7 @@ from agent.auth import AuthError, UserStore, ensure_initial_admin
 from agent.extensions import AgentExtension
 from agent.log_throttle import DEFAULT_LOG_BURST, LogThrottle
 from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
+from agent.netconf.ports import DatastoreLike
 from agent.process import ReopenableFileHandler, sd_notify, silence_dependency_warnings
 from negotiator.engine.admission import DEFAULT_MAX_HALF_OPEN, DEFAULT_MAX_HALF_OPEN_PER_PEER
 
@@ -217,7 +218,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="an OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub)",
     )
-    user_commands.add_parser("list", parents=[common], help="list the users")
+    add.add_argument(
+        "--group",
+        action="append",
+        metavar="GROUP",
+        help="a NACM group of the user (repeatable; replaces the user's groups; a new user "
+        "without --group is in no group)",
+    )
+    user_commands.add_parser("list", parents=[common], help="list the users and their groups")
     remove = user_commands.add_parser("remove", parents=[common], help="remove a user")
     remove.add_argument("name")
     return parser
@@ -227,7 +235,7 @@ def _user_command(args: argparse.Namespace) -> int:
     store = UserStore(args.state_dir)
     if args.user_command == "list":
         for name in store.names():
-            print(name)
+            print(f"{name}\t{','.join(store.groups(name)) or '-'}")
         return 0
     if args.user_command == "remove":
         if not store.remove(args.name):
@@ -239,8 +247,25 @@ def _user_command(args: argparse.Namespace) -> int:
         store.set_password(args.name, password)
     else:
         store.add_authorized_key(args.name, args.authorized_key.read_text(encoding="utf-8"))
+    if args.group:
+        store.set_groups(args.name, tuple(args.group))
+    else:
+        store.save_migrated()
     print(f"user {args.name!r} saved in {store.path}")
     return 0
+
+
+def seed_access_control(datastore: DatastoreLike, *, first_start: bool) -> bool:
+    """On a first start (or the upgrade of a pre-NACM state directory), commit the initial
+    ``/nacm`` configuration unless running already has one; whether it was committed."""
+    from agent.nacm.config import NACM_TAG, initial_config
+
+    if not first_start or datastore.snapshot().data.find(NACM_TAG) is not None:
+        return False
+    datastore.discard_changes()
+    datastore.edit_config(initial_config())
+    datastore.commit()
+    return True
 
 
 async def _serve(options: RunOptions) -> int:
@@ -249,6 +274,7 @@ async def _serve(options: RunOptions) -> int:
     from agent.datastore.persist import DatastoreLoadError, RollbackRecord
     from agent.datastore.schema import Schema
     from agent.datastore.store import Datastore
+    from agent.nacm.control import AccessControl
     from agent.netconf.confirmed_commit import restore_unconfirmed
     from agent.netconf.library import ModuleLibrary
     from agent.netconf.notifications import ReplayLog
@@ -262,6 +288,9 @@ async def _serve(options: RunOptions) -> int:
     options.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     users = UserStore(options.state_dir)
     initial = ensure_initial_admin(users)
+    migrated = users.save_migrated()
+    if migrated:
+        log.warning("%s predates NACM groups: its users are now in group 'admin'", users.path)
     schema = Schema.load()
     try:
         # The configurations of the last 50 commits (commit-history index 0..49) are kept.
@@ -269,6 +298,8 @@ async def _serve(options: RunOptions) -> int:
     except DatastoreLoadError as exc:
         log.error("cannot load the datastore: %s", exc)
         return 2
+    if seed_access_control(datastore, first_start=datastore.generation == 0 or migrated):
+        log.warning("running now holds the initial NACM rules: group 'admin' may do everything")
     # A confirmed commit left pending by a killed process is rolled back (RFC 6241 section
     # 8.4.1) before anything, the negotiator included, uses the configuration.
     rollback_record = RollbackRecord(options.state_dir)
@@ -298,6 +329,7 @@ async def _serve(options: RunOptions) -> int:
         config_differ=config_edits(schema),
         defaults=lambda data, mode: with_defaults(data, mode, schema.roots),
         history=history,
+        access=AccessControl(schema, datastore.snapshot, users.groups),
     )
     metrics = None
     if options.metrics_listen is not None:

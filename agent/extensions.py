@@ -16,17 +16,20 @@ from lxml import etree
 from prometheus_client.core import Metric
 
 from agent.datastore.subscriber import CommitSubscriber
+from agent.nacm.control import SessionAccess
 
 
 @dataclass(frozen=True, slots=True)
 class RpcContext:
-    """Who is asking: the NETCONF session id and the authenticated user name; and
-    ``read_config``, which returns a copy of a datastore's configuration (``running`` or
-    ``candidate``) as a ``<data>`` element, for RPCs that look at it (None: not available)."""
+    """Who is asking: the NETCONF session id and the authenticated user name; ``read_config``,
+    which returns a copy of a datastore's configuration (``running`` or ``candidate``) as a
+    ``<data>`` element, for RPCs that look at it (None: not available); and that user's
+    access control (None: no access control, as in tests of other layers)."""
 
     session_id: int
     username: str
     read_config: Callable[[str], etree._Element] | None = None
+    access: SessionAccess | None = None
 
 
 # Handles one RPC. Gets the ``<rpc>``'s operation element (e.g. ``<clear-ike-security-

@@ -42,6 +42,7 @@ from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError
 from agent.extensions import AgentExtension, MetricsExtension, RpcContext, RpcHandler
 from agent.metrics import AgentMetrics, gauge
+from agent.nacm.control import AccessControl
 from agent.netconf.confirmed_commit import (
     CommitAttribution,
     CommitRequest,
@@ -219,7 +220,9 @@ class ServerSession:
             self._transport.pause_reading()
 
     async def _run(self) -> None:
-        context = RpcContext(self.session_id, self.username, self.server.datastore.get_config)
+        access = self.server.access
+        context = RpcContext(self.session_id, self.username, self.server.datastore.get_config,
+                             None if access is None else access.session(self.username))
         while not self.closed:
             if self._reading_paused and self._queue.qsize() < PAUSE_READING_AT:
                 self._reading_paused = False
@@ -364,8 +367,10 @@ class NetconfServer:
         config_differ: ConfigDiffer | None = None,
         defaults: DefaultsApplier | None = None,
         history: CommitHistory | None = None,
+        access: AccessControl | None = None,
     ) -> None:
         self.datastore = datastore
+        self.access = access  # NACM (RFC 8341); None: every user may do everything
         self.library = library
         self.max_message_size = max_message_size
         self.idle_timeout = idle_timeout  # seconds of silence before a session closes; 0: never
@@ -383,6 +388,8 @@ class NetconfServer:
         state_sources.append(self.monitoring_state)
         state_sources.append(lambda: [self.events.stream_state()])
         state_sources.append(lambda: [library.yang_library()])
+        if access is not None:
+            state_sources.append(access.state)
         operations = ConfigOperations(
             datastore, self.locks, self.confirmed, deadline_changed=self._arm_confirm_timer,
             defaults=defaults, list_keys=library.list_keys,

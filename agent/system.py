@@ -172,6 +172,8 @@ class CommitHistory:
             index = self._index(operation, "rollback", required=False)
             old = self._configuration(index)
             new = self._datastore.get_config("candidate")
+            if context.access is not None:  # NACM: only what this user may read (RFC 8341)
+                old, new = context.access.readable(old), context.access.readable(new)
             text = compare(old, new, self._schema.roots, SECRET_LEAVES)
             difference = new_element(_tag("difference"), {None: SYS_NS})
             difference.text = text

@@ -16,6 +16,7 @@ from lxml import etree
 
 from agent.datastore.persist import RunningStore, empty_data
 from agent.datastore.subscriber import IKE_NS
+from agent.nacm.config import initial_config
 from bench.common import PSK
 
 USER = "bench"
@@ -70,9 +71,11 @@ def security_xml(policy_names: list[str]) -> str:
 
 
 def preload(state_dir: pathlib.Path, policy_names: list[str]) -> None:
-    """Write running.xml (generation 1) as the datastore would after a commit."""
+    """Write running.xml (generation 1) as the datastore would after a commit, with the
+    initial NACM rules a first start commits (the bench user is in group admin)."""
     data = empty_data()
-    parser = etree.XMLParser(huge_tree=True)
+    parser = etree.XMLParser(huge_tree=True, remove_blank_text=True)
+    data.append(etree.fromstring(etree.tostring(initial_config()[0]), parser))
     data.append(etree.fromstring(security_xml(policy_names), parser))
     RunningStore(state_dir, history=0).save(1, data)
 
@@ -80,7 +83,7 @@ def preload(state_dir: pathlib.Path, policy_names: list[str]) -> None:
 def add_user(state_dir: pathlib.Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "agent", "user", "add", USER, "--password-stdin",
-         "--state-dir", str(state_dir)],
+         "--group", "admin", "--state-dir", str(state_dir)],
         input=f"{PASSWORD}\n".encode(), check=True, capture_output=True, timeout=60, cwd=PROJECT,
     )
 

@@ -42,7 +42,7 @@ not to be mutated, and a consumer that keeps a node beyond that call copies it
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lxml import etree
@@ -123,3 +123,9 @@ class ChangeSet:
 def merged(since: int, parts: Sequence[Sequence[Change]]) -> ChangeSet:
     """One change set from the changes of several edits, in order."""
     return ChangeSet(since, tuple(change for part in parts for change in part))
+
+
+# Access control's look at a write before it is kept: raises NetconfError to refuse it (the
+# datastore then leaves everything as it was).
+Authorize = Callable[[ChangeSet], None]
+

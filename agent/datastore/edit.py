@@ -340,7 +340,13 @@ class EditEngine:
             self._create(target, node, edit, op)
             return
         if node.kind is NodeKind.LEAF:
-            self.journal.set_text(existing, edit.text)
+            if (node.prefixed_value and _may_hold_prefixes(edit.text)
+                    and edit.text != existing.text):
+                index = target.index(existing)  # a new element, with the edit's prefixes
+                self.journal.remove(existing)
+                self._create(target, node, edit, op, index=index)
+            else:
+                self.journal.set_text(existing, edit.text)
         elif node.kind is NodeKind.LEAF_LIST:
             self._move_if_inserted(target, node, edit, existing)
         elif op is Operation.REPLACE:
@@ -361,7 +367,14 @@ class EditEngine:
 
     def _create(self, target: etree._Element, node: SchemaNode, edit: etree._Element,
                 op: Operation, index: int | None = -1) -> None:
-        nsmap = {None: node.namespace}
+        nsmap: dict[str | None, str] = {None: node.namespace}
+        if node.parent is None and node.tag in self.schema.prefixed_roots:
+            # Values below (a NACM rule's path) name modules by prefix (RFC 7950 section
+            # 9.13.2), but the declarations of a request do not survive the move of its
+            # elements into the datastore: the modules' own prefixes are declared here.
+            nsmap.update(self.schema.datastore_prefixes)
+        elif node.prefixed_value and _may_hold_prefixes(edit.text):
+            nsmap.update((k, v) for k, v in edit.nsmap.items() if k)
         new = etree.Element(node.tag, nsmap=nsmap)  # type: ignore[arg-type]
         if node.kind is NodeKind.LIST:
             for key in node.keys:
@@ -516,6 +529,10 @@ class EditEngine:
             key_el = element.find(f"{{{node.namespace}}}{key}")
             parts.append(f"[{key}='{key_el.text if key_el is not None else ''}']")
         return "".join(parts)
+
+
+def _may_hold_prefixes(text: str | None) -> bool:
+    return text is not None and ":" in text
 
 
 def _has_operation(edit: etree._Element, skip: Operation) -> bool:

@@ -51,7 +51,8 @@ class ChildFailed(Exception):
 
 
 class LibyangProcess:
-    """A libyang context for ``module`` (found in ``yang_dir``), in a child process."""
+    """A libyang context for ``module`` (found in ``yang_dir``; several: comma-separated), in a
+    child process."""
 
     def __init__(self, yang_dir: pathlib.Path, module: str, *,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -153,7 +154,8 @@ def _serve(yang_dir: str, module: str) -> None:
     ly.set_log_options(ly.LogOptions.Store)
     context = ly.Context(yang_dir, ly.ContextOptions.NoYangLibrary
                          | ly.ContextOptions.DisableSearchCwd)
-    context.load_module(module)
+    for name in module.split(","):
+        context.load_module(name)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         header = stdin.read(_HEADER.size)

@@ -4,7 +4,11 @@ libyang (``oopt-gnpy-libyang``) judges complete data trees but its Python bindin
 expose the schema tree, so a second, read-only index of the data nodes is built with pyang from
 the same files. The edit layer uses it for what RFC 6241 section 7.2 needs: which element names
 exist, list keys, ``ordered-by user``, schema order of children, and choice/case membership
-(RFC 7950 section 7.9: creating a node of one case removes the nodes of the other cases).
+(RFC 7950 section 7.9: creating a node of one case removes the nodes of the other cases),
+and the RFC 8341 ``nacm:default-deny-write`` / ``nacm:default-deny-all`` marks access control
+reads. ``roots`` holds the datastore modules' top-level nodes (what edit-config may name);
+``data_roots`` every shipped module's, state-only ones included (``/netconf-state``), so that
+access control can judge every node of a ``<get>`` reply.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ from agent.datastore.canonical import Canonical, for_type
 from agent.datastore.libyang_process import LibyangProcess
 
 IKE_MODULE = "ike-security"
+NACM_MODULE = "ietf-netconf-acm"
+# The modules whose data the datastores hold (edit-config, running.xml).
+DATASTORE_MODULES = (IKE_MODULE, NACM_MODULE)
+_DENY_WRITE = (NACM_MODULE, "default-deny-write")
+_DENY_ALL = (NACM_MODULE, "default-deny-all")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,12 @@ class SchemaNode:
     # Leaves and leaf-lists: the canonical form of a value, from the YANG type (None: as
     # given; agent.datastore.canonical).
     canonical: Canonical | None = field(default=None, repr=False)
+    module: str = ""  # the YANG module defining the node (RFC 8341 module-name rules)
+    # RFC 8341 section 3.2: nacm:default-deny-write / default-deny-all on this node itself.
+    deny_write: bool = False
+    deny_all: bool = False
+    # A leaf whose values name modules by XML prefix (instance-identifier, yang:xpath1.0).
+    prefixed_value: bool = False
 
     @property
     def tag(self) -> str:
@@ -88,14 +103,26 @@ class Schema:
         modules: list[ModuleInfo],
         roots: dict[str, SchemaNode],
         directory: pathlib.Path | None = None,
+        data_roots: dict[str, SchemaNode] | None = None,
+        deny_all_rpcs: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         self.context = context
         # Client data is parsed and validated by libyang in a child process (started at the
         # first use): a crash of the C library costs one refused request, not the agent.
-        self.libyang = LibyangProcess(directory or yang_directory(), IKE_MODULE)
+        self.libyang = LibyangProcess(directory or yang_directory(), ",".join(DATASTORE_MODULES))
         self._modules = modules
         self.roots = roots
+        self.data_roots = roots if data_roots is None else data_roots
+        # (namespace, name) of the RPCs marked nacm:default-deny-all.
+        self.deny_all_rpcs = deny_all_rpcs
         self.prefixes = {m.namespace: m.prefix for m in modules}
+        self.module_names = {m.namespace: m.name for m in modules}
+        # Top-level nodes below which values use module prefixes: the datastore declares the
+        # prefixes on them (see agent.datastore.edit).
+        self.prefixed_roots = frozenset(tag for tag, node in roots.items()
+                                        if _has_prefixed_values(node))
+        self.datastore_prefixes = {m.prefix: m.namespace for m in modules
+                                   if m.name in DATASTORE_MODULES}
         self.namespaces = frozenset(self.prefixes)  # checked for every edited element
         # Every list of every module, configuration and state: its path (Clark names from
         # the top-level node) -> its key names. For replies that must name list entries.
@@ -108,7 +135,8 @@ class Schema:
         ly.set_log_options(ly.LogOptions.Store)
         options = ly.ContextOptions.NoYangLibrary | ly.ContextOptions.DisableSearchCwd
         context = ly.Context(str(directory), options)
-        context.load_module(IKE_MODULE)
+        for name in DATASTORE_MODULES:
+            context.load_module(name)
 
         repo = pyang_repository.FileRepository(str(directory), use_env=False)
         pctx = pyang_context.Context(repo)
@@ -120,10 +148,17 @@ class Schema:
         pctx.validate()
         modules = [_module_info(path, module) for path, module in parsed]
         roots: dict[str, SchemaNode] = {}
+        data_roots: dict[str, SchemaNode] = {}
+        deny_all_rpcs: set[tuple[str, str]] = set()
         for path, module in parsed:
-            if path.stem.split("@")[0] == IKE_MODULE:
+            name = path.stem.split("@")[0]
+            _index_children(module, None, (), data_roots, {})
+            if name in DATASTORE_MODULES:
                 _index_children(module, None, (), roots, {})
-        schema = cls(context, modules, roots, directory)
+            namespace = module.search_one("namespace").arg
+            deny_all_rpcs.update((namespace, rpc.arg) for rpc in module.search("rpc")
+                                 if rpc.search_one(_DENY_ALL) is not None)
+        schema = cls(context, modules, roots, directory, data_roots, frozenset(deny_all_rpcs))
         for _, module in parsed:
             _index_list_keys(module, (), schema.list_keys)
         return schema
@@ -145,6 +180,22 @@ def _module_info(path: pathlib.Path, module: Any) -> ModuleInfo:
 
 _KINDS = {kind.value: kind for kind in NodeKind}  # YANG keyword -> kind
 _TERMS = (NodeKind.LEAF, NodeKind.LEAF_LIST)
+_PREFIXED_TYPES = frozenset({"instance-identifier", "xpath1.0"})
+
+
+def _names_modules(leaf: Any) -> bool:
+    """Whether the leaf's type is (derived from) instance-identifier or yang:xpath1.0."""
+    type_stmt = leaf.search_one("type")
+    while type_stmt is not None:
+        if type_stmt.arg.rpartition(":")[2] in _PREFIXED_TYPES:
+            return True
+        typedef = getattr(type_stmt, "i_typedef", None)
+        type_stmt = typedef.search_one("type") if typedef is not None else None
+    return False
+
+
+def _has_prefixed_values(node: SchemaNode) -> bool:
+    return node.prefixed_value or any(_has_prefixed_values(c) for c in node.children.values())
 
 
 def _default_text(leaf: Any) -> str | None:
@@ -187,6 +238,10 @@ def _index_children(
             cases=cases,
             parent=parent,
             canonical=for_type(child.search_one("type")) if kind in _TERMS else None,
+            module=child.i_module.arg,
+            deny_write=child.search_one(_DENY_WRITE) is not None,
+            deny_all=child.search_one(_DENY_ALL) is not None,
+            prefixed_value=kind in (NodeKind.LEAF, NodeKind.LEAF_LIST) and _names_modules(child),
         )
         into[node.tag] = node
         order[node.tag] = len(order)

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from agent.datastore.changes import ChangeSet, merged
+from agent.datastore.changes import Authorize, Change, ChangeOp, ChangeSet, merged
 from agent.datastore.commit import CommitManager
+from agent.datastore.diff import diff
 from agent.datastore.edit import ErrorOption, Journal, Operation, apply_edit
 from agent.datastore.intake import canonicalise, check_config
 from agent.datastore.keyindex import KeyIndex
@@ -178,7 +179,10 @@ class Datastore:
         default_operation: str = "merge",
         test_option: str = "test-then-set",
         error_option: str = "stop-on-error",
+        authorize: Authorize | None = None,
     ) -> None:
+        """``authorize`` (access control) sees the edit's changes before they are kept and
+        may refuse them by raising NetconfError: the candidate is then left as it was."""
         if target != "candidate":
             raise _protocol_error(
                 ErrorTag.OPERATION_NOT_SUPPORTED,
@@ -204,6 +208,12 @@ class Datastore:
                 given = {c.tag for c in config if isinstance(c.tag, str)}
                 for top in [c for c in candidate if c.tag not in given]:
                     journal.remove(top)
+            if authorize is not None and journal.changes:
+                try:
+                    authorize(ChangeSet(self.generation, tuple(journal.changes)))
+                except NetconfError:
+                    journal.undo()
+                    raise
             self._finish_edit(journal, candidate, test_option, request)
 
     def _finish_edit(self, journal: Journal, candidate: etree._Element, test_option: str,
@@ -253,7 +263,10 @@ class Datastore:
         self._candidate_valid = True
         self._index.prune(self._running)
 
-    def copy_config(self, source: str | etree._Element, target: str) -> None:
+    def copy_config(self, source: str | etree._Element, target: str,
+                    authorize: Authorize | None = None) -> None:
+        """``authorize``: as for :meth:`edit_config`, over what would change from the
+        candidate to the copied configuration (:func:`agent.datastore.diff.diff`)."""
         if target != "candidate":
             raise _protocol_error(
                 ErrorTag.OPERATION_NOT_SUPPORTED,
@@ -261,6 +274,9 @@ class Datastore:
             )
         if isinstance(source, str):
             if source == "running":
+                if authorize is not None and self._edits:
+                    with self._candidate() as candidate:
+                        authorize(self._difference(candidate, copy.deepcopy(self._running)))
                 self.discard_changes()
             elif source != "candidate":
                 raise _bad_value("source", source, ("running", "candidate"))
@@ -271,7 +287,30 @@ class Datastore:
         errors = self._validator.check(data, parse_only=True)
         if errors:
             raise NetconfError(*errors)
+        if authorize is not None:
+            with self._candidate() as candidate:
+                authorize(self._difference(candidate, data))
         self._replace_candidate(data)
+
+    def _difference(self, old: etree._Element, new: etree._Element) -> ChangeSet:
+        """The changes from ``old`` to ``new`` as a change set: a move is the entry deleted
+        and created again."""
+        changes: list[Change] = []
+        for found in diff(old, new, self._schema.roots):
+            steps = tuple((s.node.tag, s.keys if s.value is None else (s.value,))
+                          for s in found.path)
+            path = "".join(f"/{tag}{list(key)}" for tag, key in steps)  # for identity
+            if found.operation == "create":
+                changes.append(Change(ChangeOp.CREATE, path, steps, new=found.new))
+            elif found.operation == "delete":
+                changes.append(Change(ChangeOp.DELETE, path, steps, old=found.old))
+            elif found.operation == "replace":
+                changes.append(Change(ChangeOp.MODIFY, path, steps, old=found.old,
+                                      new=found.new))
+            else:  # move
+                changes += [Change(ChangeOp.DELETE, path, steps, old=found.old),
+                            Change(ChangeOp.CREATE, path, steps, new=found.new)]
+        return ChangeSet(self.generation, tuple(changes))
 
     def _replace_candidate(self, data: etree._Element) -> None:
         """candidate := ``data`` (a ``<data>`` tree, taken over): one journal that removes

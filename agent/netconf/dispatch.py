@@ -5,7 +5,8 @@ serves that namespace, ``operation-not-supported`` when the namespace is known b
 name. A known base operation with an unexpected parameter is refused
 (:mod:`agent.netconf.operation_children`). Any exception that is not a :class:`NetconfError`
 is a bug: it is logged with its traceback and the client only sees ``operation-failed`` with
-a generic message.
+a generic message. A known operation the user may not invoke is refused here, before its
+handler runs (RFC 8341 section 3.4.4: ``access-denied``).
 """
 
 from __future__ import annotations
@@ -44,12 +45,14 @@ class Dispatcher:
         known = (namespace or BASE_NS, name) in self._handlers
         return name if known else "unknown"
 
-    def _lookup(self, operation: etree._Element) -> RpcHandler:
+    def _lookup(self, context: RpcContext, operation: etree._Element) -> RpcHandler:
         namespace, name = qname(operation)
         if not namespace:
             namespace = BASE_NS  # lenient: an un-namespaced base operation
         handler = self._handlers.get((namespace, name))
         if handler is not None:
+            if context.access is not None:
+                context.access.check_rpc(namespace, name)
             check_children(operation, namespace, name)
             return handler
         if not any(ns == namespace for ns, _ in self._handlers):
@@ -67,7 +70,7 @@ class Dispatcher:
         self, context: RpcContext, operation: etree._Element
     ) -> Sequence[etree._Element] | NetconfError:
         try:
-            handler = self._lookup(operation)
+            handler = self._lookup(context, operation)
             return await handler(context, operation)
         except NetconfError as exc:
             return exc

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from lxml import etree
 
+from agent.datastore.changes import Authorize
 from agent.extensions import RpcContext, RpcHandler
 from agent.netconf.confirmed_commit import ConfirmedCommits, parse_cancel, parse_commit
 from agent.netconf.filters import ListKeys, apply_filter, canonical_filter
@@ -76,6 +77,10 @@ def _option(operation: etree._Element, name: str, allowed: Sequence[str]) -> str
     return value
 
 
+def _write_check(context: RpcContext) -> Authorize | None:
+    return None if context.access is None else context.access.write_check()
+
+
 def _loop_time() -> float:
     return asyncio.get_running_loop().time()
 
@@ -120,10 +125,20 @@ class ConfigOperations:
         # candidate is edited in place, and the reply is only built once the transport has
         # drained, so it is read through the datastore's copy.
         if source == "running":
-            data = self.datastore.snapshot().data
+            snapshot = self.datastore.snapshot()
+            data = snapshot.data
         else:
             data = self.datastore.get_config(source)
-        data = retrieved(data, operation, self._defaults)  # RFC 6243 with-defaults
+        shown = retrieved(data, operation, self._defaults)  # RFC 6243 with-defaults
+        # Access control prunes after the defaults are added (a default of a node the user
+        # may not read is not shown either) and before the filter sees the data: a content
+        # match on a node the user may not read must not select anything (RFC 8341 3.4.5).
+        if context.access is not None:
+            if source == "running" and shown is data:  # running itself: its shared view
+                shown = context.access.readable_running(snapshot)
+            else:
+                shown = context.access.readable(shown)  # our own copy
+        data = shown
         selection = canonical_filter(child(operation, "filter"), self.datastore.canonicalise)
         return [apply_filter(data, selection, self.list_keys)]
 
@@ -140,14 +155,15 @@ class ConfigOperations:
             "error_option": _option(operation, "error-option", ERROR_OPTIONS),
         }
         self.locks.check_writable(context.session_id, "candidate")
-        self.datastore.edit_config(config, target=target, **options)
+        self.datastore.edit_config(config, target=target, **options,
+                                   authorize=_write_check(context))
         return []
 
     async def copy_config(self, context: RpcContext, operation: etree._Element) -> Reply:
         target = datastore_name(operation, "target", ("candidate",))
         source = datastore_or_config(operation, "source", allow_config=True, allowed=LOCKABLE)
         self.locks.check_writable(context.session_id, target)
-        self.datastore.copy_config(source, target)
+        self.datastore.copy_config(source, target, authorize=_write_check(context))
         return []
 
     async def validate(self, context: RpcContext, operation: etree._Element) -> Reply:
@@ -160,6 +176,9 @@ class ConfigOperations:
         # RFC 6241 section 8.3.4.1: in-use when another session holds the running lock; the
         # candidate lock guards the changes being committed just as much.
         self.locks.check_writable(context.session_id, "running", "candidate")
+        authorize = _write_check(context)
+        if authorize is not None:  # what the commit writes to running, node by node
+            authorize(self.datastore.changes())
         try:
             self.confirmed.commit(context.session_id, request, self._now())
         finally:

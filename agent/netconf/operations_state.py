@@ -80,6 +80,8 @@ class StateOperations:
                 if may_select(filter_element, element):
                     merge_state(data, element)
         apply_mode(data, operation, self._defaults)  # RFC 6243 with-defaults, on this copy
+        if context.access is not None:  # after the defaults, before the filter: get-config
+            data = context.access.readable(data)
         return [apply_filter(data, filter_element, self.library.list_keys)]
 
     async def get_schema(self, context: RpcContext, operation: etree._Element) -> Reply:

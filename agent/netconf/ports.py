@@ -12,6 +12,7 @@ from typing import Protocol
 
 from lxml import etree
 
+from agent.datastore.changes import Authorize, ChangeSet
 from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
 
 
@@ -42,6 +43,7 @@ class DatastoreLike(Protocol):
         default_operation: str = "merge",
         test_option: str = "test-then-set",
         error_option: str = "stop-on-error",
+        authorize: Authorize | None = None,
     ) -> None: ...
 
     def validate(self, source: str | etree._Element) -> None: ...
@@ -50,7 +52,11 @@ class DatastoreLike(Protocol):
 
     def discard_changes(self) -> None: ...
 
-    def copy_config(self, source: str | etree._Element, target: str) -> None: ...
+    def copy_config(self, source: str | etree._Element, target: str,
+                    authorize: Authorize | None = None) -> None: ...
+
+    def changes(self) -> ChangeSet:
+        """What the candidate changed since running, node by node."""
 
     def candidate_modified(self) -> bool: ...
 

@@ -56,9 +56,13 @@ def agent_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "agent", *args]
 
 
-def add_user(state_dir: pathlib.Path, name: str, password: str) -> None:
+def add_user(state_dir: pathlib.Path, name: str, password: str,
+             groups: tuple[str, ...] = ("admin",)) -> None:
+    """Add a user in ``groups`` (by default the initial NACM rules' all-powerful ``admin``)."""
+    group_options = [option for group in groups for option in ("--group", group)]
     subprocess.run(
-        agent_command("user", "add", name, "--password-stdin", "--state-dir", str(state_dir)),
+        agent_command("user", "add", name, "--password-stdin", *group_options,
+                      "--state-dir", str(state_dir)),
         input=f"{password}\n".encode(),
         check=True,
         capture_output=True,

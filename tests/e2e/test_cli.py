@@ -50,7 +50,17 @@ def test_user_commands_and_initial_admin(tmp_path: pathlib.Path) -> None:
     )
     assert add.returncode == 0, add.stderr
     assert stat.S_IMODE((state / "users.json").stat().st_mode) == 0o600
-    assert run_cli("user", "list", "--state-dir", str(state)).stdout.split() == ["alice"]
+    # Least privilege: a user added without --group is in no group.
+    assert run_cli("user", "list", "--state-dir", str(state)).stdout.split() == ["alice", "-"]
+    grouped = subprocess.run(
+        agent_command("user", "add", "carol", "--password-stdin", "--group", "operators",
+                      "--group", "auditors", "--state-dir", str(state)),
+        input="c-password\n", capture_output=True, text=True, timeout=30,
+    )
+    assert grouped.returncode == 0, grouped.stderr
+    assert run_cli("user", "list", "--state-dir", str(state)).stdout.splitlines() == [
+        "alice\t-", "carol\toperators,auditors"]
+    assert run_cli("user", "remove", "carol", "--state-dir", str(state)).returncode == 0
     bad = run_cli(
         "user",
         "add",

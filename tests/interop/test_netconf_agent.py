@@ -51,8 +51,9 @@ def _ike_agent() -> list[str]:
 def daemon(netns: NetnsPair, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
     state = workdir / "daemon-state"
     shutil.rmtree(state, ignore_errors=True)
-    subprocess.run([*_ike_agent(), "user", "add", USER, "--password-stdin", "--state-dir",
-                    str(state)], input=PASSWORD.encode(), check=True, capture_output=True)
+    subprocess.run([*_ike_agent(), "user", "add", USER, "--password-stdin", "--group",
+                    "admin", "--state-dir", str(state)], input=PASSWORD.encode(), check=True,
+                   capture_output=True)
     log = open(workdir / "daemon.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
         ["ip", "netns", "exec", netns.a, *_ike_agent(), "run", "--state-dir", str(state),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from agent.datastore.changes import Authorize, ChangeSet
 from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.netconf.framing import FrameDecoder, MessageReceived, encode
@@ -81,6 +82,7 @@ class FakeDatastore:
         default_operation: str = "merge",
         test_option: str = "test-then-set",
         error_option: str = "stop-on-error",
+        authorize: Authorize | None = None,  # access control is tested on the real datastore
     ) -> None:
         if default_operation == "replace":
             self.candidate = empty_data()
@@ -112,13 +114,17 @@ class FakeDatastore:
     def discard_changes(self) -> None:
         self.candidate = copy.deepcopy(self.running)
 
-    def copy_config(self, source: str | etree._Element, target: str) -> None:
+    def copy_config(self, source: str | etree._Element, target: str,
+                    authorize: Authorize | None = None) -> None:
         if isinstance(source, etree._Element):
             data = empty_data()
             _merge(data, source)
         else:
             data = self.get_config(source)
         self.candidate = data
+
+    def changes(self) -> ChangeSet:
+        return ChangeSet(self.generation)
 
     def candidate_modified(self) -> bool:
         return bool(etree.tostring(self.candidate) != etree.tostring(self.running))
@@ -152,11 +158,12 @@ class MemoryClient:
 
     _ids = itertools.count(1)
 
-    def __init__(self, server: NetconfServer, *, base_1_1: bool = True) -> None:
+    def __init__(self, server: NetconfServer, *, base_1_1: bool = True,
+                 username: str = "tester") -> None:
         self.closed = False
         self._decoder = FrameDecoder()
         self.paused = False
-        self.session: ServerSession = server.open_session("tester", "memory", self)
+        self.session: ServerSession = server.open_session(username, "memory", self)
         self.hello = self._next_message()
         caps = ["urn:ietf:params:netconf:base:1.0"]
         if base_1_1:

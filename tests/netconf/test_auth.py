@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import stat
 
@@ -59,3 +60,27 @@ def test_corrupt_users_file(tmp_path: pathlib.Path) -> None:
     (tmp_path / "users.json").write_text("{not json")
     with pytest.raises(AuthError):
         UserStore(tmp_path)
+
+
+def test_a_users_file_from_before_groups_is_migrated_once(tmp_path: pathlib.Path) -> None:
+    legacy: dict[str, object] = {"users": {"ops": {"password_salt": None, "password_hash": None,
+                                "authorized_keys": []}}}
+    (tmp_path / "users.json").write_text(json.dumps(legacy))
+    store = UserStore(tmp_path)
+    assert store.groups("ops") == ("admin",)  # nobody is locked out by the upgrade
+    assert store.save_migrated()
+    assert json.loads((tmp_path / "users.json").read_text())["version"] == 2
+    again = UserStore(tmp_path)
+    assert not again.save_migrated()
+    again.set_password("new", "pw")
+    assert again.groups("new") == ()  # least privilege after the migration
+    again.set_groups("new", ("operators", "operators", "audit"))
+    assert UserStore(tmp_path).groups("new") == ("operators", "audit")
+    with pytest.raises(AuthError):
+        again.set_groups("new", ("*bad",))
+
+
+def test_the_initial_admin_is_in_group_admin(tmp_path: pathlib.Path) -> None:
+    store = UserStore(tmp_path)
+    ensure_initial_admin(store, token=lambda: "pw")
+    assert store.groups("admin") == ("admin",)

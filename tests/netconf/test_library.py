@@ -92,5 +92,5 @@ def test_find_for_get_schema() -> None:
 def test_module_entry_reads_yang_version_and_imports() -> None:
     entry = ModuleEntry.from_file(ike_module().path)
     assert entry.yang_version == "1"
-    assert entry.imports == ("ietf-inet-types", "ietf-yang-types")
+    assert entry.imports == ("ietf-inet-types", "ietf-yang-types", "ietf-netconf-acm")
     assert entry.namespace == "urn:ike-agent:yang:ike-security" and entry.prefix == "ike"

@@ -1,0 +1,131 @@
+"""Read access: nodes the user may not read are left out of replies, silently (RFC 8341
+section 3.4.5: "the server MUST silently omit" them from get, get-config and their filters).
+
+Theory of operation. A :class:`ReadPlan` is built once per set of rules by walking the schema,
+not the data: subtrees whose nodes all share one verdict are not entered; a denied node becomes
+one compiled XPath (run in C) that finds all its instances, and a node whose verdict depends
+on the instance (a keyed path rule) becomes a site where each instance is judged on its own.
+Pruning a 10,000-policy tree for a user whose only denials are the secret leaves is then three
+XPath searches and the removals, not a walk of every node in Python.
+
+A denied node hides its subtree: nothing below an unreadable node is shown.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from lxml import etree
+
+from agent.datastore.schema import SchemaNode
+from agent.nacm.config import Access
+from agent.nacm.rules import Chain, Key, UserRules, Verdict, child_node, key_of
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    denied: tuple[etree.XPath, ...]  # every instance of these nodes is removed
+    dynamic: tuple[tuple[etree.XPath, SchemaNode], ...]  # judged instance by instance
+
+    @property
+    def empty(self) -> bool:
+        return not self.denied and not self.dynamic
+
+
+def _xpath(node: SchemaNode, prefixes: dict[str, str]) -> etree.XPath:
+    """An XPath from the ``<data>`` element to every instance of ``node``."""
+    steps = []
+    current: SchemaNode | None = node
+    while current is not None:
+        prefix = prefixes.setdefault(current.namespace, f"n{len(prefixes)}")
+        steps.append(f"{prefix}:{current.name}")
+        current = current.parent
+    namespaces = {p: ns for ns, p in prefixes.items()}
+    return etree.XPath("/".join(reversed(steps)), namespaces=namespaces)
+
+
+def read_plan(rules: UserRules) -> ReadPlan:
+    denied: list[etree.XPath] = []
+    dynamic: list[tuple[etree.XPath, SchemaNode]] = []
+    prefixes: dict[str, str] = {}
+
+    def walk(node: SchemaNode) -> None:
+        verdict = rules.verdict(Access.READ, node)
+        if verdict is Verdict.DYNAMIC:
+            dynamic.append((_xpath(node, prefixes), node))
+        elif verdict is Verdict.DENY:
+            denied.append(_xpath(node, prefixes))
+        elif not rules.uniform(Access.READ, node):
+            for child in node.children.values():
+                walk(child)
+
+    for root in rules.schema.data_roots.values():
+        walk(root)
+    return ReadPlan(tuple(denied), tuple(dynamic))
+
+
+def _detach(element: etree._Element) -> None:
+    parent = element.getparent()
+    if parent is not None:
+        tail = element.tail
+        parent.remove(element)
+        if tail:  # keep the text layout of a pretty-printed tree
+            previous = element.getprevious()
+            if previous is not None:
+                previous.tail = (previous.tail or "") + tail
+    element.tail = None
+
+
+def prune(data: etree._Element, rules: UserRules, plan: ReadPlan) -> None:
+    """Remove from ``data`` (a ``<data>`` tree the caller owns) what ``rules`` do not let
+    the user read."""
+    for finder in plan.denied:
+        for element in finder(data):  # type: ignore[union-attr]
+            _detach(element)  # type: ignore[arg-type]
+    for finder, node in plan.dynamic:
+        for element in finder(data):  # type: ignore[union-attr]
+            assert isinstance(element, etree._Element)
+            chain = _chain_of(element, data, node)
+            if chain is not None:
+                _prune_instance(element, chain, rules)
+
+
+def _chain_of(element: etree._Element, data: etree._Element,
+              node: SchemaNode) -> list[tuple[SchemaNode, Key]] | None:
+    chain: list[tuple[SchemaNode, Key]] = []
+    current: etree._Element | None = element
+    schema_node: SchemaNode | None = node
+    while current is not None and current is not data and schema_node is not None:
+        chain.append((schema_node, key_of(current, schema_node)))
+        current = current.getparent()
+        schema_node = schema_node.parent
+    if current is not data:
+        return None  # detached by an earlier removal
+    chain.reverse()
+    return chain
+
+
+def _prune_instance(element: etree._Element, chain: Chain, rules: UserRules) -> None:
+    node = chain[-1][0]
+    if not rules.decide(Access.READ, chain):
+        _detach(element)
+        return
+    if rules.verdict(Access.READ, node) is not Verdict.DYNAMIC and rules.uniform(Access.READ,
+                                                                                 node):
+        return
+    for child in list(element):
+        child_schema = child_node(node, child, rules.schema)
+        if child_schema is not None:
+            _prune_instance(child, [*chain, (child_schema, key_of(child, child_schema))],
+                            rules)
+
+
+def readable_subtree(element: etree._Element, rules: UserRules,
+                     plan: ReadPlan) -> etree._Element | None:
+    """A copy of one top-level subtree (for example an event notification's content) with
+    what the user may not read removed; None when nothing of it may be read."""
+    wrapper = etree.Element("data")
+    wrapper.append(copy.deepcopy(element))
+    prune(wrapper, rules, plan)
+    return wrapper[0] if len(wrapper) else None
