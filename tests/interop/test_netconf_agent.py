@@ -101,8 +101,12 @@ def netconf(daemon: subprocess.Popen[bytes]) -> Iterator[Any]:
 
 
 def _commit(session: Any, security_xml: str) -> None:
-    config = f'<config xmlns="{BASE_NS}">{security_xml}</config>'
-    session.edit_config(target="candidate", config=config, default_operation="replace")
+    # Replace the IKE configuration only: default-operation replace would also delete the
+    # NACM rules (running's /nacm), and with them this user's permission to write.
+    replacing = security_xml.replace("<security ", f'<security xmlns:nc="{BASE_NS}" '
+                                      'nc:operation="replace" ', 1)
+    config = f'<config xmlns="{BASE_NS}">{replacing}</config>'
+    session.edit_config(target="candidate", config=config)
     session.commit()
 
 
