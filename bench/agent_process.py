@@ -80,10 +80,13 @@ def preload(state_dir: pathlib.Path, policy_names: list[str]) -> None:
     RunningStore(state_dir, history=0).save(1, data)
 
 
-def add_user(state_dir: pathlib.Path) -> None:
+def add_user(state_dir: pathlib.Path, name: str = USER,
+             groups: tuple[str, ...] = ("admin",)) -> None:
+    """A user with the bench password, in ``groups`` (admin: permitted everything)."""
+    options = [option for group in groups for option in ("--group", group)]
     subprocess.run(
-        [sys.executable, "-m", "agent", "user", "add", USER, "--password-stdin",
-         "--group", "admin", "--state-dir", str(state_dir)],
+        [sys.executable, "-m", "agent", "user", "add", name, "--password-stdin",
+         *options, "--state-dir", str(state_dir)],
         input=f"{PASSWORD}\n".encode(), check=True, capture_output=True, timeout=60, cwd=PROJECT,
     )
 
