@@ -228,6 +228,10 @@ def _parser() -> argparse.ArgumentParser:
     user_commands.add_parser("list", parents=[common], help="list the users and their groups")
     remove = user_commands.add_parser("remove", parents=[common], help="remove a user")
     remove.add_argument("name")
+    commands.add_parser(
+        "rotate-master-key", parents=[common],
+        help="seal every stored secret under a new state/master.key (stop the agent first)",
+    )
     return parser
 
 
@@ -273,6 +277,7 @@ async def _serve(options: RunOptions) -> int:
     from agent.datastore.diff import config_edits
     from agent.datastore.persist import DatastoreLoadError, RollbackRecord
     from agent.datastore.schema import Schema
+    from agent.datastore.secrets import KeyRing, Sealer, SecretError
     from agent.datastore.store import Datastore
     from agent.nacm.control import AccessControl
     from agent.netconf.confirmed_commit import restore_unconfirmed
@@ -294,15 +299,19 @@ async def _serve(options: RunOptions) -> int:
     schema = Schema.load()
     try:
         # The configurations of the last 50 commits (commit-history index 0..49) are kept.
-        datastore = Datastore(schema, options.state_dir, history=HISTORY_LIMIT - 1)
-    except DatastoreLoadError as exc:
+        # Secret leaves are sealed in every state file under state/master.key (made now on a
+        # first start; missing while sealed values exist: an error naming both files).
+        sealer = Sealer(schema, KeyRing.open(options.state_dir))
+        datastore = Datastore(schema, options.state_dir, history=HISTORY_LIMIT - 1,
+                              sealer=sealer)
+    except (DatastoreLoadError, SecretError) as exc:
         log.error("cannot load the datastore: %s", exc)
         return 2
     if seed_access_control(datastore, first_start=datastore.generation == 0 or migrated):
         log.warning("running now holds the initial NACM rules: group 'admin' may do everything")
     # A confirmed commit left pending by a killed process is rolled back (RFC 6241 section
     # 8.4.1) before anything, the negotiator included, uses the configuration.
-    rollback_record = RollbackRecord(options.state_dir)
+    rollback_record = RollbackRecord(options.state_dir, sealer)
     history = CommitHistory(datastore, schema, options.state_dir)
     datastore.add_subscriber(history)  # before the restore below: it is a commit too
     restore_unconfirmed(datastore, rollback_record)
@@ -398,6 +407,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except AuthError as exc:
             print(f"ike-agent: {exc}", file=sys.stderr)
             return 1
+    if args.command == "rotate-master-key":
+        from agent.datastore.rotate import rotate_master_key
+        from agent.datastore.secrets import SecretError
+
+        try:
+            count = rotate_master_key(args.state_dir)
+        except (SecretError, OSError) as exc:
+            print(f"ike-agent: {exc}", file=sys.stderr)
+            return 1
+        print(f"{count} state file(s) sealed under the new {args.state_dir / 'master.key'}")
+        return 0
     log_file = None
     if args.log_file is not None:
         try:

@@ -2,9 +2,12 @@
 
 ``state_dir/running.xml`` holds ``<running generation="N">`` around the ``<data>`` element.
 It is written atomically (temporary file in the same directory, fsync, rename, fsync of the
-directory) with mode 0600, because it holds pre-shared keys and private keys. Before a new
-running file replaces the old one, the old one is hard-linked into ``state_dir/history`` as
-``<generation>.xml``; the newest ``history`` of them are kept for rollback.
+directory) with mode 0600; given a :class:`Sealing` (agent.datastore.secrets.Sealer), the
+values of secret leaves (pre-shared keys, private keys) are sealed with AES-256-GCM in every
+file written here (running, history, the confirmed-commit record, their temporary files).
+Before a new running file replaces the old one, the old one is hard-linked into
+``state_dir/history`` as ``<generation>.xml``; the newest ``history`` of them are kept for
+rollback.
 
 ``state_dir/confirmed-commit-rollback.xml`` (:class:`RollbackRecord`, same format and same
 atomic write) exists while a confirmed commit (RFC 6241 section 8.4) is pending: it holds
@@ -26,6 +29,7 @@ import logging
 import os
 import pathlib
 import tempfile
+from typing import Protocol
 
 from lxml import etree
 
@@ -87,11 +91,27 @@ def atomic_write(path: pathlib.Path, chunks: list[bytes], mode: int = 0o600) -> 
     _fsync_dir(path.parent)
 
 
+class Sealing(Protocol):
+    """How trees become state-file bytes and back (agent.datastore.secrets.Sealer: secret
+    leaves sealed with AES-256-GCM)."""
+
+    def serialize(self, data: etree._Element) -> bytes: ...
+
+    def unseal(self, data: etree._Element, origin: pathlib.Path) -> None:
+        """Open the sealed values of ``data`` read from ``origin``; DatastoreLoadError."""
+
+
+def _serialize(data: etree._Element, sealer: Sealing | None) -> bytes:
+    return etree.tostring(data) if sealer is None else sealer.serialize(data)
+
+
 class RunningStore:
     """Reads and writes ``running.xml`` and its history in ``state_dir``."""
 
-    def __init__(self, state_dir: pathlib.Path, history: int = 10) -> None:
+    def __init__(self, state_dir: pathlib.Path, history: int = 10,
+                 sealer: Sealing | None = None) -> None:
         self.state_dir = state_dir
+        self.sealer = sealer
         self.history = max(0, history)
         self.path = state_dir / RUNNING_FILE
         self.history_dir = state_dir / HISTORY_DIR
@@ -100,12 +120,12 @@ class RunningStore:
         """(generation, ``<data>``); a missing file is a clean start at generation 0."""
         if not self.path.exists():
             return 0, empty_data()
-        return read_running(self.path)
+        return read_running(self.path, self.sealer)
 
     def save(self, generation: int, data: etree._Element) -> None:
         """Write ``data`` as running at ``generation``."""
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        body = etree.tostring(data)
+        body = _serialize(data, self.sealer)
         if self.history and self.path.exists():
             self._archive_current()
         write_running(self.path, generation, body)
@@ -140,7 +160,7 @@ class RunningStore:
         path = self.history_dir / f"{generation}.xml"
         if not path.exists():
             return None
-        return read_running(path)[1]
+        return read_running(path, self.sealer)[1]
 
 
 def _generation_of(path: pathlib.Path) -> int:
@@ -163,14 +183,15 @@ def write_running(path: pathlib.Path, generation: int, body: bytes) -> None:
 class RollbackRecord:
     """The running configuration to restore if the agent restarts during a confirmed commit."""
 
-    def __init__(self, state_dir: pathlib.Path) -> None:
+    def __init__(self, state_dir: pathlib.Path, sealer: Sealing | None = None) -> None:
         self.state_dir = state_dir
+        self.sealer = sealer
         self.path = state_dir / ROLLBACK_FILE
 
     def save(self, generation: int, data: etree._Element) -> None:
         """Durably record ``data`` (running at ``generation``); OSError if it cannot."""
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_running(self.path, generation, etree.tostring(data))
+        write_running(self.path, generation, _serialize(data, self.sealer))
 
     def clear(self) -> None:
         """Durably forget the record (fsync of the directory); OSError if it cannot."""
@@ -189,7 +210,7 @@ class RollbackRecord:
         if not self.path.exists():
             return None
         try:
-            return read_running(self.path)
+            return read_running(self.path, self.sealer)
         except DatastoreLoadError as exc:
             kept = self.set_aside("corrupt")
             log.error("the confirmed-commit rollback record is unusable (%s): kept as %s; "
@@ -205,7 +226,8 @@ class RollbackRecord:
         return kept
 
 
-def read_running(path: pathlib.Path) -> tuple[int, etree._Element]:
+def read_running(path: pathlib.Path,
+                 sealer: Sealing | None = None) -> tuple[int, etree._Element]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -225,4 +247,6 @@ def read_running(path: pathlib.Path) -> tuple[int, etree._Element]:
     data = empty_data()
     for child in children[0]:
         data.append(child)
+    if sealer is not None:
+        sealer.unseal(data, path)
     return int(generation), data

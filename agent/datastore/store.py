@@ -35,7 +35,7 @@ from agent.datastore.diff import diff
 from agent.datastore.edit import ErrorOption, Journal, Operation, apply_edit
 from agent.datastore.intake import canonicalise, check_config
 from agent.datastore.keyindex import KeyIndex
-from agent.datastore.persist import DatastoreLoadError, RunningStore, empty_data
+from agent.datastore.persist import DatastoreLoadError, RunningStore, Sealing, empty_data
 from agent.datastore.schema import Schema
 from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
 from agent.datastore.validation import Validator, scope_of
@@ -81,11 +81,12 @@ class _Request:
 
 
 class Datastore:
-    def __init__(self, schema: Schema, state_dir: pathlib.Path, *, history: int = 10) -> None:
+    def __init__(self, schema: Schema, state_dir: pathlib.Path, *, history: int = 10,
+                 sealer: Sealing | None = None) -> None:
         self._schema = schema
         self._validator = Validator(schema)
         self._commits = CommitManager()
-        self._store = RunningStore(state_dir, history)
+        self._store = RunningStore(state_dir, history, sealer)
         self.generation, running = self._store.load()
         running = self._canonical_running(running)
         errors = self._validator.check(running)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ def schema() -> Schema:
 
 @pytest.fixture
 def make_datastore(schema: Schema, tmp_path: pathlib.Path) -> Callable[..., Datastore]:
-    def make(**kwargs: int) -> Datastore:
+    def make(**kwargs: Any) -> Datastore:
         return Datastore(schema, tmp_path / "state", **kwargs)
     return make
 
