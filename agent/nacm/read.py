@@ -18,19 +18,22 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from agent.datastore.schema import SchemaNode
+from agent.datastore.schema import Schema, SchemaNode
 from agent.nacm.config import Access
-from agent.nacm.rules import Chain, Key, UserRules, Verdict, child_node, key_of
+from agent.nacm.rules import Chain, CompiledPath, Key, UserRules, Verdict, child_node, key_of
 
 
 @dataclass(frozen=True, slots=True)
 class ReadPlan:
     denied: tuple[etree.XPath, ...]  # every instance of these nodes is removed
     dynamic: tuple[tuple[etree.XPath, SchemaNode], ...]  # judged instance by instance
+    # Instances named by a keyed path rule (with the XPath's variables): judged on their own,
+    # with every rule; all other instances follow the plan of the rules without keyed paths.
+    keyed: tuple[tuple[etree.XPath, dict[str, str], SchemaNode], ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.denied and not self.dynamic
+        return not self.denied and not self.dynamic and not self.keyed
 
 
 def _xpath(node: SchemaNode, prefixes: dict[str, str]) -> etree.XPath:
@@ -45,24 +48,57 @@ def _xpath(node: SchemaNode, prefixes: dict[str, str]) -> etree.XPath:
     return etree.XPath("/".join(reversed(steps)), namespaces=namespaces)
 
 
+def _keyed_xpath(path: CompiledPath,
+                 schema: Schema) -> tuple[etree.XPath, dict[str, str], SchemaNode] | None:
+    """An XPath to the instances a keyed path names (key values passed as variables)."""
+    prefixes: dict[str, str] = {}
+    variables: dict[str, str] = {}
+    parts: list[str] = []
+    node: SchemaNode | None = None
+    for step in path.steps:
+        node = (schema.data_roots if node is None else node.children).get(step.tag)
+        if node is None:
+            return None
+        prefix = prefixes.setdefault(node.namespace, f"n{len(prefixes)}")
+        part = f"{prefix}:{node.name}"
+        for key, value in step.predicates:
+            variable = f"v{len(variables)}"
+            variables[variable] = value
+            if key == ".":
+                part += f"[.=${variable}]"
+            else:
+                namespace, _, local = key[1:].partition("}")
+                key_prefix = prefixes.setdefault(namespace, f"n{len(prefixes)}")
+                part += f"[{key_prefix}:{local}=${variable}]"
+        parts.append(part)
+    if node is None:
+        return None
+    namespaces = {p: ns for ns, p in prefixes.items()}
+    return etree.XPath("/".join(parts), namespaces=namespaces), variables, node
+
+
 def read_plan(rules: UserRules) -> ReadPlan:
     denied: list[etree.XPath] = []
     dynamic: list[tuple[etree.XPath, SchemaNode]] = []
     prefixes: dict[str, str] = {}
+    keyed_paths = rules.keyed(Access.READ)
+    base = rules.unkeyed() if keyed_paths else rules
 
     def walk(node: SchemaNode) -> None:
-        verdict = rules.verdict(Access.READ, node)
+        verdict = base.verdict(Access.READ, node)
         if verdict is Verdict.DYNAMIC:
             dynamic.append((_xpath(node, prefixes), node))
         elif verdict is Verdict.DENY:
             denied.append(_xpath(node, prefixes))
-        elif not rules.uniform(Access.READ, node):
+        elif not base.uniform(Access.READ, node):
             for child in node.children.values():
                 walk(child)
 
     for root in rules.schema.data_roots.values():
         walk(root)
-    return ReadPlan(tuple(denied), tuple(dynamic))
+    keyed = [found for path in keyed_paths
+             if (found := _keyed_xpath(path, rules.schema)) is not None]
+    return ReadPlan(tuple(denied), tuple(dynamic), tuple(keyed))
 
 
 def _detach(element: etree._Element) -> None:
@@ -80,15 +116,38 @@ def _detach(element: etree._Element) -> None:
 def prune(data: etree._Element, rules: UserRules, plan: ReadPlan) -> None:
     """Remove from ``data`` (a ``<data>`` tree the caller owns) what ``rules`` do not let
     the user read."""
-    for finder in plan.denied:
-        for element in finder(data):  # type: ignore[union-attr]
-            _detach(element)  # type: ignore[arg-type]
-    for finder, node in plan.dynamic:
-        for element in finder(data):  # type: ignore[union-attr]
+    # Instances a keyed rule names are set aside (a placeholder keeps their place), the rest
+    # is pruned by the plan, then they are judged one by one with every rule.
+    named: dict[int, tuple[etree._Element, SchemaNode]] = {}
+    for finder, variables, node in plan.keyed:
+        for element in finder(data, **variables):  # type: ignore[union-attr,arg-type]
             assert isinstance(element, etree._Element)
-            chain = _chain_of(element, data, node)
+            named.setdefault(id(element), (element, node))
+    set_aside: list[tuple[etree._Element, etree._Element, SchemaNode]] = []
+    for element, node in named.values():
+        if any(id(a) in named for a in element.iterancestors()):
+            continue  # inside another named instance: judged with it
+        placeholder = etree.Element("nacm-placeholder")
+        parent = element.getparent()
+        assert parent is not None
+        parent.replace(element, placeholder)
+        set_aside.append((placeholder, element, node))
+    for finder in plan.denied:
+        for found in finder(data):  # type: ignore[union-attr]
+            _detach(found)  # type: ignore[arg-type]
+    for finder, node in plan.dynamic:
+        for found in finder(data):  # type: ignore[union-attr]
+            assert isinstance(found, etree._Element)
+            chain = _chain_of(found, data, node)
             if chain is not None:
-                _prune_instance(element, chain, rules)
+                _prune_instance(found, chain, rules)
+    for placeholder, element, node in set_aside:
+        parent = placeholder.getparent()
+        assert parent is not None
+        parent.replace(placeholder, element)
+        chain = _chain_of(element, data, node)
+        if chain is not None:  # None: an ancestor was not readable
+            _prune_instance(element, chain, rules)
 
 
 def _chain_of(element: etree._Element, data: etree._Element,

@@ -17,6 +17,7 @@ A path naming no known module matches nothing.
 
 from __future__ import annotations
 
+import copy
 import enum
 import re
 from collections.abc import Mapping, Sequence
@@ -158,6 +159,25 @@ class UserRules:
             ]
         self._verdicts: dict[tuple[Access, int], Verdict] = {}
         self._uniform: dict[tuple[Access, int], bool] = {}
+        self._unkeyed: UserRules | None = None
+
+    def keyed(self, access: Access) -> list[CompiledPath]:
+        """The paths with key predicates among the rules for ``access``."""
+        return [path for _, path in self._data_rules[access]
+                if path is not None and path.valid and any(s.predicates for s in path.steps)]
+
+    def unkeyed(self) -> UserRules:
+        """These rules without the keyed path rules: how every instance that no keyed path
+        names is judged (a rule whose path does not match a node is skipped for it)."""
+        if self._unkeyed is None:
+            other = copy.copy(self)
+            other._data_rules = {
+                access: [(rule, path) for rule, path in rules
+                         if path is None or not any(s.predicates for s in path.steps)]
+                for access, rules in self._data_rules.items()}
+            other._verdicts, other._uniform, other._unkeyed = {}, {}, None
+            self._unkeyed = other
+        return self._unkeyed
 
     # -- operations (section 3.4.4) and notifications (section 3.4.6) -------------------
 

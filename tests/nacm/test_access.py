@@ -290,3 +290,19 @@ def test_path_rules_survive_a_restart(agent: Agent, schema: Schema,
     again.datastore = Datastore(schema, tmp_path / "state")  # validates what it loads
     rules = again.datastore.snapshot().data.xpath("//n:path/text()", namespaces=NS)
     assert rules == ["/ike:security/ike:ike/ike:policy/ike:pre-shared-key"]
+
+
+def test_a_keyed_deny_hides_one_entry_with_its_subtree(agent: Agent) -> None:
+    async def scenario() -> None:
+        await admin_commit(agent, rule_list("operators", "operators", rule(
+            "hide-one", "deny", path="/ike:security/ike:ike/ike:policy[ike:name='10.1.1.1']",
+            operations="read")))
+        for rpc in (GET_RUNNING, "<get/>", GET_CANDIDATE):
+            reply = await agent.client("olga").rpc(rpc)
+            assert texts(reply, "//i:policy/i:name") == ["10.1.1.2"]
+            assert texts(reply, "//i:proposal/i:name") == ["proposal-1", "proposal-2"]
+            assert texts(reply, "//i:ascii-text") == []
+        assert texts(await agent.client("root").rpc(GET_RUNNING), "//i:policy/i:name") == [
+            "10.1.1.1", "10.1.1.2"]
+
+    run(scenario)
