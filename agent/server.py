@@ -276,9 +276,15 @@ class ServerSession:
 
     async def _send_notifications(self, subscription: Subscription) -> None:
         clock = self.server.clock
+        access = None if self.server.access is None else self.server.access.session(
+            self.username)
         while not self.closed:
             self._wake.clear()  # before ready(): what is published from now on wakes us
             for notification in subscription.ready(clock()):
+                # RFC 8341 section 3.4.6: an event type the user may not receive is dropped
+                # (and counted in /nacm/denied-notifications).
+                if access is not None and not access.may_receive_event(notification.content):
+                    continue
                 await self._transport.drained()  # a slow reader holds its own queue only
                 if self.closed:
                     return

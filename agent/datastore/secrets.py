@@ -195,7 +195,7 @@ class Sealer:
         sealed = self._sealed
         try:
             for element, text in zip(elements, clear, strict=True):
-                if text is not None:
+                if text:
                     tag = element.tag
                     token = sealed.get((tag, text))  # type: ignore[arg-type]
                     element.text = token if token is not None else self.seal(str(tag), text)

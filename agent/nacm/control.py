@@ -40,6 +40,8 @@ log = logging.getLogger("agent.nacm")
 
 ExternalGroups = Callable[[str], Sequence[str]]
 _VIEWS_KEPT = 8  # pruned views of running, for as many sets of rules
+# RFC 5277 replayComplete / notificationComplete: the subscription's own events, not data.
+NETMOD_NOTIFICATION_NS = "urn:ietf:params:xml:ns:netmod:notification"
 
 
 @dataclass(slots=True)
@@ -193,6 +195,14 @@ class SessionAccess:
             return True
         self.control.counters.denied_notifications += 1
         return False
+
+    def may_receive_event(self, content: etree._Element) -> bool:
+        """:meth:`may_receive` for an event's content element (``<netconf-config-change>``);
+        RFC 5277's own replayComplete / notificationComplete always pass."""
+        namespace, name = etree.QName(content).namespace or "", etree.QName(content).localname
+        if namespace == NETMOD_NOTIFICATION_NS:
+            return True
+        return self.may_receive(namespace, name)
 
     def readable_notification(self, content: etree._Element) -> etree._Element | None:
         """A notification's content element as this user may read it (data nodes inside are

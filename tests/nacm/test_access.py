@@ -306,3 +306,32 @@ def test_a_keyed_deny_hides_one_entry_with_its_subtree(agent: Agent) -> None:
             "10.1.1.1", "10.1.1.2"]
 
     run(scenario)
+
+
+def test_a_denied_event_type_is_not_sent_and_is_counted(agent: Agent) -> None:
+    notification_ns = "urn:ietf:params:xml:ns:netconf:notification:1.0"
+
+    async def next_event(client: MemoryClient) -> str:
+        message = await client.reply()
+        assert etree.QName(message).localname == "notification", etree.tostring(message)
+        return etree.QName(message[1]).localname
+
+    async def scenario() -> None:
+        await admin_commit(agent, rule_list("operators", "operators", (
+            "<rule><name>no-changes</name><notification-name>netconf-config-change"
+            "</notification-name><access-operations>read</access-operations>"
+            "<action>deny</action></rule>")))
+        olga = agent.client("olga")
+        assert is_ok(await olga.rpc(f'<create-subscription xmlns="{notification_ns}"/>'))
+        admin = agent.client("root")
+        assert await next_event(olga) == "netconf-session-start"
+        body = (f'<security xmlns="{IKE_NS}"><ike><policy><name>10.1.1.1</name>'
+                "<description>changed</description></policy></ike></security>")
+        assert is_ok(await admin.rpc(edit(body)))
+        assert is_ok(await admin.rpc("<commit/>"))
+        assert is_ok(await admin.rpc("<close-session/>"))
+        assert await next_event(olga) == "netconf-session-end"  # the change was not sent
+        state = await agent.client("root").rpc("<get/>")
+        assert texts(state, "//n:nacm/n:denied-notifications") == ["1"]
+
+    run(scenario)
