@@ -307,7 +307,10 @@ async def _serve(options: RunOptions) -> int:
     except (DatastoreLoadError, SecretError) as exc:
         log.error("cannot load the datastore: %s", exc)
         return 2
-    if seed_access_control(datastore, first_start=datastore.generation == 0 or migrated):
+    # A first start is quiet about it (the README says what the initial rules are); an
+    # upgraded state directory says why running changed.
+    if seed_access_control(datastore, first_start=datastore.generation == 0 or migrated) \
+            and migrated:
         log.warning("running now holds the initial NACM rules: group 'admin' may do everything")
     # A confirmed commit left pending by a killed process is rolled back (RFC 6241 section
     # 8.4.1) before anything, the negotiator included, uses the configuration.
