@@ -335,3 +335,16 @@ def test_a_denied_event_type_is_not_sent_and_is_counted(agent: Agent) -> None:
         assert texts(state, "//n:nacm/n:denied-notifications") == ["1"]
 
     run(scenario)
+
+
+def test_notification_content_is_pruned_like_data(agent: Agent) -> None:
+    content = agent.datastore.get_config("running").find(f"{{{IKE_NS}}}security")
+    assert content is not None
+    seen = agent.access.session("olga").readable_notification(content)
+    assert seen is not None and seen is not content
+    assert texts(seen, "//i:policy/i:name") == ["10.1.1.1", "10.1.1.2"]
+    assert texts(seen, "//i:ascii-text") == []
+    assert agent.access.session("root").readable_notification(content) is content
+    nacm = agent.datastore.get_config("running").find(f"{{{NACM_NS}}}nacm")
+    assert nacm is not None
+    assert agent.access.session("olga").readable_notification(nacm) is None
