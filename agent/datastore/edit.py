@@ -334,6 +334,8 @@ class EditEngine:
                     f"{name!r} does not exist (default-operation none).",
                     target, edit,
                 ))
+            else:  # nothing to do, but what the payload names must still exist in the model
+                self._check_known(target, node, edit)
             return
         # merge, replace or create
         if existing is None:
@@ -357,6 +359,16 @@ class EditEngine:
             if node.kind is NodeKind.LIST:
                 self._move_if_inserted(target, node, edit, existing)
             self._edit_children(existing, node, edit, op)
+
+    def _check_known(self, target: etree._Element, node: SchemaNode,
+                     edit: etree._Element) -> None:
+        """Refuse an element the schema does not know anywhere below ``edit`` (a subtree the
+        edit leaves alone is not walked by the edit itself)."""
+        for element in edit:
+            if not isinstance(element.tag, str):
+                continue
+            child = self._schema_node(element, node.children, target)
+            self._check_known(target, child, element)
 
     def _move_if_inserted(self, target: etree._Element, node: SchemaNode,
                           edit: etree._Element, existing: etree._Element) -> None:
