@@ -401,7 +401,7 @@ def _reopen_log(handler: ReopenableFileHandler | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     silence_dependency_warnings()
     args = _parser().parse_args(argv)
-    if args.command not in ("run", "user"):
+    if args.command not in ("run", "user", "rotate-master-key"):
         command_main: Callable[[argparse.Namespace], int] = args.main
         return command_main(args)
     if args.command == "user":

@@ -363,7 +363,14 @@ class EditEngine:
     def _check_known(self, target: etree._Element, node: SchemaNode,
                      edit: etree._Element) -> None:
         """Refuse an element the schema does not know anywhere below ``edit`` (a subtree the
-        edit leaves alone is not walked by the edit itself)."""
+        edit leaves alone is not walked by the edit itself), and a list entry without its keys."""
+        for key in node.keys if node.kind is NodeKind.LIST else ():
+            if edit.find(f"{{{node.namespace}}}{key}") is None:
+                raise _Failed(self._err(
+                    ErrorTag.MISSING_ELEMENT,
+                    f"List entry {node.name!r} lacks its key {key!r}.",
+                    target, edit, info=(("bad-element", key),),
+                ))
         for element in edit:
             if not isinstance(element.tag, str):
                 continue
