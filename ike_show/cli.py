@@ -17,6 +17,8 @@ import pathlib
 import sys
 from collections.abc import Awaitable, Callable
 
+from lxml import etree
+
 from ike_show.client import ClientError, NetconfClient, Target
 from ike_show.render import (
     IKE_NS,
@@ -93,29 +95,26 @@ async def _security_associations(client: NetconfClient, args: argparse.Namespace
                 parent = sa.getparent()
                 assert parent is not None
                 parent.remove(sa)
+    return _formatted(data, args, lambda: sa_table(data, args.peer))
+
+
+def _formatted(data: etree._Element, args: argparse.Namespace, text: Callable[[], str]) -> str:
+    """``data`` as --format asks: JSON, XML, or the command's own text rendering."""
     if args.format == "json":
         return to_json(data)
     if args.format == "xml":
         return to_xml(data)
-    return sa_table(data, args.peer)
+    return text()
 
 
 async def _statistics(client: NetconfClient, args: argparse.Namespace) -> str:
     data = await client.get(STATISTICS_FILTER)
-    if args.format == "json":
-        return to_json(data)
-    if args.format == "xml":
-        return to_xml(data)
-    return statistics_table(data)
+    return _formatted(data, args, lambda: statistics_table(data))
 
 
 async def _commit_history(client: NetconfClient, args: argparse.Namespace) -> str:
     data = await client.get(HISTORY_FILTER)
-    if args.format == "json":
-        return to_json(data)
-    if args.format == "xml":
-        return to_xml(data)
-    return commit_history_text(data)
+    return _formatted(data, args, lambda: commit_history_text(data))
 
 
 async def _configuration(client: NetconfClient, args: argparse.Namespace) -> str:
@@ -124,11 +123,7 @@ async def _configuration(client: NetconfClient, args: argparse.Namespace) -> str
         raise ClientError(f"unknown pipe {' '.join(args.pipe)!r}: only '| compare'")
     running = await client.get_config("running")
     if not words:
-        if args.format == "json":
-            return to_json(running)
-        if args.format == "xml":
-            return to_xml(running)
-        return configuration_text(running)
+        return _formatted(running, args, lambda: configuration_text(running))
     if args.format != "text":
         raise ClientError("| compare prints text only")
     return compare_text(running, await client.get_config("candidate"))
