@@ -230,8 +230,7 @@ def run_ike(work: pathlib.Path, options: IkeOptions, log: Any) -> IkeResults:
     if reason is not None:
         results.skipped = reason
         return results
-    # No management link (203.0.113.0/30, for NETCONF clients): the benchmark does not need
-    # it, and the same subnet may be in use by an interop test run.
+    # No management link (for NETCONF clients): the benchmark does not need it.
     pair = NetnsPair.create(f"bn{os.getpid() % 100000}", management=False)
     try:
         _agent_runs(pair, work, options, results, log)

@@ -10,6 +10,7 @@ file in its own temporary directory.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import re
@@ -34,9 +35,18 @@ ADDRESS_A = "198.51.100.1"
 ADDRESS_B = "198.51.100.2"
 ADDRESS6_A = "2001:db8:5100::1"
 ADDRESS6_B = "2001:db8:5100::2"
+
+
+def _management_link(pid: int) -> tuple[str, str]:
+    """A /30 of the shared address space 100.64.0.0/10 (RFC 6598) chosen by the test process's
+    id: the host end lives in the caller's namespace, so two test runs at once must not share it.
+    """
+    base = ipaddress.IPv4Address("100.64.0.0") + (pid % (1 << 20)) * 4
+    return str(base + 1), str(base + 2)
+
+
 # A second link joins the test process's namespace to namespace A (for NETCONF clients).
-MANAGEMENT_HOST = "203.0.113.1"
-MANAGEMENT_A = "203.0.113.2"
+MANAGEMENT_HOST, MANAGEMENT_A = _management_link(os.getpid())
 
 PLUGINS = (
     "random nonce aes sha1 sha2 md5 hmac gmp pem pkcs1 pkcs8 x509 pubkey revocation "
@@ -71,7 +81,8 @@ def run(*command: str, check: bool = True, timeout: float = 30) -> subprocess.Co
 @dataclass
 class NetnsPair:
     """Two namespaces ``a`` and ``b`` with one veth link (198.51.100.1/24 <-> .2/24), and a
-    management link from the caller's namespace (203.0.113.1/30) to ``a`` (203.0.113.2)."""
+    management link from the caller's namespace (``MANAGEMENT_HOST``/30) to ``a``
+    (``MANAGEMENT_A``)."""
 
     a: str
     b: str
