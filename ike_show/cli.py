@@ -4,7 +4,9 @@
   show security ike security-associations [PEER]
   show security ike statistics
   show commit-history                  (Junos: show system commit)
-  show configuration [| compare]       (compare: candidate against running, as Junos)
+  show configuration [| compare [rollback N]]
+                                       (compare: the candidate against running or commit N,
+                                        as Junos; the agent's compare-configuration RPC)
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from ike_show.render import (
     IKE_NS,
     SYSTEM_NS,
     commit_history_text,
-    compare_text,
     configuration_text,
     sa_table,
     statistics_table,
@@ -82,8 +83,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     history.set_defaults(show=_commit_history)
 
     config = what.add_parser("configuration", parents=[common], help="the running configuration; "
-                             "'| compare': the candidate's changes to it")
-    config.add_argument("pipe", nargs="*", metavar="| compare")
+                             "'| compare [rollback N]': the candidate's changes to it (or to "
+                             "commit N's configuration)")
+    config.add_argument("pipe", nargs="*", metavar="| compare [rollback N]")
     config.set_defaults(show=_configuration)
 
 
@@ -118,15 +120,29 @@ async def _commit_history(client: NetconfClient, args: argparse.Namespace) -> st
 
 
 async def _configuration(client: NetconfClient, args: argparse.Namespace) -> str:
-    words = "".join(args.pipe).replace(" ", "")
-    if words not in ("", "|compare", "compare"):
-        raise ClientError(f"unknown pipe {' '.join(args.pipe)!r}: only '| compare'")
-    running = await client.get_config("running")
+    words = " ".join(args.pipe).replace("|", " ").split()
     if not words:
+        running = await client.get_config("running")
         return _formatted(running, args, lambda: configuration_text(running))
+    rollback = _compare_pipe(words)
     if args.format != "text":
         raise ClientError("| compare prints text only")
-    return compare_text(running, await client.get_config("candidate"))
+    # The agent compares (module ike-agent-system): it sees the secrets this client never
+    # reads, so a changed pre-shared key shows as a changed ## SECRET-DATA line.
+    operation = etree.Element(f"{{{SYSTEM_NS}}}compare-configuration")
+    if rollback is not None:
+        etree.SubElement(operation, f"{{{SYSTEM_NS}}}rollback").text = rollback
+    reply = await client.rpc(operation)
+    return reply.findtext(f"{{{SYSTEM_NS}}}difference") or ""
+
+
+def _compare_pipe(words: list[str]) -> str | None:
+    """``compare`` or ``compare rollback N`` (Junos); the N, or None for running."""
+    if words == ["compare"]:
+        return None
+    if len(words) == 3 and words[:2] == ["compare", "rollback"] and words[2].isdigit():
+        return words[2]
+    raise ClientError(f"unknown pipe {' '.join(words)!r}: only '| compare [rollback N]'")
 
 
 async def _run(args: argparse.Namespace) -> str:

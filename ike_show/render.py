@@ -8,7 +8,6 @@ leaf-lists as ``proposals [ a b ];``, and secrets never shown (``## SECRET-DATA`
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -86,28 +85,6 @@ def _statement(node: etree._Element, path: tuple[str, ...],
 
 def configuration_text(data: etree._Element) -> str:
     return "".join(line + "\n" for _, line in configuration_lines(data))
-
-
-def compare_text(old: etree._Element, new: etree._Element) -> str:
-    """Junos ``show | compare``: each change under an ``[edit ...]`` header naming where it is,
-    ``-`` for lines only in ``old`` (running), ``+`` for lines only in ``new`` (candidate)."""
-    before, after = configuration_lines(old), configuration_lines(new)
-    out: list[str] = []
-    header: tuple[str, ...] | None = None
-    matcher = difflib.SequenceMatcher(a=[line for _, line in before],
-                                      b=[line for _, line in after], autojunk=False)
-    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
-        changed = [("-", p, line) for p, line in before[a0:a1]]
-        changed += [("+", p, line) for p, line in after[b0:b1]]
-        base = min((p for _, p, _ in changed), key=len)
-        for sign, _, line in changed:
-            if header != base:
-                header = base
-                out.append(f"[edit{''.join(' ' + part for part in base)}]")
-            out.append(sign + line[len(INDENT) * (len(base) - 1) :] if base else sign + line)
-    return "".join(line + "\n" for line in out)
 
 
 # -- JSON (RFC 7951 shape: module-qualified top level, lists as arrays, values as text) ------

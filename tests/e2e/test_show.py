@@ -115,6 +115,37 @@ def test_configuration_compare_shows_the_candidates_changes(agent: RunningAgent)
                     "+    dh-group group19;\n")
 
 
+def test_configuration_compare_shows_a_changed_key_without_either_value(
+        agent: RunningAgent) -> None:
+    with connect(agent) as m:
+        m.edit_config(target="candidate", config=CONFIG.replace(PSK, "another-secret-42"))
+        try:
+            diff = ok(show(agent, "configuration", "|", "compare"))
+        finally:
+            m.discard_changes()
+    assert diff == ("[edit security ike policy 127.0.0.1 pre-shared-key]\n"
+                    '-    ascii-text "****"; ## SECRET-DATA\n'
+                    '+    ascii-text "****"; ## SECRET-DATA\n')
+    assert PSK not in diff and "another-secret-42" not in diff
+
+
+def test_configuration_compare_rollback_n_and_unknown_pipes(agent: RunningAgent) -> None:
+    with connect(agent) as m:
+        m.edit_config(target="candidate", config=CONFIG.replace("group14", "group20"))
+        m.commit()
+        m.edit_config(target="candidate", config=CONFIG)
+        m.commit()  # commit 1 made group20; the candidate (= running) has group14 again
+    assert ok(show(agent, "configuration", "|", "compare", "rollback", "1")) == (
+        "[edit security ike proposal p1]\n"
+        "-    dh-group group20;\n"
+        "+    dh-group group14;\n")
+    for words in (("|", "count"), ("|", "compare", "rollback"), ("|", "compare", "rollback", "x")):
+        refused = show(agent, "configuration", *words)
+        assert refused.returncode == 1 and "unknown pipe" in refused.stderr, refused.stderr
+    too_far = show(agent, "configuration", "|", "compare", "rollback", "49")
+    assert too_far.returncode == 1 and "no commit '49'" in too_far.stderr, too_far.stderr
+
+
 def test_wrong_password_and_wrong_host_key_are_refused(agent: RunningAgent) -> None:
     wrong = show(agent, "configuration", password="not-the-password")
     assert wrong.returncode == 1 and "cannot connect" in wrong.stderr
