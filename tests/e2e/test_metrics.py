@@ -35,15 +35,19 @@ def logged_port(agent: RunningAgent, pattern: str) -> int:
     return int(found.group(1))
 
 
-def scrape(agent: RunningAgent) -> Samples:
-    """Every sample of one scrape, by (name, sorted labels); the parser refuses bad text."""
+def scrape_text(agent: RunningAgent) -> str:
+    """One scrape's exposition text."""
     port = logged_port(agent, r"Prometheus metrics on http://127\.0\.0\.1:(\d+)/metrics")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
         assert reply.status == 200
         assert reply.headers["Content-Type"].startswith("text/plain")
-        text = reply.read().decode()
+        return str(reply.read().decode())
+
+
+def scrape(agent: RunningAgent) -> Samples:
+    """Every sample of one scrape, by (name, sorted labels); the parser refuses bad text."""
     samples: Samples = {}
-    for family in text_string_to_metric_families(text):
+    for family in text_string_to_metric_families(scrape_text(agent)):
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
