@@ -89,6 +89,15 @@ class DeadPeerDetection:
 
 
 @dataclass(frozen=True, slots=True)
+class NatTraversal:
+    """``policy/nat-traversal`` (RFC 3947 / RFC 3948): announce and use NAT-T; when this side
+    is behind a NAT, send a NAT-keepalive after ``keepalive_interval`` seconds of silence."""
+
+    enabled: bool = True
+    keepalive_interval: int = 20
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """One ``security/ike/policy`` entry, keyed by the peer address."""
 
@@ -101,6 +110,7 @@ class Policy:
     local_identity: str | None = None
     remote_identity: str | None = None
     dead_peer_detection: DeadPeerDetection | None = None
+    nat_traversal: NatTraversal = NatTraversal()
     establish_immediately: bool = False  # establish-tunnels immediately (else on-request)
     trusted_cas: tuple[str, ...] = ()  # ca-certificate names; () = every configured CA
 

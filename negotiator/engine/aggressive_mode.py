@@ -7,8 +7,12 @@ share the first proposal's group):
     Initiator                                  Responder
     (1) HDR, SA, KE, Ni, IDii [, CR...]  -->                  (responder: new SA, selects,
                                                                derives keys, Expect.AUTH)
-                                <--   HDR, SA, KE, Nr, IDir, AUTH_R [, CR...]      (2)
-    (3) HDR*, AUTH_I                     -->   encrypted with IV = hash(g^xi | g^xr)
+                <--   HDR, SA, KE, Nr, IDir, AUTH_R [, CR...] [, NAT-D, NAT-D]     (2)
+    (3) HDR*, AUTH_I [, NAT-D, NAT-D]    -->   encrypted with IV = hash(g^xi | g^xr)
+
+NAT-D payloads (RFC 3947 section 3.2) go in (2) and (3) when both sides sent the NAT-T vendor
+ID in (1) and (2); with a NAT between the two, (3) travels between the NAT-T ports
+(:mod:`.natt`).
 
 AUTH is HASH_I / HASH_R with pre-shared keys, or [CERT...,] SIG_I / SIG_R with signatures;
 CR are the certificate requests, one per trusted CA (:mod:`.authentication`).
@@ -23,6 +27,7 @@ from __future__ import annotations
 from negotiator.codec import ExchangeType, KePayload, Payload, SaPayload
 from negotiator.codec.header import IsakmpHeader
 from negotiator.config import Policy, Proposal
+from negotiator.engine import natt
 from negotiator.engine.authentication import (
     announce_fragmentation,
     answer_fragmentation,
@@ -65,7 +70,7 @@ class AggressiveMode:
         ke, nonce = ke_and_nonce(sa, tools, sa.offered[0].dh_group)
         sa.expect = Expect.SA_KE_AUTH
         payloads = [proposal, ke, nonce, sa.my_id, DPD_VENDOR_ID, *certificate_requests(sa),
-                    *announce_fragmentation(sa)]
+                    *natt.announced(sa), *announce_fragmentation(sa)]
         return encode(sa, AGGRESSIVE, payloads, encrypt=False)
 
     def initiator_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
@@ -80,8 +85,12 @@ class AggressiveMode:
         check_peer_identity(sa, chain, "(2)")
         derive_keys(sa)
         verify_peer(sa, chain, "(2)", tools)
+        natt.note_peer_support(sa, chain)
+        natt.detect(sa, chain)
+        natt.float_initiator(sa, tools.natt_port)  # (3) from port 4500
         sa.expect = Expect.NOTHING
-        reply = encode(sa, AGGRESSIVE, my_authentication(sa), encrypt=True)
+        payloads = [*my_authentication(sa), *natt.natd_payloads(sa)]
+        reply = encode(sa, AGGRESSIVE, payloads, encrypt=True)
         return Step(reply, established=True)
 
     def responder_start(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
@@ -97,6 +106,7 @@ class AggressiveMode:
         sa.expect = Expect.AUTH
         payloads: list[Payload] = [reply, ke, nonce, sa.my_id, *my_authentication(sa),
                                    *certificate_requests(sa), DPD_VENDOR_ID,
+                                   *natt.answered(sa, chain), *natt.natd_payloads(sa),
                                    *answer_fragmentation(sa, chain)]
         return Step(encode(sa, AGGRESSIVE, payloads, encrypt=False), awaits_reply=True)
 
@@ -105,5 +115,6 @@ class AggressiveMode:
             raise unexpected("message after the SA was established: dropped")
         chain = decode(sa, header, data)  # (3)
         verify_peer(sa, chain, "(3)", tools)
+        natt.detect(sa, chain)
         sa.expect = Expect.NOTHING
         return Step(established=True)

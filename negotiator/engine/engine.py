@@ -51,7 +51,7 @@ from negotiator.codec.header import IsakmpHeader
 from negotiator.config import ExchangeMode, NegotiatorConfig, Policy, parse_address
 from negotiator.crypto.dh import DhFactory, generate_dh
 from negotiator.dn import format_dn
-from negotiator.engine import informational
+from negotiator.engine import informational, natt
 from negotiator.engine.admission import (
     DEFAULT_MAX_HALF_OPEN,
     DEFAULT_MAX_HALF_OPEN_PER_PEER,
@@ -68,6 +68,7 @@ from negotiator.engine.events import (
     SaEstablished,
     SaFailed,
     SaInfo,
+    Transmission,
 )
 from negotiator.engine.exchange import Exchange, Step
 from negotiator.engine.fragments import FragmentError
@@ -114,6 +115,7 @@ class Engine:
         max_half_open: int = DEFAULT_MAX_HALF_OPEN,
         max_half_open_per_peer: int = DEFAULT_MAX_HALF_OPEN_PER_PEER,
         wall_clock: Callable[[], float] = time.time,
+        natt_port: int | None = None,
     ) -> None:
         self._config = config
         # The address an SA speaks from, unless the caller names it: a shell bound to a
@@ -122,7 +124,10 @@ class Engine:
         # engine makes no system call to learn it.
         self._local = local_address
         # Wall-clock time judges certificate validity only (``now`` is monotonic).
-        self._tools = Tools(random_bytes, dh_factory, SelectionCache(), wall_clock)
+        self._tools = Tools(random_bytes, dh_factory, SelectionCache(), wall_clock, natt_port)
+        # The port of the shell's NAT-T socket (RFC 3948): what arrives there is unwrapped
+        # from the non-ESP marker; None: the shell has none, and no SA floats.
+        self._natt_port = natt_port
         self._retransmit_base = retransmit_base
         self._retransmit_tries = retransmit_tries
         self._half_open_timeout = half_open_timeout
@@ -132,10 +137,11 @@ class Engine:
         self._table = SaTable()
         self._deadlines = Deadlines()  # SA index -> its one deadline (see _deadline_of)
         self._next_index = 1
-        self._outgoing: list[tuple[bytes, Address]] = []
+        self._outgoing: list[Transmission] = []
         self._events: deque[Event] = deque()
         self._now = 0.0
         self._dropped = 0  # datagrams dropped before or by an exchange (each logs why)
+        self._keepalives_received = 0  # NAT-keepalives (RFC 3948 section 2.3) on the NAT-T port
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -236,6 +242,8 @@ class Engine:
                     continue
                 if sa.dpd_at is not None and now >= sa.dpd_at and not self._probe(sa, now):
                     continue
+                if sa.keepalive_at is not None and now >= sa.keepalive_at:
+                    self._keepalive(sa, now)
                 if sa.reauth_at is not None and now >= sa.reauth_at:
                     self._reauthenticate(sa, now)
             else:
@@ -261,9 +269,19 @@ class Engine:
             return keeper_deadline if sa_deadline is None else sa_deadline
         return min(sa_deadline, keeper_deadline)
 
-    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+    def transmissions(self) -> list[Transmission]:
+        """The datagrams to send, each with the local address (and so the socket) to send it
+        from: after a NAT-T float that is the NAT-T port."""
         outgoing, self._outgoing = self._outgoing, []
         return outgoing
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        """:meth:`transmissions` without the local address, for callers with one socket."""
+        return [(t.data, t.remote) for t in self.transmissions()]
+
+    @property
+    def keepalives_received(self) -> int:
+        return self._keepalives_received
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -282,6 +300,18 @@ class Engine:
     # -- receiving -----------------------------------------------------------------------------
 
     def _receive(self, data: bytes, remote: Address, local: Address, now: float) -> None:
+        encapsulated = self._natt_port is not None and local[1] == self._natt_port
+        if encapsulated:  # RFC 3948 section 2.2: demultiplexed by the non-ESP marker
+            arrival, data = natt.decapsulate(data)
+            if arrival is natt.Arrival.KEEPALIVE:
+                self._keepalives_received += 1
+                log.debug("NAT-keepalive from %s:%d", *remote)
+                return
+            if arrival is natt.Arrival.ESP:
+                self._dropped += 1
+                log.info("dropped a datagram without the non-ESP marker from %s:%d on the "
+                         "NAT-T port (ESP in UDP is not handled here)", *remote)
+                return
         try:
             header = pull_header(data)
         except MalformedPacket as exc:
@@ -290,7 +320,7 @@ class Engine:
             return
         prefix = cookie_prefix(header.initiator_cookie, header.responder_cookie)
         sa = self._table.lookup(header.initiator_cookie, header.responder_cookie, remote)
-        if sa is not None and sa.remote[0] != remote[0]:
+        if sa is not None and sa.remote[0] != remote[0] and not self._may_move(sa, encapsulated):
             self._dropped += 1
             log.info(
                 "%s: dropped a datagram from %s (SA is with %s)", prefix, remote[0], sa.remote[0]
@@ -304,7 +334,7 @@ class Engine:
                 self._dropped += 1
                 log.info("%s: informational for no known SA from %s: dropped", prefix, remote[0])
             else:
-                self._informational(sa, header, data, now)
+                self._informational(sa, header, data, now, (local, remote), encapsulated)
             return
         mode = _MODES.get(header.exchange_type)
         if mode is None or header.message_id != 0:
@@ -313,7 +343,7 @@ class Engine:
             return
         if sa is None:
             if header.responder_cookie == ZERO_COOKIE:
-                self._respond(header, data, remote, local, mode, now)
+                self._respond(header, data, remote, local, mode, now, encapsulated)
             else:
                 self._dropped += 1
                 log.info("%s: %s for no known SA from %s: dropped", prefix, mode.value, remote[0])
@@ -335,6 +365,7 @@ class Engine:
             if sa.role is Role.INITIATOR
             else (exchange.responder_process)
         )
+        sa.path = (local, remote)
         try:
             step = process(sa, header, data, self._tools)
         except Phase1Error as err:
@@ -352,6 +383,8 @@ class Engine:
                 log.info("%s: %s", sa.log_prefix, err.detail)
                 self._schedule(sa)
             return
+        if encapsulated and header.encrypted:  # authenticated: the peer is where it came from
+            self._learn_path(sa, local, remote)
         self._advance(sa, data, step, now)
 
     def _fragment(self, sa: IkeSa | None, header: IsakmpHeader, data: bytes, remote: Address,
@@ -386,6 +419,7 @@ class Engine:
         local: Address,
         mode: ExchangeMode,
         now: float,
+        encapsulated: bool = False,
     ) -> None:
         prefix = cookie_prefix(header.initiator_cookie, ZERO_COOKIE)
         policy = self._config.policy_for(remote[0])
@@ -420,6 +454,8 @@ class Engine:
             self._new_cookie(),
             take_index=False,
         )
+        sa.path = (local, remote)
+        sa.floated = encapsulated  # a peer that starts on the NAT-T port is answered there
         try:
             step = _EXCHANGES[mode].responder_start(sa, header, data, self._tools)
         except Phase1Error as err:
@@ -434,7 +470,7 @@ class Engine:
             )
             failure = failure_of(err.notify, err.reason)
             self._statistics.failed(remote[0], failure, err.detail, now)
-            self._outgoing.append((informational.notify(sa, err.notify, self._tools), remote))
+            self._emit(sa, informational.notify(sa, err.notify, self._tools))
             if err.fatal:  # a semantic refusal (no proposal...): a failed negotiation
                 self._events.append(NegotiationRefused(remote[0], err.reason))
             else:  # malformed: junk anyone could send
@@ -458,23 +494,34 @@ class Engine:
             sa.established_at = now
             sa.expires_at = now + sa.lifetime
             self._heard_from(sa, now)
+            if sa.floated and sa.local_behind_nat:
+                sa.keepalive_at = self._keepalive_deadline(sa)
             log.info(
-                "%s: established with %s (proposal %s, lifetime %d s)",
+                "%s: established with %s (proposal %s, lifetime %d s%s)",
                 sa.log_prefix,
                 sa.remote[0],
                 sa.chosen.name,
                 sa.lifetime,
+                _nat_summary(sa),
             )
             self._statistics.established(sa.remote[0])
             self._events.append(SaEstablished(sa.index))
             self._established_kept(sa, now)
         self._schedule(sa)
 
-    def _informational(self, sa: IkeSa, header: IsakmpHeader, data: bytes, now: float) -> None:
+    def _informational(self, sa: IkeSa, header: IsakmpHeader, data: bytes, now: float,
+                       path: tuple[Address, Address], encapsulated: bool) -> None:
         try:
             chain, authenticated = informational.receive(sa, header, data)
         except Phase1Error as err:
             log.info("%s: %s", sa.log_prefix, err.detail)
+            return
+        moved = path[1] != sa.remote or (encapsulated and not sa.floated)
+        if moved and authenticated and encapsulated and sa.natt is not None:
+            self._learn_path(sa, *path)
+        elif path[1][0] != sa.remote[0]:  # let through by _may_move, but not authenticated
+            log.info("%s: unauthenticated informational from %s:%d ignored", sa.log_prefix,
+                     *path[1])
             return
         if authenticated and sa.established:
             self._heard_from(sa, now)
@@ -531,7 +578,16 @@ class Engine:
 
     def _send_last(self, sa: IkeSa) -> None:
         """Our last message again (its fragments, when it was fragmented)."""
-        self._outgoing.extend((datagram, sa.remote) for datagram in sa.last_datagrams)
+        for datagram in sa.last_datagrams:
+            self._emit(sa, datagram)
+
+    def _emit(self, sa: IkeSa, datagram: bytes) -> None:
+        """One datagram to ``sa``'s peer, from the SA's local address (after the float: the
+        NAT-T ports, behind the non-ESP marker, RFC 3948 section 2.2)."""
+        self._outgoing.append(Transmission(natt.encapsulate(sa, datagram), sa.remote, sa.local))
+        sa.last_outbound = self._now
+        if sa.keepalive_at is not None:
+            sa.keepalive_at = self._keepalive_deadline(sa)
 
     def _retransmit(self, sa: IkeSa, now: float) -> None:
         if sa.retransmits >= self._retransmit_tries or sa.last_sent is None:
@@ -561,9 +617,9 @@ class Engine:
             "%s: negotiation with %s failed: %s%s", sa.log_prefix, sa.remote[0], detail, sent
         )
         if notify is not None:
-            self._outgoing.append((informational.notify(sa, notify, self._tools), sa.remote))
+            self._emit(sa, informational.notify(sa, notify, self._tools))
         if delete:
-            self._outgoing.append((informational.delete(sa, self._tools), sa.remote))
+            self._emit(sa, informational.delete(sa, self._tools))
         self._remove(sa)
         self._statistics.failed(sa.remote[0], failure, detail, self._now)
         self._events.append(SaFailed(sa.index, reason))
@@ -591,9 +647,39 @@ class Engine:
 
     def _delete(self, sa: IkeSa, reason: str, now: float) -> None:
         log.info("%s: deleting the SA with %s: %s", sa.log_prefix, sa.remote[0], reason)
-        self._outgoing.append((informational.delete(sa, self._tools), sa.remote))
+        self._emit(sa, informational.delete(sa, self._tools))
         self._remove(sa)
         self._events.append(SaDeleted(sa.index, reason))
+
+    # -- NAT traversal (RFC 3947, RFC 3948, .natt) ---------------------------------------------
+
+    def _may_move(self, sa: IkeSa, encapsulated: bool) -> bool:
+        """A datagram for ``sa`` from another address than the SA's peer is looked at only
+        when it came to the NAT-T port for an established NAT-T SA (the NAT's mapping may
+        change, RFC 3947 section 4); it moves the SA only if it authenticates."""
+        return encapsulated and sa.natt is not None and sa.established
+
+    def _learn_path(self, sa: IkeSa, local: Address, remote: Address) -> None:
+        """An authenticated message came from ``remote`` to our NAT-T port ``local``: the peer
+        floated (or its NAT mapping changed); answer there from now on."""
+        if remote != sa.remote or not sa.floated:
+            log.info("%s: the peer speaks from %s:%d to our NAT-T port now (was %s:%d)",
+                     sa.log_prefix, remote[0], remote[1], *sa.remote)
+        self._table.move(sa, remote)
+        sa.local = local
+        sa.floated = True
+
+    def _keepalive_deadline(self, sa: IkeSa) -> float:
+        interval = sa.policy.nat_traversal.keepalive_interval
+        return (self._now if sa.last_outbound is None else sa.last_outbound) + interval
+
+    def _keepalive(self, sa: IkeSa, now: float) -> None:
+        """RFC 3948 section 2.3: the side behind a NAT sends one 0xFF byte when it sent
+        nothing else for ``keepalive-interval``, so the NAT keeps the mapping."""
+        log.debug("%s: NAT-keepalive to %s:%d", sa.log_prefix, *sa.remote)
+        self._outgoing.append(Transmission(natt.KEEPALIVE, sa.remote, sa.local))
+        sa.last_outbound = now
+        sa.keepalive_at = self._keepalive_deadline(sa)
 
     # -- dead peer detection (RFC 3706, .dpd) --------------------------------------------------
 
@@ -612,7 +698,7 @@ class Engine:
         elif payload.notify_type == NotifyType.R_U_THERE:
             log.debug("%s: R-U-THERE %d answered", sa.log_prefix, sequence)
             ack = dpd_notify(sa, NotifyType.R_U_THERE_ACK, sequence)
-            self._outgoing.append((informational.protected(sa, ack, self._tools), sa.remote))
+            self._emit(sa, informational.protected(sa, ack, self._tools))
         else:
             log.debug("%s: R-U-THERE-ACK %d", sa.log_prefix, sequence)
 
@@ -633,7 +719,7 @@ class Engine:
         log.debug("%s: R-U-THERE %d (%d unanswered)", sa.log_prefix, sa.dpd_sequence,
                   sa.dpd_unanswered - 1)
         probe = dpd_notify(sa, NotifyType.R_U_THERE, sa.dpd_sequence)
-        self._outgoing.append((informational.protected(sa, probe, self._tools), sa.remote))
+        self._emit(sa, informational.protected(sa, probe, self._tools))
         return True
 
     # -- establish-tunnels immediately (.keeper) ------------------------------------------------
@@ -682,7 +768,8 @@ class Engine:
         comes first; else the next retransmission, or for a responder not retransmitting,
         the half-open timeout."""
         if sa.established:
-            due = [d for d in (sa.expires_at, sa.dpd_at, sa.reauth_at) if d is not None]
+            due = [d for d in (sa.expires_at, sa.dpd_at, sa.reauth_at, sa.keepalive_at)
+                   if d is not None]
             return min(due, default=None)
         if sa.retransmit_at is not None:
             return sa.retransmit_at
@@ -794,6 +881,8 @@ class Engine:
                 format_dn(sa.peer_certificate.subject) if sa.peer_certificate is not None
                 else None
             ),
+            local_behind_nat=sa.local_behind_nat,
+            remote_behind_nat=sa.remote_behind_nat,
         )
 
     def _config_current(self, sa: IkeSa) -> bool:
@@ -807,3 +896,13 @@ class Engine:
             now.credential_of(policy) == born.credential_of(policy)
             and set(now.anchors_of(policy)) == set(born.anchors_of(policy))
         )
+
+
+def _nat_summary(sa: IkeSa) -> str:
+    """``, NAT: local behind NAT, on ports 4500/4500``: the NAT-T part of the log line."""
+    where = [side for side, behind in (("local", sa.local_behind_nat),
+                                       ("remote", sa.remote_behind_nat)) if behind]
+    if not where and not sa.floated:
+        return ""
+    text = f", NAT: {' and '.join(where) or 'none'} behind NAT"
+    return text + (f", NAT-T ports {sa.local[1]}/{sa.remote[1]}" if sa.floated else "")

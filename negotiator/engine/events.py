@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+Address = tuple[str, int]
+
+
+class Transmission(NamedTuple):
+    """A datagram for the shell to send to ``remote`` from the socket bound to ``local``."""
+
+    data: bytes
+    remote: Address
+    local: Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +80,8 @@ class SaInfo:
     config_current: bool
     peer_identity: str | None = None  # the peer's ID payload as text (a DN in comma form)
     peer_certificate_subject: str | None = None  # its verified certificate's subject DN
+    local_behind_nat: bool = False  # RFC 3947 NAT-D: this side's address is translated
+    remote_behind_nat: bool = False  # ... the peer's is
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,13 @@ next (Expect.SA -> Expect.KE -> Expect.AUTH -> Expect.NOTHING):
     Initiator                          Responder
     (1) HDR, SA                  -->                      (responder: new SA, selects)
                                  <--   HDR, SA            (2) the chosen transform echoed
-    (3) HDR, KE, Ni [, CR...]    -->
-                                 <--   HDR, KE, Nr [, CR...]   (4) both sides derive SKEYID...
+    (3) HDR, KE, Ni [, CR...] [, NAT-D, NAT-D]   -->
+                  <--   HDR, KE, Nr [, CR...] [, NAT-D, NAT-D]   (4) both derive SKEYID...
     (5) HDR*, IDii, AUTH         -->                      encrypted, IV = hash(g^xi | g^xr)
                                  <--   HDR*, IDir, AUTH   (6) IV = last block of (5)
+
+NAT-D payloads follow when both sides sent the NAT-T vendor ID in (1) and (2); with a NAT
+between the two, (5) and (6) travel between the NAT-T ports (:mod:`.natt`).
 
 AUTH is HASH_I / HASH_R with pre-shared keys, or [CERT...,] SIG_I / SIG_R with signatures,
 where each side also asks for the other's certificate with CERT_REQs (CR) in (3) and (4)
@@ -29,6 +32,7 @@ from negotiator.codec import HEADER_LENGTH, ExchangeType, KePayload, NotifyType,
 from negotiator.codec.header import IsakmpHeader
 from negotiator.config import Policy, Proposal
 from negotiator.crypto.cipher import cipher_spec
+from negotiator.engine import natt
 from negotiator.engine.authentication import (
     announce_fragmentation,
     answer_fragmentation,
@@ -78,7 +82,7 @@ class MainMode:
     def initiator_start(self, sa: IkeSa, tools: Tools) -> bytes:
         proposal = offer_of(sa)
         sa.expect = Expect.SA
-        payloads = [proposal, DPD_VENDOR_ID, *announce_fragmentation(sa)]
+        payloads = [proposal, DPD_VENDOR_ID, *natt.announced(sa), *announce_fragmentation(sa)]
         return encode(sa, MAIN, payloads, encrypt=False)
 
     def initiator_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
@@ -87,14 +91,17 @@ class MainMode:
             sa.chosen, sa.lifetime = accept_choice(sa.offered, required(chain, SaPayload, "(2)"))
             note_peer_support(sa, chain)
             note_fragmentation(sa, chain)
+            natt.note_peer_support(sa, chain)
             ke, nonce = ke_and_nonce(sa, tools, sa.chosen.dh_group)
             sa.expect = Expect.KE
-            payloads = [ke, nonce, *certificate_requests(sa)]
+            payloads = [ke, nonce, *certificate_requests(sa), *natt.natd_payloads(sa)]
             return Step(encode(sa, MAIN, payloads, encrypt=False), awaits_reply=True)
         if sa.expect is Expect.KE and not header.encrypted:  # (4) -> (5)
             chain = decode(sa, header, data)
             sa.g_xr = required(chain, KePayload, "(4)").data
             sa.nonce_r = nonce_of(chain, "(4)")
+            natt.detect(sa, chain)
+            natt.float_initiator(sa, tools.natt_port)  # (5) and on from port 4500
             derive_keys(sa)
             sa.expect = Expect.AUTH
             reply = encode(sa, MAIN, [sa.my_id, *my_authentication(sa)], encrypt=True)
@@ -116,7 +123,8 @@ class MainMode:
         reply = answer_offer(sa, chain, "(1)", tools)
         note_peer_support(sa, chain)
         sa.expect = Expect.KE
-        payloads = [reply, DPD_VENDOR_ID, *answer_fragmentation(sa, chain)]
+        payloads = [reply, DPD_VENDOR_ID, *natt.answered(sa, chain),
+                    *answer_fragmentation(sa, chain)]
         return Step(encode(sa, MAIN, payloads, encrypt=False))
 
     def responder_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
@@ -125,10 +133,11 @@ class MainMode:
             chain = decode(sa, header, data)
             sa.g_xi = required(chain, KePayload, "(3)").data
             sa.nonce_i = nonce_of(chain, "(3)")
+            natt.detect(sa, chain)
             ke, nonce = ke_and_nonce(sa, tools, sa.chosen.dh_group)
             derive_keys(sa)
             sa.expect = Expect.AUTH
-            payloads = [ke, nonce, *certificate_requests(sa)]
+            payloads = [ke, nonce, *certificate_requests(sa), *natt.natd_payloads(sa)]
             return Step(encode(sa, MAIN, payloads, encrypt=False))
         if sa.expect is Expect.AUTH and header.encrypted:  # (5) -> (6)
             if not _whole_blocks(sa, data):

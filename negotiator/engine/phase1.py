@@ -99,13 +99,15 @@ def unexpected(detail: str) -> Phase1Error:
 @dataclass(frozen=True, slots=True)
 class Tools:
     """Injected randomness and key generation (deterministic in tests), the engine's own
-    selection cache (see :class:`SelectionCache`; defined below) and the wall clock that
-    certificate validity is judged by (the engine's ``now`` is monotonic)."""
+    selection cache (see :class:`SelectionCache`; defined below), the wall clock that
+    certificate validity is judged by (the engine's ``now`` is monotonic) and the port of the
+    shell's NAT-T socket, which an initiator floats to (:mod:`.natt`)."""
 
     random_bytes: Callable[[int], bytes]
     dh_factory: DhFactory
     selections: SelectionCache = field(default_factory=lambda: SelectionCache())
     wall_clock: Callable[[], float] = time.time
+    natt_port: int | None = None  # our NAT-T socket's port (None: none, so no float)
 
 
 # -- proposals and transforms (RFC 2409 Appendix A) ------------------------------------------

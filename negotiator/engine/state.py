@@ -34,6 +34,14 @@ class Role(Enum):
     RESPONDER = "responder"
 
 
+class NattVersion(Enum):
+    """The NAT-T dialect both sides announced (negotiator.engine.natt): which NAT-D payload
+    type is used."""
+
+    RFC3947 = "rfc3947"
+    DRAFT = "draft"  # draft-ietf-ipsec-nat-t-ike-02/03 (NAT-D payload type 130)
+
+
 class Expect(Enum):
     """What the SA expects next (strongSwan task style)."""
 
@@ -86,6 +94,16 @@ class IkeSa:
     dpd_at: float | None = None  # when the next R-U-THERE is due
     dpd_sequence: int = 0  # of the last R-U-THERE sent
     dpd_unanswered: int = 0  # R-U-THEREs sent in a row with no answer
+    # NAT traversal (RFC 3947 / RFC 3948, negotiator.engine.natt)
+    natt: NattVersion | None = None  # both sides announced NAT-T, in this dialect
+    local_behind_nat: bool = False  # the peer's NAT-D for our address did not match
+    remote_behind_nat: bool = False  # none of the peer's NAT-D for its address matched
+    floated: bool = False  # on the NAT-T ports: every message behind the non-ESP marker
+    # The addresses (local, remote) of the datagram being processed, set by the engine before
+    # an exchange sees it: NAT-D payloads are compared with them.
+    path: tuple[Address, Address] | None = None
+    last_outbound: float | None = None  # when we last sent the peer anything
+    keepalive_at: float | None = None  # when a NAT-keepalive is due (local side behind NAT)
     # establish-tunnels immediately (negotiator.engine.keeper)
     reauth_at: float | None = None  # when a replacement is negotiated
     reauthing: bool = False  # a replacement was asked for: delete this one once it is up
@@ -180,6 +198,15 @@ class SaTable:
         ):
             return sa
         return None
+
+    def move(self, sa: IkeSa, remote: Address) -> None:
+        """The peer now speaks from ``remote`` (a NAT's new mapping, RFC 3947 section 4)."""
+        if self._by_index.get(sa.index) is sa:
+            self.remove(sa)
+            sa.remote = remote
+            self.add(sa)
+        else:
+            sa.remote = remote
 
     def note_established(self, sa: IkeSa) -> None:
         """Call once ``sa.established`` turned true (the engine does, after each step)."""

@@ -11,6 +11,8 @@ from negotiator.codec import (
     VendorIdPayload,
     pull_header,
     pull_plain_message,
+    push_message,
+    push_payload_chain,
 )
 from negotiator.config import DeadPeerDetection, ExchangeMode
 from negotiator.engine import informational
@@ -126,3 +128,50 @@ def test_expiry_still_comes_first_when_due() -> None:
     wires.initiator.handle_timers(3600.0)
     (event,) = events(wires.initiator)
     assert isinstance(event, SaDeleted) and event.reason == "lifetime expired"
+
+
+def _without_dpd_vendor_id(data: bytes) -> bytes:
+    """A plain phase-1 message re-encoded without the DPD vendor ID (as from a peer that does
+    not do RFC 3706); the vendor IDs are covered by no hash, so it still authenticates."""
+    header = pull_header(data)
+    if header.encrypted:
+        return data
+    chain = pull_plain_message(data).chain
+    kept = [p for p in chain.payloads if p != DPD_VENDOR_ID]
+    first, body = push_payload_chain(kept)
+    return push_message(header.initiator_cookie, header.responder_cookie, header.exchange_type,
+                        header.message_id, first, body)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("silent", ["responder", "initiator"])
+def test_no_r_u_there_goes_to_a_peer_that_did_not_send_the_dpd_vendor_id(
+        mode: ExchangeMode, silent: str) -> None:
+    """RFC 3706 section 5.1: R-U-THERE only to a peer that announced DPD, even with
+    dead-peer-detection configured; its SA lives to its expiry."""
+    wires = Pair(engine(config(R_ADDR, mode=mode, dead_peer_detection=DPD), I_ADDR, 1),
+                 engine(config(I_ADDR, mode=mode, dead_peer_detection=DPD), R_ADDR, 2))
+    strip_to = I_ADDR if silent == "responder" else R_ADDR  # what the silent side sends
+    wires.initiator.initiate(R_ADDR, 0.0)
+    for _ in range(10):  # Pair.pump, with the silent side's vendor ID removed on the way
+        moved = False
+        for source, target, source_addr in ((wires.initiator, wires.responder, I_ADDR),
+                                            (wires.responder, wires.initiator, R_ADDR)):
+            for data, (ip, _port) in source.datagrams_to_send():
+                moved = True
+                if ip == strip_to:
+                    data = _without_dpd_vendor_id(data)
+                wires.wire.append((ip, data))
+                target.datagram_received(data, (source_addr, 500), 0.0)
+        if not moved:
+            break
+    listening = wires.initiator if silent == "responder" else wires.responder
+    (sa,) = listening._table
+    assert sa.established and not sa.peer_dpd
+    assert listening.next_timer() == 3600.0  # the expiry: no probe scheduled
+    for now in (10.0, 20.0, 60.0, 3599.0):
+        listening.handle_timers(now)
+        assert listening.datagrams_to_send() == []
+    stripped = [pull_plain_message(d).chain for ip, d in wires.wire
+                if ip == strip_to and not pull_header(d).encrypted]
+    assert stripped and all(DPD_VENDOR_ID not in c.payloads for c in stripped)
