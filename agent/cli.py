@@ -386,6 +386,7 @@ async def _serve(options: RunOptions) -> int:
     if metrics is not None:
         metrics.close()
     await negotiator.stop()  # ISAKMP DELETE to every peer
+    datastore.wait_for_storage()  # a snapshot being written in the background
     return 0
 
 

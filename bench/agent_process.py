@@ -1,6 +1,6 @@
 """The real agent (``python -m agent run``) as a subprocess with a temporary state directory,
 optionally inside a network namespace, with its running datastore preloaded through the
-datastore's own persistence API (agent/datastore/persist.py: RunningStore.save)."""
+datastore's own file format (agent/datastore/persist.py: write_running)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from agent.datastore.persist import RunningStore, empty_data
+from agent.datastore.persist import RUNNING_FILE, empty_data, write_running
 from agent.datastore.subscriber import IKE_NS
 from agent.nacm.config import initial_config
 from bench.common import PSK
@@ -77,7 +77,8 @@ def preload(state_dir: pathlib.Path, policy_names: list[str]) -> None:
     parser = etree.XMLParser(huge_tree=True, remove_blank_text=True)
     data.append(etree.fromstring(etree.tostring(initial_config()[0]), parser))
     data.append(etree.fromstring(security_xml(policy_names), parser))
-    RunningStore(state_dir, history=0).save(1, data)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_running(state_dir / RUNNING_FILE, 1, etree.tostring(data))
 
 
 def add_user(state_dir: pathlib.Path, name: str = USER,

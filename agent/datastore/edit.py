@@ -14,14 +14,12 @@ were created or positioned with ``insert``, so serialising the tree is determini
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from functools import partial
 
 from lxml import etree
 
-from agent.datastore.changes import Change, ChangeOp
+from agent.datastore.journal import Journal
 from agent.datastore.keyindex import KeyIndex
-from agent.datastore.paths import describe, element_path, path_step
+from agent.datastore.paths import element_path, path_step
 from agent.datastore.schema import NodeKind, Schema, SchemaNode
 from agent.errors import ErrorTag, ErrorType, RpcError
 
@@ -52,111 +50,6 @@ class ErrorOption(enum.StrEnum):
 
 _ATTR_OPERATIONS = frozenset(op.value for op in Operation if op is not Operation.NONE)
 _CREATING = (Operation.MERGE, Operation.REPLACE, Operation.CREATE)
-_Action = Callable[[], None]
-
-
-class Journal:
-    """Redo / undo log of the mutations made by one edit, and the changes they made.
-
-    Every mutation of a datastore tree goes through here: it is made, recorded with a way to
-    redo and a way to undo it, described as a :class:`Change`, and reported to the
-    :class:`KeyIndex`. :meth:`revert` and :meth:`replay` move the tree between the states
-    before and after the edit any number of times (the candidate is running plus the
-    journals of its edits, replayed when needed: :mod:`agent.datastore.store`).
-    """
-
-    def __init__(self, schema: Schema, index: KeyIndex) -> None:
-        self._schema = schema
-        self._index = index
-        self._ops: list[tuple[_Action, _Action]] = []  # (redo, undo), in order
-        self.changes: list[Change] = []
-        self.errors: list[RpcError] = []
-        self.undone = False
-        self._created: set[etree._Element] = set()
-
-    def _record(self, op: ChangeOp, element: etree._Element, parent: etree._Element,
-                **values: object) -> None:
-        steps, path = describe(element, parent, self._schema)
-        self.changes.append(Change(op, path, steps, parent=parent, **values))  # type: ignore[arg-type]
-
-    def insert(self, parent: etree._Element, index: int | None,
-               element: etree._Element) -> None:
-        """Insert at ``index``, or append when it is None (O(1): lxml's len() is O(n))."""
-        redo = partial(_insert, self._index, parent, index, element)
-        redo()
-        if parent in self._created:
-            # Inside a node this edit created: undoing that node undoes this too.
-            self._created.add(element)
-            return
-        self._created.add(element)
-        self._record(ChangeOp.CREATE, element, parent, new=element)
-        self._ops.append((redo, partial(_remove, self._index, parent, element)))
-
-    def remove(self, element: etree._Element) -> None:
-        parent = element.getparent()
-        assert parent is not None
-        self._record(ChangeOp.DELETE, element, parent, old=element)
-        undo = partial(_reinsert, self._index, parent, element.getprevious(), element,
-                       element.tail)
-        redo = partial(_remove, self._index, parent, element)
-        redo()
-        self._ops.append((redo, undo))
-
-    def set_text(self, element: etree._Element, text: str | None) -> None:
-        old = element.text
-        if old == text:
-            return
-        parent = element.getparent()
-        assert parent is not None
-        self._record(ChangeOp.MODIFY, element, parent, old_value=old, new_value=text)
-        redo = partial(setattr, element, "text", text)
-        redo()
-        self._ops.append((redo, partial(setattr, element, "text", old)))
-
-    @property
-    def empty(self) -> bool:
-        return not self._ops
-
-    def revert(self) -> None:
-        """Back to the state before the edit (the log is kept: :meth:`replay` redoes it)."""
-        for _, undo in reversed(self._ops):
-            undo()
-
-    def replay(self) -> None:
-        """Redo the edit on the tree as it was before it (e.g. after :meth:`revert`)."""
-        for redo, _ in self._ops:
-            redo()
-
-    def undo(self) -> None:
-        """Revert and forget: the edit never happened."""
-        self.undone = self.undone or bool(self._ops)
-        self.revert()
-        self._ops.clear()
-        self.changes.clear()
-
-
-def _insert(index: KeyIndex, parent: etree._Element, position: int | None,
-            element: etree._Element) -> None:
-    if position is None:
-        parent.append(element)
-    else:
-        parent.insert(position, element)
-    index.inserted(parent, element)
-
-
-def _remove(index: KeyIndex, parent: etree._Element, element: etree._Element) -> None:
-    parent.remove(element)
-    index.removed(parent, element)
-
-
-def _reinsert(index: KeyIndex, parent: etree._Element, previous: etree._Element | None,
-              element: etree._Element, tail: str | None) -> None:
-    if previous is None:
-        parent.insert(0, element)
-    else:
-        previous.addnext(element)
-    element.tail = tail
-    index.inserted(parent, element)
 
 
 def clip(text: str, limit: int = 64) -> str:

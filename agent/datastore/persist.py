@@ -1,13 +1,11 @@
-"""Persistence of the running configuration and of the last committed configurations.
+"""Stored configuration files: ``<running generation="N"><data>...</data></running>``.
 
-``state_dir/running.xml`` holds ``<running generation="N">`` around the ``<data>`` element.
-It is written atomically (temporary file in the same directory, fsync, rename, fsync of the
-directory) with mode 0600; given a :class:`Sealing` (agent.datastore.secrets.Sealer), the
-values of secret leaves (pre-shared keys, private keys) are sealed with AES-256-GCM in every
-file written here (running, history, the confirmed-commit record, their temporary files).
-Before a new running file replaces the old one, the old one is hard-linked into
-``state_dir/history`` as ``<generation>.xml``; the newest ``history`` of them are kept for
-rollback.
+The format of ``state_dir/running.xml`` (the snapshot of :mod:`agent.datastore.commitlog`)
+and of its history. Files are written atomically (temporary file in the same directory,
+fsync, rename, fsync of the directory) with mode 0600; given a :class:`Sealing`
+(agent.datastore.secrets.Sealer), the values of secret leaves (pre-shared keys, private keys)
+are sealed with AES-256-GCM in every file written here (running, history, the confirmed-commit
+record, their temporary files) and in the commit log's records.
 
 ``state_dir/confirmed-commit-rollback.xml`` (:class:`RollbackRecord`, same format and same
 atomic write) exists while a confirmed commit (RFC 6241 section 8.4) is pending: it holds
@@ -34,15 +32,14 @@ from typing import Protocol
 from lxml import etree
 
 from agent.datastore.edit import NETCONF_NS
+from agent.datastore.journal import STATE_NS, generation_in
 
 log = logging.getLogger(__name__)
 
-STATE_NS = "urn:ike-agent:datastore:1"
 RUNNING_TAG = f"{{{STATE_NS}}}running"
 DATA_TAG = f"{{{NETCONF_NS}}}data"
 RUNNING_FILE = "running.xml"
 ROLLBACK_FILE = "confirmed-commit-rollback.xml"
-HISTORY_DIR = "history"
 
 
 class DatastoreLoadError(Exception):
@@ -65,7 +62,7 @@ def _parser() -> etree.XMLParser:
     )
 
 
-def _fsync_dir(directory: pathlib.Path) -> None:
+def fsync_dir(directory: pathlib.Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -88,7 +85,7 @@ def atomic_write(path: pathlib.Path, chunks: list[bytes], mode: int = 0o600) -> 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 class Sealing(Protocol):
@@ -101,77 +98,17 @@ class Sealing(Protocol):
         """Open the sealed values of ``data`` read from ``origin``; DatastoreLoadError."""
 
 
-def _serialize(data: etree._Element, sealer: Sealing | None) -> bytes:
+def serialize(data: etree._Element, sealer: Sealing | None) -> bytes:
     return etree.tostring(data) if sealer is None else sealer.serialize(data)
 
 
-class RunningStore:
-    """Reads and writes ``running.xml`` and its history in ``state_dir``."""
-
-    def __init__(self, state_dir: pathlib.Path, history: int = 10,
-                 sealer: Sealing | None = None) -> None:
-        self.state_dir = state_dir
-        self.sealer = sealer
-        self.history = max(0, history)
-        self.path = state_dir / RUNNING_FILE
-        self.history_dir = state_dir / HISTORY_DIR
-
-    def load(self) -> tuple[int, etree._Element]:
-        """(generation, ``<data>``); a missing file is a clean start at generation 0."""
-        if not self.path.exists():
-            return 0, empty_data()
-        return read_running(self.path, self.sealer)
-
-    def save(self, generation: int, data: etree._Element) -> None:
-        """Write ``data`` as running at ``generation``."""
-        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        body = _serialize(data, self.sealer)
-        if self.history and self.path.exists():
-            self._archive_current()
-        write_running(self.path, generation, body)
-        try:  # the commit is durable now: a failure to tidy up must not fail it
-            self._prune()
-        except OSError as exc:
-            log.warning("cannot prune the configuration history: %s", exc.strerror)
-
-    def _archive_current(self) -> None:
-        self.history_dir.mkdir(mode=0o700, exist_ok=True)
-        try:
-            generation = _generation_of(self.path)
-        except DatastoreLoadError:
-            return
-        archived = self.history_dir / f"{generation}.xml"
-        with contextlib.suppress(FileNotFoundError):
-            archived.unlink()
-        os.link(self.path, archived)
-
-    def _prune(self) -> None:
-        generations = self.history_generations()  # sorted; [] without a history directory
-        for generation in generations[:-self.history] if self.history else generations:
-            with contextlib.suppress(FileNotFoundError):
-                (self.history_dir / f"{generation}.xml").unlink()
-
-    def history_generations(self) -> list[int]:
-        if not self.history_dir.is_dir():
-            return []
-        return sorted(int(p.stem) for p in self.history_dir.glob("*.xml") if p.stem.isdigit())
-
-    def load_generation(self, generation: int) -> etree._Element | None:
-        path = self.history_dir / f"{generation}.xml"
-        if not path.exists():
-            return None
-        return read_running(path, self.sealer)[1]
-
-
-def _generation_of(path: pathlib.Path) -> int:
+def read_generation(path: pathlib.Path) -> int:
+    """The generation attribute of a stored ``<running>`` file (its first bytes only)."""
     with path.open("rb") as handle:
-        head = handle.read(256)
-    marker = b'generation="'
-    start = head.find(marker)
-    end = head.find(b'"', start + len(marker)) if start >= 0 else -1
-    if start < 0 or end < 0 or not head[start + len(marker):end].isdigit():
+        generation = generation_in(handle.read(256))
+    if generation is None:
         raise DatastoreLoadError(path, "no generation attribute")
-    return int(head[start + len(marker):end])
+    return generation
 
 
 def write_running(path: pathlib.Path, generation: int, body: bytes) -> None:
@@ -191,7 +128,7 @@ class RollbackRecord:
     def save(self, generation: int, data: etree._Element) -> None:
         """Durably record ``data`` (running at ``generation``); OSError if it cannot."""
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_running(self.path, generation, _serialize(data, self.sealer))
+        write_running(self.path, generation, serialize(data, self.sealer))
 
     def clear(self) -> None:
         """Durably forget the record (fsync of the directory); OSError if it cannot."""
@@ -199,7 +136,7 @@ class RollbackRecord:
             self.path.unlink()
         except FileNotFoundError:
             return
-        _fsync_dir(self.state_dir)
+        fsync_dir(self.state_dir)
 
     def load(self) -> tuple[int, etree._Element] | None:
         """(generation, ``<data>``) of a pending record, or None if there is none.
@@ -222,7 +159,7 @@ class RollbackRecord:
         """Rename the record to ``<name>.<suffix>`` (replacing an older one); the new path."""
         kept = self.path.with_name(f"{self.path.name}.{suffix}")
         os.replace(self.path, kept)
-        _fsync_dir(self.state_dir)
+        fsync_dir(self.state_dir)
         return kept
 
 

@@ -31,11 +31,13 @@ from lxml import etree
 
 from agent.datastore.changes import Authorize, Change, ChangeOp, ChangeSet, merged
 from agent.datastore.commit import CommitManager
+from agent.datastore.commitlog import DEFAULT_COMPACT_BYTES, RunningStore
 from agent.datastore.diff import diff
-from agent.datastore.edit import ErrorOption, Journal, Operation, apply_edit
+from agent.datastore.edit import ErrorOption, Operation, apply_edit
 from agent.datastore.intake import canonicalise, check_config
+from agent.datastore.journal import Journal
 from agent.datastore.keyindex import KeyIndex
-from agent.datastore.persist import DatastoreLoadError, RunningStore, Sealing, empty_data
+from agent.datastore.persist import DatastoreLoadError, Sealing, empty_data
 from agent.datastore.schema import Schema
 from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
 from agent.datastore.validation import Validator, scope_of
@@ -82,11 +84,17 @@ class _Request:
 
 class Datastore:
     def __init__(self, schema: Schema, state_dir: pathlib.Path, *, history: int = 10,
+                 compact_bytes: int = DEFAULT_COMPACT_BYTES, background: bool = True,
                  sealer: Sealing | None = None) -> None:
+        """``history``: how many earlier commits ``rollback`` can go back to;
+        ``compact_bytes`` and ``background``: when and how the commit log is compacted
+        (:class:`agent.datastore.commitlog.RunningStore`); ``sealer``: how secret leaves are
+        sealed in every state file (:class:`agent.datastore.secrets.Sealer`)."""
         self._schema = schema
         self._validator = Validator(schema)
         self._commits = CommitManager()
-        self._store = RunningStore(state_dir, history, sealer)
+        self._store = RunningStore(state_dir, schema, history, compact_bytes=compact_bytes,
+                                   background=background, sealer=sealer)
         self.generation, running = self._store.load()
         running = self._canonical_running(running)
         errors = self._validator.check(running)
@@ -242,6 +250,7 @@ class Datastore:
     def _keep(self, journal: Journal, request: _Request) -> None:
         """Add ``journal`` (made on the candidate) to the candidate's edits."""
         if not journal.empty:
+            journal.seal()
             self._edits.append(journal)
             self._requests.append(request)
             self._candidate_valid = False
@@ -408,6 +417,10 @@ class Datastore:
             raise NetconfError(*errors)
         self._candidate_valid = True
 
+    def wait_for_storage(self) -> None:
+        """Wait until a snapshot being written in the background is done."""
+        self._store.wait()
+
     def add_subscriber(self, subscriber: CommitSubscriber) -> None:
         self._commits.add(subscriber)
 
@@ -427,7 +440,8 @@ class Datastore:
             self._validate_candidate(self._running)
             self._commits.run(
                 snapshot,
-                persist=lambda: self._store.save(snapshot.generation, self._running),
+                persist=lambda: self._store.save(snapshot.generation, self._running,
+                                                 self._edits),
                 swap=swap,
             )
         assert committed
