@@ -7,10 +7,11 @@
 - :mod:`.edit`: ``<edit-config>`` semantics on lxml trees, through a :mod:`.journal`
   (redo, undo, change set and commit record of one edit).
 - :mod:`.keyindex`: list entries by key, for every list.
-- :mod:`.validation`: libyang validation (chunked, incremental) and PKI checks.
+- :mod:`.validation`: libyang validation (incremental) and PKI checks; :mod:`.chunks`: what
+  libyang is given, found from the schema (independent lists in chunks).
 - :mod:`.commit`: the two-phase commit to subscribers (:mod:`.subscriber`).
 - :mod:`.commitlog`: persistence, a snapshot plus an append-only commit log; recovery.
 - :mod:`.persist`: the stored file format, the confirmed-commit rollback record and
   :class:`DatastoreLoadError`.
-- :mod:`.serialize`, :mod:`.paths`: partial serialisation, instance-identifiers.
+- :mod:`.paths`: instance-identifiers.
 """

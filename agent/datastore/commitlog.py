@@ -56,6 +56,7 @@ from agent.datastore.persist import (
     DatastoreLoadError,
     empty_data,
     fsync_dir,
+    is_sealed,
     read_generation,
     read_running,
     write_running,
@@ -117,6 +118,9 @@ class RunningStore:
         self._fd: int | None = None
         self._good_size = 0  # of the segment: up to its last complete record
         self._child: tuple[int, int] | None = None  # (pid, generation) writing a snapshot
+        # After load: running.xml was written by the agent for this schema and nothing had to
+        # be rebuilt, so what was loaded was valid when committed (no need to validate it).
+        self.trusted = False
 
     # -- start-up -----------------------------------------------------------------------
 
@@ -133,6 +137,7 @@ class RunningStore:
             generation, data = read_running(self.path)
             self._snapshot_generation = generation
             self._snapshot_size = self.path.stat().st_size
+            self.trusted = is_sealed(self.path, self._schema.fingerprint)
         except DatastoreLoadError as exc:
             if not segments and not self._history():
                 raise
@@ -322,7 +327,7 @@ class RunningStore:
         body = etree.tostring(data)
         if self.history and self.path.is_file():
             self._archive_current()
-        write_running(self.path, generation, body)
+        write_running(self.path, generation, body, seal=self._schema.fingerprint)
 
     def _archive_current(self) -> None:
         """Hard-link running.xml into the history before it is replaced."""

@@ -29,6 +29,7 @@ parent; ``[]`` is the ``<data>`` root), the key values as in a change's ``steps`
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from agent.errors import RpcError
 
 STATE_NS = "urn:ike-agent:datastore:1"
 _Action = Callable[[], None]
+_serials = itertools.count(1)
 
 
 class RecordError(ValueError):
@@ -80,6 +82,7 @@ class Journal:
         self.errors: list[RpcError] = []
         self.undone = False
         self._created: set[etree._Element] = set()
+        self.serial = next(_serials)  # tells journals apart for as long as the process runs
 
     def _absorbed(self, element: etree._Element) -> bool:
         """Whether ``element`` lies inside a node this edit created."""

@@ -27,6 +27,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -51,13 +52,13 @@ class ChildFailed(Exception):
 
 
 class LibyangProcess:
-    """A libyang context for ``module`` (found in ``yang_dir``; several: comma-separated), in a
-    child process."""
+    """A libyang context implementing ``modules`` (found in ``yang_dir``), in a child
+    process."""
 
-    def __init__(self, yang_dir: pathlib.Path, module: str, *,
+    def __init__(self, yang_dir: pathlib.Path, modules: Sequence[str], *,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
         self.yang_dir = yang_dir
-        self.module = module
+        self.modules = tuple(modules)
         self.timeout = timeout
         self._child: subprocess.Popen[bytes] | None = None
         self.restarts = 0  # children that died or were killed (for tests and metrics)
@@ -96,7 +97,7 @@ class LibyangProcess:
     def _start(self) -> subprocess.Popen[bytes]:
         self._child = subprocess.Popen(
             [sys.executable, "-m", "agent.datastore.libyang_process", str(self.yang_dir),
-             self.module],
+             ",".join(self.modules)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )
         return self._child
@@ -145,7 +146,7 @@ def _read_frame(stream: IO[bytes], deadline: float) -> bytes:
 
 # -- the child ----------------------------------------------------------------------------
 
-def _serve(yang_dir: str, module: str) -> None:
+def _serve(yang_dir: str, modules: str) -> None:
     import faulthandler
 
     import oopt_gnpy_libyang as ly
@@ -154,8 +155,9 @@ def _serve(yang_dir: str, module: str) -> None:
     ly.set_log_options(ly.LogOptions.Store)
     context = ly.Context(yang_dir, ly.ContextOptions.NoYangLibrary
                          | ly.ContextOptions.DisableSearchCwd)
-    for name in module.split(","):
-        context.load_module(name)
+    for module in modules.split(","):
+        if module:
+            context.load_module(module)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         header = stdin.read(_HEADER.size)

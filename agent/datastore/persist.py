@@ -23,6 +23,7 @@ ERROR is logged, and the agent starts with running as it is.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import pathlib
@@ -111,10 +112,37 @@ def read_generation(path: pathlib.Path) -> int:
     return generation
 
 
-def write_running(path: pathlib.Path, generation: int, body: bytes) -> None:
-    """Write ``<running generation=...>`` around ``body`` (a serialised ``<data>``), atomically."""
-    head = f'<running xmlns="{STATE_NS}" generation="{generation}">'.encode()
+def write_running(path: pathlib.Path, generation: int, body: bytes,
+                  seal: str | None = None) -> None:
+    """Write ``<running generation=...>`` around ``body`` (a serialised ``<data>``), atomically.
+
+    ``seal`` (the schema's fingerprint) adds a ``digest`` of it and of ``body``: a file that
+    still matches it was written by the agent from a validated configuration of that schema,
+    and need not be validated again when it is loaded (:func:`is_sealed`)."""
+    digest = "" if seal is None else f' digest="{_digest(seal, body)}"'
+    head = f'<running xmlns="{STATE_NS}" generation="{generation}"{digest}>'.encode()
     atomic_write(path, [head, body, b"</running>\n"])
+
+
+def _digest(seal: str, body: bytes) -> str:
+    return hashlib.sha256(seal.encode() + b"\0" + body).hexdigest()
+
+
+def is_sealed(path: pathlib.Path, seal: str) -> bool:
+    """Whether ``path`` is as :func:`write_running` wrote it with ``seal`` (not edited since,
+    and for the same schema)."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return False
+    start = raw.find(b">") + 1
+    end = raw.rfind(b"</running>")
+    marker = b' digest="'
+    at = raw.find(marker, 0, start)
+    if start <= 0 or end < start or at < 0:
+        return False
+    found = raw[at + len(marker):raw.find(b'"', at + len(marker))]
+    return found == _digest(seal, raw[start:end]).encode()
 
 
 class RollbackRecord:

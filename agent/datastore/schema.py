@@ -6,16 +6,22 @@ the same files. The edit layer uses it for what RFC 6241 section 7.2 needs: whic
 exist, list keys, ``ordered-by user``, schema order of children, and choice/case membership
 (RFC 7950 section 7.9: creating a node of one case removes the nodes of the other cases),
 and the RFC 8341 ``nacm:default-deny-write`` / ``nacm:default-deny-all`` marks access control
-reads. ``roots`` holds the datastore modules' top-level nodes (what edit-config may name);
-``data_roots`` every shipped module's, state-only ones included (``/netconf-state``), so that
-access control can judge every node of a ``<get>`` reply.
+reads. Nothing here knows a module: every module of the directory that defines configuration
+data is loaded and indexed. ``roots`` holds those datastore modules' top-level nodes (what
+edit-config may name); ``data_roots`` every shipped module's, state-only ones included
+(``/netconf-state``), so that access control can judge every node of a ``<get>`` reply. For
+validation (:mod:`agent.datastore.chunks`) the index also records what may tie list entries
+together: ``unique``, element bounds, and every name that a ``must``, ``when`` or leafref
+``path`` expression of any module mentions.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import importlib.resources
 import pathlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,12 +32,11 @@ from pyang import repository as pyang_repository  # type: ignore[import-untyped]
 from agent.datastore.canonical import Canonical, for_type
 from agent.datastore.libyang_process import LibyangProcess
 
-IKE_MODULE = "ike-security"
-NACM_MODULE = "ietf-netconf-acm"
-# The modules whose data the datastores hold (edit-config, running.xml).
-DATASTORE_MODULES = (IKE_MODULE, NACM_MODULE)
+NACM_MODULE = "ietf-netconf-acm"  # RFC 8341: its extensions mark what access control guards
 _DENY_WRITE = (NACM_MODULE, "default-deny-write")
 _DENY_ALL = (NACM_MODULE, "default-deny-all")
+_XPATH_STRING = re.compile(r"'[^']*'|\"[^\"]*\"")
+_XPATH_NAME = re.compile(r"(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)(\s*(?:\(|::))?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,8 @@ class SchemaNode:
     user_ordered: bool = False
     presence: bool = False
     default: str | None = None  # a leaf's schema default (RFC 7950 section 7.6.1), as text
+    unique: bool = False  # a list with ``unique`` statements
+    bounded: bool = False  # a list or leaf-list with min-elements > 0 or max-elements
     # (choice id, case name) from the nearest data ancestor down to this node.
     cases: tuple[tuple[int, str], ...] = ()
     children: dict[str, SchemaNode] = field(default_factory=dict)
@@ -105,16 +112,24 @@ class Schema:
         directory: pathlib.Path | None = None,
         data_roots: dict[str, SchemaNode] | None = None,
         deny_all_rpcs: frozenset[tuple[str, str]] = frozenset(),
+        xpath_names: frozenset[str] | None = None,
+        fingerprint: str = "",
+        datastore_modules: tuple[str, ...] = (),
     ) -> None:
         self.context = context
         # Client data is parsed and validated by libyang in a child process (started at the
         # first use): a crash of the C library costs one refused request, not the agent.
-        self.libyang = LibyangProcess(directory or yang_directory(), ",".join(DATASTORE_MODULES))
+        self.libyang = LibyangProcess(directory or yang_directory(), datastore_modules)
+        self.datastore_modules = datastore_modules  # those with configuration data
         self._modules = modules
         self.roots = roots
         self.data_roots = roots if data_roots is None else data_roots
         # (namespace, name) of the RPCs marked nacm:default-deny-all.
         self.deny_all_rpcs = deny_all_rpcs
+        # Local names that XPath expressions (must, when, leafref path) of the modules name;
+        # None: some expression can reach any node (``//``, ``*``, ``deref()``).
+        self.xpath_names = xpath_names
+        self.fingerprint = fingerprint  # of the YANG files: what validation judges by
         self.prefixes = {m.namespace: m.prefix for m in modules}
         self.module_names = {m.namespace: m.name for m in modules}
         # Top-level nodes below which values use module prefixes: the datastore declares the
@@ -122,7 +137,7 @@ class Schema:
         self.prefixed_roots = frozenset(tag for tag, node in roots.items()
                                         if _has_prefixed_values(node))
         self.datastore_prefixes = {m.prefix: m.namespace for m in modules
-                                   if m.name in DATASTORE_MODULES}
+                                   if m.name in datastore_modules}
         self.namespaces = frozenset(self.prefixes)  # checked for every edited element
         # Every list of every module, configuration and state: its path (Clark names from
         # the top-level node) -> its key names. For replies that must name list entries.
@@ -135,14 +150,15 @@ class Schema:
         ly.set_log_options(ly.LogOptions.Store)
         options = ly.ContextOptions.NoYangLibrary | ly.ContextOptions.DisableSearchCwd
         context = ly.Context(str(directory), options)
-        for name in DATASTORE_MODULES:
-            context.load_module(name)
 
         repo = pyang_repository.FileRepository(str(directory), use_env=False)
         pctx = pyang_context.Context(repo)
         parsed: list[tuple[pathlib.Path, Any]] = []
+        fingerprint = hashlib.sha256()
         for path in sorted(directory.glob("*.yang")):
-            module = pctx.add_module(str(path), path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            fingerprint.update(f"{path.name}\0{text}\0".encode())
+            module = pctx.add_module(str(path), text)
             if module is not None:
                 parsed.append((path, module))
         pctx.validate()
@@ -150,15 +166,20 @@ class Schema:
         roots: dict[str, SchemaNode] = {}
         data_roots: dict[str, SchemaNode] = {}
         deny_all_rpcs: set[tuple[str, str]] = set()
-        for path, module in parsed:
-            name = path.stem.split("@")[0]
+        names: set[str] | None = set()
+        for _, module in parsed:
             _index_children(module, None, (), data_roots, {})
-            if name in DATASTORE_MODULES:
+            if _has_configuration(module):  # the datastores hold its data
+                context.load_module(module.arg)
                 _index_children(module, None, (), roots, {})
+            names = _xpath_names(module, names)
             namespace = module.search_one("namespace").arg
             deny_all_rpcs.update((namespace, rpc.arg) for rpc in module.search("rpc")
                                  if rpc.search_one(_DENY_ALL) is not None)
-        schema = cls(context, modules, roots, directory, data_roots, frozenset(deny_all_rpcs))
+        datastore_modules = tuple(m.arg for _, m in parsed if _has_configuration(m))
+        schema = cls(context, modules, roots, directory, data_roots, frozenset(deny_all_rpcs),
+                     None if names is None else frozenset(names), fingerprint.hexdigest(),
+                     datastore_modules)
         for _, module in parsed:
             _index_list_keys(module, (), schema.list_keys)
         return schema
@@ -205,6 +226,27 @@ def _default_text(leaf: Any) -> str | None:
     return str(leaf.i_default_str)
 
 
+def _has_configuration(module: Any) -> bool:
+    return any(child.keyword in _KINDS and getattr(child, "i_config", True)
+               for child in getattr(module, "i_children", []))
+
+
+def _xpath_names(stmt: Any, names: set[str] | None) -> set[str] | None:
+    """Add the node names the XPath expressions below ``stmt`` mention (None: any node)."""
+    if names is None:
+        return None
+    for sub in stmt.substmts:
+        if sub.keyword in ("must", "when", "path") and isinstance(sub.arg, str):
+            expression = _XPATH_STRING.sub("''", sub.arg)
+            if "*" in expression or "//" in expression or "deref" in expression:
+                return None
+            names.update(m.group(1) for m in _XPATH_NAME.finditer(expression)
+                         if not m.group(2))  # not a function or an axis
+        if _xpath_names(sub, names) is None:
+            return None
+    return names
+
+
 def _index_children(
     stmt: Any,
     parent: SchemaNode | None,
@@ -235,6 +277,8 @@ def _index_children(
             user_ordered=ordered_by is not None and ordered_by.arg == "user",
             presence=child.search_one("presence") is not None,
             default=_default_text(child) if kind is NodeKind.LEAF else None,
+            unique=child.search_one("unique") is not None,
+            bounded=_bounded(child),
             cases=cases,
             parent=parent,
             canonical=for_type(child.search_one("type")) if kind in _TERMS else None,
@@ -264,3 +308,9 @@ def _index_list_keys(stmt: Any, path: tuple[str, ...],
             if child.keyword == "list":
                 into[(*path, tag)] = tuple(k.arg for k in getattr(child, "i_key", None) or ())
             _index_list_keys(child, (*path, tag), into)
+
+
+def _bounded(stmt: Any) -> bool:
+    low = stmt.search_one("min-elements")
+    high = stmt.search_one("max-elements")
+    return (low is not None and low.arg != "0") or (high is not None and high.arg != "unbounded")

@@ -1,13 +1,11 @@
 """Validation of a configuration with libyang.
 
-Theory of operation. libyang evaluates the policy ``must`` expressions and the
-``proposals`` leafref by scanning the siblings of ``ike``, so one parse of N policies costs
-O(N^2) (10,000 policies: ~35 s). Policy entries are independent of each other (nothing refers
-to a policy; the policy list has no min/max-elements or unique), so the validator hands
-libyang the rest of the tree (proposals, pki) with the policies in chunks of
-``chunk_size``: linear in N, and identical results. When the caller knows that only some
-policies changed since the last valid configuration (:class:`agent.datastore.edit.Scope`),
-only those are checked: the incremental path a one-policy commit takes.
+Theory of operation. libyang is handed the tree in chunks (:mod:`agent.datastore.chunks`):
+the entries of lists the schema shows to be independent of each other go in chunks of
+``chunk_size``, each with the rest of the tree, which keeps a parse linear in the number of
+entries and gives the errors of one parse of the whole. When the caller gives the changes
+made since the last valid configuration (a change set), only the entries they touched are
+checked if they touched nothing else: the incremental path a one-entry commit takes.
 
 Two passes (issue #16). libyang 4.x, asked for every error (``MultiError``), goes on to
 validate after a value failed to parse, and an entry whose key did not parse has been freed by
@@ -31,12 +29,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import oopt_gnpy_libyang as ly
 from lxml import etree
 
 from agent.datastore.changes import Change
+from agent.datastore.chunks import Chunker
 from agent.datastore.edit import clip
 from agent.datastore.keyindex import KeyIndex
 from agent.datastore.libyang_process import ChildFailed, LibyangError
@@ -47,19 +46,10 @@ from agent.datastore.paths import (
     split_steps,
 )
 from agent.datastore.schema import Schema, SchemaNode
-from agent.datastore.serialize import (
-    IKE_TAG,
-    POLICY_TAG,
-    SECURITY_TAG,
-    PolicySplitter,
-    policy_bytes,
-)
-from agent.datastore.subscriber import IKE_NS
 from agent.errors import ErrorTag, ErrorType, RpcError
 
 # Leaves whose values are secrets: never echoed in an error message.
 SECRET_LEAVES = frozenset({"ascii-text", "hexadecimal", "private-key"})
-PATH_NAMESPACES = (("ike", IKE_NS),)
 
 # RFC 7950 section 15: error-app-tag -> error-tag.
 _APP_TAG_TO_TAG = {
@@ -75,54 +65,39 @@ _PARSE = ly.ParseOptions.Strict | ly.ParseOptions.ParseOnly  # values only: neve
 _VALIDATE = ly.ParseOptions.Strict  # parse and validate: only text that parsed (see above)
 
 
-NAME_TAG = f"{{{IKE_NS}}}name"
-IKE_PATH = f"{SECURITY_TAG}/{IKE_TAG}"
-
-
-@dataclass(slots=True)
-class Scope:
-    """What changed: some policy entries, or something else (``everything``)."""
-
-    policies: set[str] = field(default_factory=set)
-    everything: bool = False
-
-
-def scope_of(changes: Iterable[Change]) -> Scope:
-    """The scope of ``changes``: the policies they are inside of, or everything."""
-    scope = Scope()
-    for change in changes:
-        steps = change.steps
-        if len(steps) >= 3 and (steps[0][0], steps[1][0], steps[2][0]) == (
-                SECURITY_TAG, IKE_TAG, POLICY_TAG):
-            scope.policies.add(steps[2][1][0] if steps[2][1] else "")
-        else:
-            scope.everything = True
-    return scope
-
-
 class Validator:
     def __init__(self, schema: Schema, chunk_size: int = 50) -> None:
         self.schema = schema
         self.chunk_size = chunk_size
         self._module_prefixes = {m.name: m.prefix for m in schema.modules()}
         self._module_namespaces = {m.name: m.namespace for m in schema.modules()}
-        self._splitter = PolicySplitter(schema)
-        self._policy_node = schema.roots[SECURITY_TAG].children[IKE_TAG].children[POLICY_TAG]
+        self._chunker = Chunker(schema)
+        data_namespaces = {node.namespace for node in schema.roots.values()}
+        self._path_namespaces = tuple((prefix, namespace) for namespace, prefix
+                                      in schema.prefixes.items() if namespace in data_namespaces)
 
-    def check(self, data: etree._Element, scope: Scope | None = None, *,
-              parse_only: bool = False, index: KeyIndex | None = None) -> list[RpcError]:
-        """Every error in ``data`` (a ``<data>`` element); ``scope`` limits the policies checked.
+    def inside_entries(self, changes: Iterable[Change]) -> bool:
+        """Whether ``changes`` all lie inside entries of independent lists (then the tree
+        outside them, the skeleton, is as it was)."""
+        return self._chunker.scope(changes) is not None
+
+    def check(self, data: etree._Element, changes: Iterable[Change] | None = None, *,
+              parse_only: bool = False, index: KeyIndex | None = None,
+              skeleton_key: object = None) -> list[RpcError]:
+        """Every error in ``data`` (a ``<data>`` element). ``changes``: those made since a
+        valid configuration, which may limit what is checked (None: everything).
 
         ``parse_only`` checks values (types, ranges, patterns) but not references, mandatory
         nodes or must expressions: the check an edit gets before it lands in the candidate.
-        ``index`` (of ``data``'s list entries) finds the policies in ``scope`` quickly.
+        ``index`` (of ``data``'s list entries) finds the changed entries quickly.
+        ``skeleton_key``: equal keys promise an equal tree outside those entries, whose
+        serialisation is then reused (None: no promise).
         """
-        head, tail, policies = self._split(data, scope, index)
+        scope = self._chunker.scope(changes)
         errors: list[RpcError] = []
         seen: set[tuple[str | None, str, str | None]] = set()
-        step = max(1, self.chunk_size)
-        for start in range(0, max(1, len(policies)), step):
-            chunk = policies[start:start + step]
+        for head, tail, chunk in self._chunker.chunks(data, scope, index, self.chunk_size,
+                                                      skeleton_key):
             for error in self._chunk_errors(head, tail, chunk, parse_only):
                 key = (error.path, error.message, error.app_tag)
                 if key not in seen:  # the shared part is checked in every chunk
@@ -131,26 +106,6 @@ class Validator:
         errors = _drop_consequential(errors)
         errors.sort(key=lambda e: e.path or "")  # deterministic, grouped by node
         return errors
-
-    # -- building libyang input ---------------------------------------------------------
-
-    def _split(self, data: etree._Element, scope: Scope | None, index: KeyIndex | None,
-               ) -> tuple[str, str, list[tuple[etree._Element, str]]]:
-        """(text before the policies, text after them, each selected policy and its text)."""
-        # Policies-only scope: the rest is as in running (valid, schema order) or as the
-        # edit engine wrote it (schema order): nothing else lies among the policies.
-        ordered = scope is not None and not scope.everything
-        head, tail = self._splitter.split(data, root=False, ordered=ordered)
-        ike = data.find(IKE_PATH)
-        selected: list[etree._Element] = []
-        if ike is not None:
-            if scope is None or scope.everything:
-                selected = list(ike.iterchildren(POLICY_TAG))
-            else:
-                entries = (index or KeyIndex()).entries(ike, self._policy_node)
-                found = (entries.get((name,)) for name in sorted(scope.policies))
-                selected = [entry for entry in found if entry is not None]
-        return head.decode(), tail.decode(), [(p, policy_bytes(p).decode()) for p in selected]
 
     # -- libyang ----------------------------------------------------------------------
 
@@ -227,7 +182,7 @@ class Validator:
         path = (libyang_path_to_instance_id(data_path, self._module_prefixes)
                 if data_path else None)
         return RpcError(ErrorType.APPLICATION, tag, message, app_tag=app_tag, path=path,
-                        path_namespaces=PATH_NAMESPACES if path else ())
+                        path_namespaces=self._path_namespaces if path else ())
 
     def _schema_node_at(self, data_path: str) -> SchemaNode | None:
         node: SchemaNode | None = None

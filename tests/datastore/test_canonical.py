@@ -10,8 +10,9 @@ import pathlib
 from collections.abc import Callable
 
 import pytest
+from lxml import etree
 
-from agent.datastore.persist import RunningStore
+from agent.datastore.persist import RUNNING_FILE, write_running
 from agent.datastore.schema import Schema, SchemaNode
 from agent.datastore.store import Datastore
 from agent.netconf.library import ModuleLibrary
@@ -101,7 +102,8 @@ def stored_with(state: pathlib.Path, names: tuple[str, ...]) -> None:
                    for n in names)
     data = config(security(SEED_PROPOSALS + body))
     data.tag = "data"
-    RunningStore(state).save(1, data)
+    state.mkdir(parents=True, exist_ok=True)
+    write_running(state / RUNNING_FILE, 1, etree.tostring(data))  # not sealed: as if hand-made
 
 
 def test_a_stored_configuration_is_read_in_canonical_form(

@@ -11,11 +11,13 @@ import oopt_gnpy_libyang as ly
 import pytest
 
 from agent.datastore.libyang_process import ChildFailed, LibyangProcess
-from agent.datastore.schema import IKE_MODULE, Schema, yang_directory
+from agent.datastore.schema import Schema, yang_directory
 from agent.datastore.store import Datastore
 from agent.errors import ErrorTag, NetconfError
 
 from .builders import IKE_NS, config, data_bytes, policy, security
+
+IKE_MODULES = ("ike-security",)
 
 # The reproducer of #16: libyang 4.x validating with MultiError reads a freed list entry.
 CRASHING = (f'<security xmlns="{IKE_NS}"><ike><policy><name>010.0.0.1</name><pre-shared-key>'
@@ -26,7 +28,7 @@ MULTI = int(ly.ValidationOptions.NoState | ly.ValidationOptions.MultiError)
 
 
 def test_a_crash_of_libyang_kills_the_child_only(caplog: pytest.LogCaptureFixture) -> None:
-    process = LibyangProcess(yang_directory(), IKE_MODULE)
+    process = LibyangProcess(yang_directory(), IKE_MODULES)
     try:
         assert process.parse(CRASHING, STRICT | int(ly.ParseOptions.ParseOnly), MULTI)
         with caplog.at_level(logging.ERROR), pytest.raises(ChildFailed):
@@ -40,7 +42,7 @@ def test_a_crash_of_libyang_kills_the_child_only(caplog: pytest.LogCaptureFixtur
 
 
 def test_a_child_that_does_not_answer_in_time_is_killed() -> None:
-    process = LibyangProcess(yang_directory(), IKE_MODULE)
+    process = LibyangProcess(yang_directory(), IKE_MODULES)
     try:
         process.parse(CRASHING, STRICT, int(ly.ValidationOptions.NoState))  # started
         process.timeout = 0.5
