@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import importlib.metadata
 import logging
@@ -19,16 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from agent.auth import AuthError, UserStore, ensure_initial_admin
-from agent.extensions import AgentExtension
+from agent.extensions import AgentExtension, ExtensionFactory, extension_factories
 from agent.log_throttle import DEFAULT_LOG_BURST, LogThrottle
 from agent.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
 from agent.netconf.ports import DatastoreLike
 from agent.process import ReopenableFileHandler, sd_notify, silence_dependency_warnings
-from negotiator.engine.admission import DEFAULT_MAX_HALF_OPEN, DEFAULT_MAX_HALF_OPEN_PER_PEER
 
 DEFAULT_STATE_DIR = pathlib.Path("state")
 DEFAULT_NETCONF_LISTEN = "127.0.0.1:8830"
-DEFAULT_IKE_LISTEN = "0.0.0.0:500"
 DEFAULT_MAX_SESSIONS = 64
 DEFAULT_IDLE_TIMEOUT = 3600.0  # seconds
 
@@ -40,21 +39,14 @@ class RunOptions:
     state_dir: pathlib.Path
     netconf_host: str
     netconf_port: int
-    ike_host: str
-    ike_port: int
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     max_sessions: int = DEFAULT_MAX_SESSIONS
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # 0: none
     metrics_listen: tuple[str, int] | None = None
     log_file: ReopenableFileHandler | None = None
-    max_half_open_per_peer: int = DEFAULT_MAX_HALF_OPEN_PER_PEER
-    max_half_open: int = DEFAULT_MAX_HALF_OPEN
-    more_ike_listen: tuple[tuple[str, int], ...] = ()  # (one per address family)
-
-
-def build_extensions(options: RunOptions) -> list[AgentExtension]:
-    """The extensions plugged into the agent (the IKE negotiator goes here)."""
-    return []
+    # The parsed command line, for the extensions' own options.
+    arguments: argparse.Namespace = dataclasses.field(default_factory=argparse.Namespace)
+    factories: tuple[ExtensionFactory, ...] = ()
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
@@ -67,7 +59,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return int(text)
@@ -96,7 +88,9 @@ def version() -> str:
         return "unknown"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(factories: Sequence[ExtensionFactory] | None = None) -> argparse.ArgumentParser:
+    """The command line, with the options of ``factories`` (default: the installed
+    extensions, :func:`agent.extensions.extension_factories`) added to ``run``."""
     parser = argparse.ArgumentParser(
         prog="ike-agent", description="NETCONF/YANG configuration agent for IKE policy"
     )
@@ -122,35 +116,11 @@ def _parser() -> argparse.ArgumentParser:
         help=f"NETCONF over SSH address (default {DEFAULT_NETCONF_LISTEN})",
     )
     listen.add_argument(
-        "--ike-listen",
-        type=parse_host_port,
-        action="append",
-        metavar="HOST:PORT",
-        help=f"IKE (UDP) address (default {DEFAULT_IKE_LISTEN}); give it twice, an IPv4 and "
-        "an IPv6 one (e.g. [::]:500), to serve peers of both families",
-    )
-    listen.add_argument(
         "--metrics-listen",
         type=parse_host_port,
         default=None,
         metavar="HOST:PORT",
         help="serve Prometheus metrics over HTTP at this address (default: off)",
-    )
-    limits.add_argument(
-        "--max-half-open-per-peer",
-        type=_positive_int,
-        default=DEFAULT_MAX_HALF_OPEN_PER_PEER,
-        metavar="N",
-        help="most IKE negotiations in progress from one peer address; one more replaces its "
-        f"oldest (default {DEFAULT_MAX_HALF_OPEN_PER_PEER})",
-    )
-    limits.add_argument(
-        "--max-half-open",
-        type=_positive_int,
-        default=DEFAULT_MAX_HALF_OPEN,
-        metavar="N",
-        help="most IKE negotiations in progress in all; when full, the oldest of the address "
-        f"with the most is dropped for a new one (default {DEFAULT_MAX_HALF_OPEN})",
     )
     limits.add_argument(
         "--max-message-size",
@@ -161,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     limits.add_argument(
         "--max-sessions",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_SESSIONS,
         metavar="N",
         help="most SSH connections, and NETCONF sessions, open at once; more are refused "
@@ -196,6 +166,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="append the log to FILE, reopened on SIGHUP (default: standard error)",
     )
+    for factory in extension_factories() if factories is None else factories:
+        factory.add_arguments(run)
 
     # Commands of other packages (``ike-agent show``), plugged in by entry point: each entry
     # is called with the subparsers and sets a ``main(args) -> exit code`` default.
@@ -288,7 +260,6 @@ async def _serve(options: RunOptions) -> int:
     from agent.system import LIMIT as HISTORY_LIMIT
     from agent.system import CommitHistory
     from agent.transport.ssh import load_or_create_host_key, start_ssh_server
-    from negotiator.service import build_engine, start_negotiator
 
     options.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     users = UserStore(options.state_dir)
@@ -318,21 +289,19 @@ async def _serve(options: RunOptions) -> int:
     history = CommitHistory(datastore, schema, options.state_dir)
     datastore.add_subscriber(history)  # before the restore below: it is a commit too
     restore_unconfirmed(datastore, rollback_record)
-    # The IKE negotiator starts from the running configuration; OSError if it cannot bind.
-    negotiator = await start_negotiator(
-        datastore.snapshot(),
-        [(options.ike_host, options.ike_port), *options.more_ike_listen],
-        engine_factory=lambda config, local: build_engine(
-            config,
-            local,
-            max_half_open=options.max_half_open,
-            max_half_open_per_peer=options.max_half_open_per_peer,
-        ),
-    )
+    # The extensions (the IKE negotiator) start from the running configuration; OSError if
+    # one cannot (e.g. bind its address).
+    extensions: list[AgentExtension] = []
+    try:
+        for factory in options.factories:
+            extensions.append(await factory.start(datastore.snapshot(), options.arguments))
+    except OSError:
+        await _stop(extensions)
+        raise
     server = NetconfServer(
         datastore,
         ModuleLibrary.build(schema.modules(), schema.list_keys),
-        [*build_extensions(options), negotiator],
+        extensions,
         max_message_size=options.max_message_size,
         idle_timeout=options.idle_timeout,
         rollback_record=rollback_record,
@@ -351,7 +320,7 @@ async def _serve(options: RunOptions) -> int:
         try:
             metrics = MetricsEndpoint(server.metrics.registry, *options.metrics_listen)
         except OSError as exc:
-            await negotiator.stop()
+            await _stop(extensions)
             raise OSError(exc.errno, f"cannot bind the metrics address (--metrics-listen): "
                                      f"{exc.strerror or exc}") from exc
         log.info("Prometheus metrics on http://%s:%d/metrics", *metrics.address)
@@ -385,9 +354,14 @@ async def _serve(options: RunOptions) -> int:
     await acceptor.wait_closed()
     if metrics is not None:
         metrics.close()
-    await negotiator.stop()  # ISAKMP DELETE to every peer
+    await _stop(extensions)  # the negotiator: ISAKMP DELETE to every peer
     datastore.wait_for_storage()  # a snapshot being written in the background
     return 0
+
+
+async def _stop(extensions: Sequence[AgentExtension]) -> None:
+    for extension in reversed(extensions):
+        await extension.stop()
 
 
 def _reopen_log(handler: ReopenableFileHandler | None) -> None:
@@ -401,7 +375,8 @@ def _reopen_log(handler: ReopenableFileHandler | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     silence_dependency_warnings()
-    args = _parser().parse_args(argv)
+    factories = extension_factories()
+    args = _parser(factories).parse_args(argv)
     if args.command not in ("run", "user", "rotate-master-key"):
         command_main: Callable[[argparse.Namespace], int] = args.main
         return command_main(args)
@@ -441,21 +416,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("asyncssh").setLevel(
         max(logging.getLevelName(args.log_level), logging.WARNING)
     )
-    ike_listen = args.ike_listen or [parse_host_port(DEFAULT_IKE_LISTEN)]
     options = RunOptions(
         state_dir=args.state_dir,
         netconf_host=args.netconf_listen[0],
         netconf_port=args.netconf_listen[1],
-        ike_host=ike_listen[0][0],
-        ike_port=ike_listen[0][1],
-        more_ike_listen=tuple(ike_listen[1:]),
         max_message_size=args.max_message_size,
         max_sessions=args.max_sessions,
         idle_timeout=args.idle_timeout,
         metrics_listen=args.metrics_listen,
         log_file=log_file,
-        max_half_open_per_peer=args.max_half_open_per_peer,
-        max_half_open=args.max_half_open,
+        arguments=args,
+        factories=tuple(factories),
     )
     try:
         return asyncio.run(_serve(options))

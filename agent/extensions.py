@@ -1,13 +1,19 @@
 """Seams through which other parts of the daemon (the negotiator) plug into the NETCONF agent.
 
-The agent knows nothing of IKE: at start-up it is given a list of :class:`AgentExtension`
-objects. Each may subscribe to commits, contribute operational state to ``<get>`` and handle
-RPCs of its own YANG module. An extension that also has metrics to offer implements
-:class:`MetricsExtension` (read only when Prometheus scrapes: see :mod:`agent.metrics`).
+The agent knows nothing of IKE and imports nothing of the negotiator: at start-up it loads
+the entry points of group ``ike_agent.extensions`` (:data:`ENTRY_POINT_GROUP`, declared in
+``[project.entry-points]`` of the package that provides one), each an
+:class:`ExtensionFactory` that adds its command-line options and, once the datastore is
+loaded, starts an :class:`AgentExtension` from the running configuration. Each extension may
+subscribe to commits, contribute operational state to ``<get>`` and handle RPCs of its own
+YANG module, and is stopped when the agent stops. An extension that also has metrics to offer
+implements :class:`MetricsExtension` (read only when Prometheus scrapes: see :mod:`agent.metrics`).
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib.metadata
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -15,8 +21,10 @@ from typing import Protocol, runtime_checkable
 from lxml import etree
 from prometheus_client.core import Metric
 
-from agent.datastore.subscriber import CommitSubscriber
+from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
 from agent.nacm.control import SessionAccess
+
+ENTRY_POINT_GROUP = "ike_agent.extensions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,27 @@ class AgentExtension(Protocol):
 
     def rpc_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
         """RPC handlers keyed by (namespace, local name)."""
+
+    async def stop(self) -> None:
+        """The agent stops: release what the extension holds (sockets, peers)."""
+
+
+class ExtensionFactory(Protocol):
+    """What an entry point of :data:`ENTRY_POINT_GROUP` names."""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add the extension's options to ``ike-agent run``."""
+
+    async def start(self, running: ConfigSnapshot,
+                    options: argparse.Namespace) -> AgentExtension:
+        """Start from the running configuration with the parsed options; OSError (naming
+        what could not be bound or opened) stops the agent from starting."""
+
+
+def extension_factories() -> list[ExtensionFactory]:
+    """The installed extensions' factories, in entry point name order."""
+    found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return [entry.load() for entry in sorted(found, key=lambda entry: entry.name)]
 
 
 @runtime_checkable

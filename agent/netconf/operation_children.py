@@ -25,7 +25,6 @@ BASE_OPERATION_CHILDREN: Mapping[tuple[str, str], frozenset[str]] = {
             "target", "default-operation", "test-option", "error-option", "config", "url",
         ),
         "copy-config": ("target", "source"),
-        "delete-config": ("target",),
         "lock": ("target",),
         "unlock": ("target",),
         "get": ("filter",),

@@ -33,7 +33,6 @@ log = logging.getLogger("agent.ssh")
 HOST_KEY_FILE = "ssh_host_ed25519_key"
 MAX_PASSWORD_ATTEMPTS = 3
 LOGIN_TIMEOUT_SECONDS = 60
-DEFAULT_MAX_SESSIONS = 64
 PASSWORD_CHECK_THREADS = 2  # the machine's cores are the limit anyway; scrypt frees the GIL
 _password_checks = concurrent.futures.ThreadPoolExecutor(
     max_workers=PASSWORD_CHECK_THREADS, thread_name_prefix="password-check"
@@ -239,7 +238,7 @@ async def start_ssh_server(
     host: str,
     port: int,
     *,
-    max_sessions: int = DEFAULT_MAX_SESSIONS,
+    max_sessions: int,
 ) -> asyncssh.SSHAcceptor:
     """Listen for NETCONF over SSH; returns the acceptor (``close()`` to stop listening)."""
     host_key = load_or_create_host_key(state_dir)

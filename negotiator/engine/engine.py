@@ -1,5 +1,5 @@
 """The sans-IO IKEv1 phase-1 engine: datagrams, ``now`` and calls in; datagrams, events and the
-next timer deadline out (NEGOTIATOR_API.md, "Engine API").
+next timer deadline out (the calls the shell and the service make: ``negotiator.shell.EngineLike``).
 
 Theory of operation. A datagram's header is parsed first (anything that does not parse is
 dropped with a log line). Informational exchanges go to :mod:`.informational`; main and

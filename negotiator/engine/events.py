@@ -55,7 +55,7 @@ Event = SaEstablished | SaFailed | SaDeleted | NegotiationRefused | InitiationDu
 
 @dataclass(frozen=True, slots=True)
 class SaInfo:
-    """Exactly the YANG ``security-association`` operational leaves (NEGOTIATOR_API.md)."""
+    """Exactly the YANG ``security-association`` operational leaves (ike-security.yang)."""
 
     index: int
     remote_address: str

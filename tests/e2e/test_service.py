@@ -121,6 +121,8 @@ def test_version_and_grouped_help() -> None:
     run_help = subprocess.run(agent_command("run", "--help"), capture_output=True, text=True,
                               timeout=30).stdout
     groups = re.findall(r"^(\S[^\n]*):\n", run_help, re.MULTILINE)
-    assert groups == ["options", "listening addresses", "limits", "logging"], groups
+    # The agent's own groups, then the one of the negotiator, found by its entry point.
+    assert groups == ["options", "listening addresses", "limits", "logging", "IKE"], groups
     listening = run_help.split("listening addresses:")[1].split("limits:")[0]
     assert "--netconf-listen" in listening and "--metrics-listen" in listening
+    assert "--ike-listen" in run_help.split("IKE:")[1]

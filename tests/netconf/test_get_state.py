@@ -51,6 +51,9 @@ class _SecurityState:
     def rpc_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
         return {}
 
+    async def stop(self) -> None:
+        pass
+
 
 def test_filtered_get_answers_from_config_and_state() -> None:
     async def scenario() -> None:

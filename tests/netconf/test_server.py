@@ -294,6 +294,9 @@ class _Extension:
 
         return {(IKE_NS, "clear-ike-security-associations"): clear}
 
+    async def stop(self) -> None:
+        pass
+
 
 def test_extension_state_rpc_subscriber_and_internal_error() -> None:
     async def scenario() -> None:

@@ -1,4 +1,4 @@
-"""A scripted engine following the Engine API of NEGOTIATOR_API.md (for shell/service tests).
+"""A scripted engine following ``negotiator.shell.EngineLike`` (for shell/service tests).
 
 Protocol of the fake: ``initiate`` queues b"HELLO" to the peer and arms a retransmit deadline
 one second later; the peer answers b"OK" (-> SaEstablished) or b"NO" (-> SaFailed); a
