@@ -3,7 +3,8 @@ run``) from tree A, then from tree B, alternating per size, each fresh on a prel
 configuration, driven over NETCONF by this tree's own client (bench/netconf_client.py).
 
 Per tree and datastore size it measures: start-up (process start until the NETCONF port
-accepts), the agent's RSS per stored policy, one-policy edit-config + commit (p50, p95), a
+accepts) on the preloaded file and again on what the run left, the agent's RSS per stored
+policy after the run, one-policy edit-config + commit (p50, p95), a
 100-policy edit-config + commit (p50), and get-config of running (MB/s, median).
 
 For a before/after of a change: ``git worktree add /tmp/before <commit>``, then
@@ -45,7 +46,8 @@ class Row:
     tree: str
     policies: int
     startup_s: float = 0.0
-    rss_bytes: int = 0
+    restart_s: float = 0.0  # the next start, on what the first run left
+    rss_bytes: int = 0  # after the commits and get-configs
     commit_1: list[float] = field(default_factory=list)
     commit_100: list[float] = field(default_factory=list)
     get_config: list[float] = field(default_factory=list)
@@ -109,24 +111,28 @@ def measure(tree: pathlib.Path, tag: str, policies: int, runs: int,
     agent.start(timeout=600)
     row.startup_s = time.monotonic() - start
     try:
-        row.rss_bytes = rss_bytes(agent.pid)
         asyncio.run(_drive(agent, row, runs))
+        row.rss_bytes = rss_bytes(agent.pid)
     finally:
         agent.stop()
+    start = time.monotonic()
+    agent.start(timeout=600)
+    row.restart_s = time.monotonic() - start
+    agent.stop()
     return row
 
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| tree | policies | start-up s | RSS MB | RSS/policy KB | 1-policy commit p50 ms "
-        "| p95 ms | 100-policy commit p50 ms | get-config MB/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| tree | policies | start-up s | restart s | RSS MB | RSS/policy KB "
+        "| 1-policy commit p50 ms | p95 ms | 100-policy commit p50 ms | get-config MB/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         per_policy = f"{row.rss_bytes / row.policies / 1024:.2f}" if row.policies else "-"
         rate = row.get_config_bytes / median(row.get_config) / 1e6 if row.get_config else 0.0
         lines.append(
-            f"| {row.tree} | {row.policies:,} | {row.startup_s:.2f} | "
+            f"| {row.tree} | {row.policies:,} | {row.startup_s:.2f} | {row.restart_s:.2f} | "
             f"{row.rss_bytes / 1e6:.0f} | {per_policy} | {median(row.commit_1) * 1e3:.1f} | "
             f"{percentile(row.commit_1, 0.95) * 1e3:.1f} | "
             f"{median(row.commit_100) * 1e3:.1f} | {rate:.1f} |")

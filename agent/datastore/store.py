@@ -109,6 +109,10 @@ class Datastore:
                 f"the stored configuration is invalid: {errors[0].message} "
                 f"({errors[0].path or 'no path'}; {len(errors)} error(s))",
             )
+        if not self._store.trusted and self.generation > 0:
+            # Checked now: store it sealed (in the background), so that the next start
+            # need not check it again, and in the canonical form it is now in.
+            self._store.compact(self.generation, running)
         self._running: etree._Element = running
         self._index = KeyIndex()
         self._edits: list[Journal] = []  # the candidate: running + these, in order
@@ -130,8 +134,7 @@ class Datastore:
                         "value (for example IPv6 addresses in upper and lower case): kept as "
                         "stored; make them one and commit")
             return etree.fromstring(stored)
-        log.info("values of the stored configuration put in canonical form (saved at the "
-                 "next commit)")
+        log.info("values of the stored configuration put in canonical form (saved now)")
         return running
 
     # -- the candidate as running plus its journals ------------------------------------------
