@@ -25,10 +25,10 @@ GET_CONFIG = "<get-config><source><running/></source></get-config>"
 
 @dataclass
 class NetconfOptions:
-    sizes: tuple[int, ...] = (0, 1000, 10000, 50000)
+    sizes: tuple[int, ...] = (0, 1000, 10000, 100000)
     commit_runs: int = 20
     ncclient_runs: int = 10
-    get_config_sizes: tuple[int, ...] = (10000, 50000)
+    get_config_sizes: tuple[int, ...] = (10000, 100000)
     get_config_runs: int = 5
     session_runs: int = 20
     concurrent_sessions: int = 50

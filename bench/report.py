@@ -177,7 +177,14 @@ def machine_section(machine: Machine, command: str) -> str:
     return f"Machine: {machine.describe()}.\nCommand: `{command}`."
 
 
+BEFORE_CURVE = pathlib.Path(__file__).resolve().parent / "results" / "datastore-ab.json"
+
+
 def plot_commit_latency(results: NetconfResults, path: pathlib.Path) -> None:
+    """p50 / p95 against size; beside it, the tree before issue #9 (tree A of the last
+    ``python -m bench.datastore_ab`` run kept in bench/results/datastore-ab.json)."""
+    import json
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -193,6 +200,11 @@ def plot_commit_latency(results: NetconfResults, path: pathlib.Path) -> None:
     if nc:
         axes.plot([s.policies for s in nc], [median(s.commit_ncclient) * 1000 for s in nc],
                   "^:", label="p50 (ncclient)")
+    if BEFORE_CURVE.exists():
+        before = sorted((row["policies"], median(row["commit_1"]) * 1000)
+                        for row in json.loads(BEFORE_CURVE.read_text()) if row["tree"] == "A")
+        axes.plot([b[0] for b in before], [b[1] for b in before], "x-", color="grey",
+                  label="p50 before issue #9 (A/B run, bench/datastore_ab.py)")
     axes.axhline(COMMIT_TARGET_SECONDS * 1000, color="grey", linewidth=0.8,
                  label=f"target at {COMMIT_TARGET_SIZE:,}: 50 ms")
     axes.set_xlabel("policies already committed")
