@@ -20,7 +20,7 @@ class NegotiatorFactory:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         from agent.cli import parse_host_port, positive_int
 
-        group = parser.add_argument_group("IKE negotiator")
+        group = parser.add_argument_group("IKE")
         group.add_argument(
             "--ike-listen",
             type=parse_host_port,

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import oopt_gnpy_libyang as ly
 from lxml import etree
@@ -181,8 +180,10 @@ class Validator:
                        "(length or pattern). The value is secret and not shown.")
         path = (libyang_path_to_instance_id(data_path, self._module_prefixes)
                 if data_path else None)
+        used = tuple((prefix, namespace) for prefix, namespace in self._path_namespaces
+                     if path is not None and (f"/{prefix}:" in path or f"[{prefix}:" in path))
         return RpcError(ErrorType.APPLICATION, tag, message, app_tag=app_tag, path=path,
-                        path_namespaces=self._path_namespaces if path else ())
+                        path_namespaces=used)
 
     def _schema_node_at(self, data_path: str) -> SchemaNode | None:
         node: SchemaNode | None = None
