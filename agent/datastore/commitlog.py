@@ -8,7 +8,9 @@ the snapshot; at every commit if ``compact_bytes`` is 0) the log is compacted: a
 writes ``running.xml``, the snapshot, from its copy-on-write image of the tree, while the
 agent goes on committing into a new log segment.
 
-Files in ``state_dir`` (all 0600, directories 0700)::
+Files in ``state_dir`` (all 0600, directories 0700; given a sealer,
+:mod:`agent.datastore.sealing`, every byte of them goes through it: no secret value in clear,
+records included)::
 
     running.xml           <running generation="S"><data>...</data></running>, written
                           atomically (temporary file, fsync, rename, fsync of the directory)
@@ -18,16 +20,16 @@ Files in ``state_dir`` (all 0600, directories 0700)::
                           is replaced), kept with the log after them while a rollback
                           ``history`` commits back may need them
 
-Start-up: temporary files a crash left are removed; running.xml is read and the records
-after its generation are replayed, in order, each exactly once (records at or below it are
-already in it). A record cut short by a crash (it was never acknowledged: the fsync comes
-first) ends the last segment: the segment is truncated there with a WARNING naming it. Every
-other fault names its file: running.xml missing or damaged while the log or history holds
-the configuration is recovered from the newest usable history snapshot and the log (a
-WARNING naming the file; a damaged one is kept as ``running.xml.damaged``); when they cannot
-rebuild it (a generation missing from the log) the start is refused with a
-:class:`DatastoreLoadError` naming the file; with none of them, a missing running.xml is a
-first start (generation 0).
+Start-up: temporary files a crash left (in any of these directories) are removed;
+running.xml is read and the records after its generation are replayed, in order, each
+exactly once (records at or below it are already in it). A record cut short by a crash (it
+was never acknowledged: the fsync comes first) ends the last segment: the segment is
+truncated there with a WARNING naming it. Every other fault names its file: running.xml
+missing or damaged while the log or history holds the configuration is recovered from the
+newest usable history snapshot and the log (a WARNING naming the file; a damaged one is kept
+as ``running.xml.damaged``); when they cannot rebuild it (a generation missing from the log)
+the start is refused with a :class:`DatastoreLoadError` naming the file; with none of them,
+a missing running.xml is a first start (generation 0).
 
 Crash safety at every byte: a record is durable once its fsync returns, and acknowledged only
 then; a torn record is the last one and is dropped; a snapshot replaces running.xml by an
@@ -54,28 +56,33 @@ from agent.datastore.persist import (
     ROLLBACK_FILE,
     RUNNING_FILE,
     DatastoreLoadError,
+    KeyMissingError,
     empty_data,
     fsync_dir,
-    is_sealed,
+    is_vouched,
     read_generation,
     read_running,
+    serialize,
     write_running,
 )
 from agent.datastore.schema import Schema
+from agent.datastore.sealing import Sealing
 
 log = logging.getLogger(__name__)
 
 HISTORY_DIR = "history"
 JOURNAL_DIR = "journal"
 DEFAULT_COMPACT_BYTES = 4 << 20
+# The state directory's files written through persistence (the key files: secrets.py).
+_OWN_FILES = (RUNNING_FILE, ROLLBACK_FILE, "master.key", "master.key.new")
 _MAX_RECORD = 1 << 31
 
 
-def _frame(payload: bytes) -> bytes:
+def frame(payload: bytes) -> bytes:
     return b"%d %08x\n" % (len(payload), zlib.crc32(payload)) + payload + b"\n"
 
 
-def _unframe(data: bytes) -> Iterator[tuple[int, bytes | None]]:
+def unframe(data: bytes) -> Iterator[tuple[int, bytes | None]]:
     """(offset, record) of each complete record; a last (offset, None) if the rest of
     ``data`` is not one (cut short, or damaged)."""
     offset = 0
@@ -97,13 +104,23 @@ def _unframe(data: bytes) -> Iterator[tuple[int, bytes | None]]:
         offset = stop + 1
 
 
+def segments(state_dir: pathlib.Path) -> list[tuple[int, pathlib.Path]]:
+    """(first generation, path) of the commit log's segments, in order."""
+    directory = state_dir / JOURNAL_DIR
+    if not directory.is_dir():
+        return []
+    return sorted((int(p.stem), p) for p in directory.glob("*.log") if p.stem.isdigit())
+
+
 class RunningStore:
     """Reads and writes the running configuration in ``state_dir``; see the module docstring."""
 
     def __init__(self, state_dir: pathlib.Path, schema: Schema, history: int = 10, *,
-                 compact_bytes: int = DEFAULT_COMPACT_BYTES, background: bool = True) -> None:
+                 compact_bytes: int = DEFAULT_COMPACT_BYTES, background: bool = True,
+                 sealer: Sealing | None = None) -> None:
         self.state_dir = state_dir
         self._schema = schema
+        self.sealer = sealer  # every byte written goes through it (secret leaves sealed)
         self.history = max(0, history)
         self.compact_bytes = compact_bytes
         self.background = background and hasattr(os, "fork")
@@ -134,10 +151,12 @@ class RunningStore:
         try:
             if missing:
                 raise DatastoreLoadError(self.path, "missing")
-            generation, data = read_running(self.path)
+            generation, data = read_running(self.path, self.sealer)
             self._snapshot_generation = generation
             self._snapshot_size = self.path.stat().st_size
-            self.trusted = is_sealed(self.path, self._schema.fingerprint)
+            self.trusted = is_vouched(self.path, self._schema.fingerprint)
+        except KeyMissingError:
+            raise  # the file is intact: the key is wrong, not the file
         except DatastoreLoadError as exc:
             if not segments and not self._history():
                 raise
@@ -146,10 +165,15 @@ class RunningStore:
         return self._generation, data
 
     def _remove_temporary_files(self) -> None:
-        if not self.state_dir.is_dir():
-            return
-        for name in (RUNNING_FILE, ROLLBACK_FILE):
-            for path in self.state_dir.glob(f".{name}.*.tmp"):
+        """Remove what an interrupted atomic write left (``.<name>.<random>.tmp``, see
+        :func:`agent.datastore.persist.atomic_write`) of the files persistence writes:
+        running.xml, the confirmed-commit record and the key files in the state directory
+        (other components' files are theirs), anything in its history and commit log (a
+        compaction's snapshot, a rotation's rewrites)."""
+        patterns = [(self.state_dir, f".{name}.*.tmp") for name in _OWN_FILES]
+        patterns += [(self.history_dir, ".*.tmp"), (self.journal_dir, ".*.tmp")]
+        for directory, pattern in patterns:
+            for path in directory.glob(pattern) if directory.is_dir() else ():
                 log.info("removing %s, left by an interrupted write", path)
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
@@ -168,7 +192,8 @@ class RunningStore:
             if not segments or segments[0][0] > generation + 1:
                 continue  # the log does not continue it
             try:
-                found = read_running(path) if path is not None else (0, empty_data())
+                found = (read_running(path, self.sealer) if path is not None
+                         else (0, empty_data()))
             except DatastoreLoadError:
                 continue
             if damaged is not None:
@@ -185,10 +210,7 @@ class RunningStore:
             "start empty")
 
     def _segments(self) -> list[tuple[int, pathlib.Path]]:
-        if not self.journal_dir.is_dir():
-            return []
-        return sorted((int(p.stem), p) for p in self.journal_dir.glob("*.log")
-                      if p.stem.isdigit())
+        return segments(self.state_dir)
 
     def _history(self) -> list[int]:
         if not self.history_dir.is_dir():
@@ -206,7 +228,7 @@ class RunningStore:
                 raw = path.read_bytes()
             except OSError as exc:
                 raise DatastoreLoadError(path, f"cannot read: {exc.strerror}") from None
-            for offset, payload in _unframe(raw):
+            for offset, payload in unframe(raw):
                 if payload is None:
                     if number != len(segments) - 1:
                         raise DatastoreLoadError(path, f"damaged record at byte {offset}")
@@ -227,7 +249,8 @@ class RunningStore:
                         raise DatastoreLoadError(
                             path, f"generation {generation + 1} is missing from the commit "
                             f"log (found {found} next)")
-                    generation = apply_record(payload, data, self._schema, index)
+                    generation = apply_record(payload, data, self._schema, index, self.sealer,
+                                              path)
                 except RecordError as exc:
                     raise DatastoreLoadError(path, f"record at byte {offset}: {exc}") from None
         return generation
@@ -239,7 +262,7 @@ class RunningStore:
         ``data`` is the new running. Durable when this returns; OSError if it cannot be."""
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._reap()
-        payload = _frame(encode(generation, journals))
+        payload = frame(encode(generation, journals))
         self._append(generation, payload)
         self._generation = generation
         self._logged += len(payload)
@@ -324,10 +347,10 @@ class RunningStore:
                         "keeps every commit); trying again later", self.path, generation)
 
     def _write_snapshot(self, generation: int, data: etree._Element) -> None:
-        body = etree.tostring(data)
+        body = serialize(data, self.sealer)
         if self.history and self.path.is_file():
             self._archive_current()
-        write_running(self.path, generation, body, seal=self._schema.fingerprint)
+        write_running(self.path, generation, body, fingerprint=self._schema.fingerprint)
 
     def _archive_current(self) -> None:
         """Hard-link running.xml into the history before it is replaced."""
@@ -397,6 +420,6 @@ class RunningStore:
         base = max(((g, p) for g, p in self._snapshots() if g <= generation), default=None)
         if base is None:
             return None
-        found, data = read_running(base[1])
+        found, data = read_running(base[1], self.sealer)
         reached = self._replay(data, found, self._segments(), until=generation, repair=False)
         return data if reached == generation else None

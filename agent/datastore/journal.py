@@ -24,14 +24,17 @@ Record format (XML, namespace ``urn:ike-agent:datastore:1``)::
     </commit>
 
 ``STEPS`` is JSON: ``[[clark-tag, [key values]], ...]`` from the top (an insert names its
-parent; ``[]`` is the ``<data>`` root), the key values as in a change's ``steps``.
+parent; ``[]`` is the ``<data>`` root), the key values as in a change's ``steps``. Given a
+:class:`agent.datastore.sealing.Sealing`, the values of secret leaves in an inserted subtree
+and a secret leaf's text set are stored sealed (:meth:`Journal.seal`) and opened on replay.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Sequence
+import pathlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from xml.sax.saxutils import escape, quoteattr
@@ -42,6 +45,7 @@ from agent.datastore.changes import Change, ChangeOp, Step
 from agent.datastore.keyindex import KeyIndex
 from agent.datastore.paths import describe
 from agent.datastore.schema import NodeKind, Schema
+from agent.datastore.sealing import Sealing
 from agent.errors import RpcError
 
 STATE_NS = "urn:ike-agent:datastore:1"
@@ -62,7 +66,7 @@ class _Op:
     element: etree._Element | None = None  # insert: the node
     position: int | None = None  # insert: index in the parent; None: append
     text: str | None = None  # set
-    xml: bytes = b""  # insert: the subtree as it was at the end of the edit (seal)
+    xml: bytes = b""  # as stored (seal): insert: the subtree at the end of the edit; set: text
 
 
 class Journal:
@@ -155,13 +159,17 @@ class Journal:
         self._ops.clear()
         self.changes.clear()
 
-    def seal(self) -> None:
+    def seal(self, sealer: Sealing | None = None) -> None:
         """Serialise the inserted subtrees as they are now, at the end of the edit (a later
-        edit's changes inside them are its own operations)."""
+        edit's changes inside them are its own operations), and the texts set; through
+        ``sealer``, so that no secret value reaches the commit log in clear."""
         for op in self._ops:
             if op.kind == "insert" and op.element is not None:
-                op.xml = etree.tostring(op.element)
-
+                op.xml = (etree.tostring(op.element) if sealer is None else
+                          sealer.serialize_subtree(op.element, _tags(op.steps)))
+            elif op.kind == "set" and op.text is not None:
+                text = op.text if sealer is None else sealer.seal_leaf(_tags(op.steps), op.text)
+                op.xml = escape(text).encode()
 
     def encoded(self) -> bytes:
         """The operations, as a commit record holds them (after :meth:`seal`)."""
@@ -176,7 +184,7 @@ class Journal:
             elif op.text is None:
                 parts.append(f'<set at={at} none="true"/>'.encode())
             else:
-                parts.append(f"<set at={at}>{escape(op.text)}</set>".encode())
+                parts += [f"<set at={at}>".encode(), op.xml, b"</set>"]
         return b"".join(parts)
 
 
@@ -205,6 +213,10 @@ def _reinsert(index: KeyIndex, parent: etree._Element, previous: etree._Element 
 
 
 # -- commit records ----------------------------------------------------------------------
+
+
+def _tags(steps: Sequence[Step]) -> tuple[str, ...]:
+    return tuple(tag for tag, _ in steps)
 
 
 def _steps_attr(steps: tuple[Step, ...]) -> str:
@@ -240,44 +252,80 @@ def record_generation(payload: bytes) -> int:
     return generation
 
 
-def apply_record(payload: bytes, root: etree._Element, schema: Schema,
-                 index: KeyIndex) -> int:
-    """Make the record's operations on ``root`` (a ``<data>`` tree); its generation.
-
-    RecordError if the record does not parse or does not fit the tree; the tree may then be
-    partly changed (the caller throws it away)."""
+def parse_record(payload: bytes) -> etree._Element:
+    """The ``<commit>`` element of a record; RecordError if it is not one."""
     try:
         record = etree.fromstring(payload, _PARSER)
     except etree.XMLSyntaxError as exc:
         raise RecordError(f"a record is not well-formed XML ({exc.msg})") from None
-    generation = record.get("generation", "")
-    if record.tag != f"{{{STATE_NS}}}commit" or not generation.isdigit():
+    if record.tag != f"{{{STATE_NS}}}commit" or not record.get("generation", "").isdigit():
         raise RecordError("a record is not a commit")
-    for op in list(record):
+    return record
+
+
+def record_operations(record: etree._Element) -> Iterator[RecordOp]:
+    """The operations of a parsed record, checked for form (not against a tree)."""
+    for op in record:
         kind = etree.QName(op).localname
         try:
-            steps = [(str(tag), tuple(str(k) for k in key))
-                     for tag, key in json.loads(op.get("at", ""))]
+            steps = tuple((str(tag), tuple(str(k) for k in key))
+                          for tag, key in json.loads(op.get("at", "")))
         except (ValueError, TypeError):
             raise RecordError("a record names a node it cannot") from None
+        node: etree._Element | None = None
+        position = op.get("index")
         if kind == "insert":
             children = [c for c in op if isinstance(c.tag, str)]
-            position = op.get("index")
             if len(children) != 1 or (position is not None and not position.isdigit()):
                 raise RecordError("a record's insert is malformed")
-            _insert(index, _locate(root, steps, schema, index),
-                    None if position is None else int(position), children[0])
-        elif kind == "remove":
-            node = _locate(root, steps, schema, index)
+            node = children[0]
+        elif kind not in ("remove", "set"):
+            raise RecordError(f"a record holds an unknown operation {kind[:20]!r}")
+        yield RecordOp(kind, steps, op, node, None if position is None else int(position))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOp:
+    kind: str  # insert | remove | set
+    steps: tuple[Step, ...]  # insert: of the parent; remove / set: of the node
+    element: etree._Element  # the operation's element in the record (set: holds the text)
+    node: etree._Element | None  # insert: the subtree
+    position: int | None  # insert: index in the parent; None: append
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return _tags(self.steps)
+
+
+def apply_record(payload: bytes, root: etree._Element, schema: Schema, index: KeyIndex,
+                 sealer: Sealing | None = None, origin: pathlib.Path | None = None) -> int:
+    """Make the record's operations on ``root`` (a ``<data>`` tree); its generation.
+    ``sealer`` opens the sealed values of a record read from ``origin``.
+
+    RecordError if the record does not parse or does not fit the tree; the tree may then be
+    partly changed (the caller throws it away). DatastoreLoadError naming ``origin`` if a
+    sealed value does not open."""
+    record = parse_record(payload)
+    where = origin or pathlib.Path("<record>")
+    for op in list(record_operations(record)):
+        if op.kind == "insert":
+            assert op.node is not None
+            if sealer is not None:
+                sealer.unseal_subtree(op.node, op.tags, where)
+            _insert(index, _locate(root, op.steps, schema, index), op.position, op.node)
+        elif op.kind == "remove":
+            node = _locate(root, op.steps, schema, index)
             parent = node.getparent()
             assert parent is not None
             _remove(index, parent, node)
-        elif kind == "set":
-            node = _locate(root, steps, schema, index)
-            node.text = None if op.get("none") == "true" else (op.text or "")
         else:
-            raise RecordError(f"a record holds an unknown operation {kind[:20]!r}")
-    return int(generation)
+            node = _locate(root, op.steps, schema, index)
+            if op.element.get("none") == "true":
+                node.text = None
+            else:
+                text = op.element.text or ""
+                node.text = text if sealer is None else sealer.open_leaf(op.tags, text, where)
+    return int(record.get("generation", ""))
 
 
 def _locate(root: etree._Element, steps: Sequence[Step], schema: Schema,

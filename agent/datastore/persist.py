@@ -28,12 +28,12 @@ import logging
 import os
 import pathlib
 import tempfile
-from typing import Protocol
 
 from lxml import etree
 
 from agent.datastore.edit import NETCONF_NS
 from agent.datastore.journal import STATE_NS, generation_in
+from agent.datastore.sealing import Sealing
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,11 @@ class DatastoreLoadError(Exception):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class KeyMissingError(DatastoreLoadError):
+    """A file holds values sealed under a key the agent does not have: the file is intact
+    (not to be rebuilt from others, nor set aside), the key file is wrong."""
 
 
 def empty_data() -> etree._Element:
@@ -89,16 +94,6 @@ def atomic_write(path: pathlib.Path, chunks: list[bytes], mode: int = 0o600) -> 
     fsync_dir(path.parent)
 
 
-class Sealing(Protocol):
-    """How trees become state-file bytes and back (agent.datastore.secrets.Sealer: secret
-    leaves sealed with AES-256-GCM)."""
-
-    def serialize(self, data: etree._Element) -> bytes: ...
-
-    def unseal(self, data: etree._Element, origin: pathlib.Path) -> None:
-        """Open the sealed values of ``data`` read from ``origin``; DatastoreLoadError."""
-
-
 def serialize(data: etree._Element, sealer: Sealing | None) -> bytes:
     return etree.tostring(data) if sealer is None else sealer.serialize(data)
 
@@ -113,24 +108,24 @@ def read_generation(path: pathlib.Path) -> int:
 
 
 def write_running(path: pathlib.Path, generation: int, body: bytes,
-                  seal: str | None = None) -> None:
+                  fingerprint: str | None = None) -> None:
     """Write ``<running generation=...>`` around ``body`` (a serialised ``<data>``), atomically.
 
-    ``seal`` (the schema's fingerprint) adds a ``digest`` of it and of ``body``: a file that
-    still matches it was written by the agent from a validated configuration of that schema,
-    and need not be validated again when it is loaded (:func:`is_sealed`)."""
-    digest = "" if seal is None else f' digest="{_digest(seal, body)}"'
+    ``fingerprint`` (the schema's) adds a ``digest`` of it and of ``body``: a file that still
+    matches it was written by the agent from a validated configuration of that schema, and
+    need not be validated again when it is loaded (:func:`is_vouched`)."""
+    digest = "" if fingerprint is None else f' digest="{_digest(fingerprint, body)}"'
     head = f'<running xmlns="{STATE_NS}" generation="{generation}"{digest}>'.encode()
     atomic_write(path, [head, body, b"</running>\n"])
 
 
-def _digest(seal: str, body: bytes) -> str:
-    return hashlib.sha256(seal.encode() + b"\0" + body).hexdigest()
+def _digest(fingerprint: str, body: bytes) -> str:
+    return hashlib.sha256(fingerprint.encode() + b"\0" + body).hexdigest()
 
 
-def is_sealed(path: pathlib.Path, seal: str) -> bool:
-    """Whether ``path`` is as :func:`write_running` wrote it with ``seal`` (not edited since,
-    and for the same schema)."""
+def is_vouched(path: pathlib.Path, fingerprint: str) -> bool:
+    """Whether ``path`` is as :func:`write_running` wrote it with ``fingerprint`` (not edited
+    since, and for the same schema)."""
     try:
         raw = path.read_bytes()
     except OSError:
@@ -142,7 +137,7 @@ def is_sealed(path: pathlib.Path, seal: str) -> bool:
     if start <= 0 or end < start or at < 0:
         return False
     found = raw[at + len(marker):raw.find(b'"', at + len(marker))]
-    return found == _digest(seal, raw[start:end]).encode()
+    return found == _digest(fingerprint, raw[start:end]).encode()
 
 
 class RollbackRecord:

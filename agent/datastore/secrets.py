@@ -12,7 +12,9 @@ first start; the key id (the first 8 hex digits of its SHA-256) lets a rotation
 done. The leaf's Clark name is the additional data, so a token cannot be moved to another
 kind of leaf. A value sealed once is reused for the same leaf kind and text (a random nonce per
 distinct value: the same bytes, never a nonce reused for another message), so a commit seals
-only new secrets.
+only new secrets. The commit log's records (:mod:`agent.datastore.journal`) go through the same
+seam, a subtree or a leaf at a time, named by its path from the top
+(:mod:`agent.datastore.sealing`).
 
 Clients read and write the values in clear over NETCONF: the datastore in memory holds them
 in clear, only their stored form is sealed.
@@ -30,7 +32,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from lxml import etree
 
-from agent.datastore.persist import DatastoreLoadError, atomic_write
+from agent.datastore.commitlog import segments
+from agent.datastore.persist import DatastoreLoadError, KeyMissingError, atomic_write
 from agent.datastore.schema import Schema, SchemaNode
 
 KEY_FILE = "master.key"
@@ -68,7 +71,9 @@ def state_files(state_dir: pathlib.Path) -> Iterator[pathlib.Path]:
 
 
 def sealed_files(state_dir: pathlib.Path) -> list[pathlib.Path]:
-    return [p for p in state_files(state_dir) if MARKER_BYTES in p.read_bytes()]
+    """The state files and commit log segments that hold sealed values."""
+    candidates = [*state_files(state_dir), *(path for _, path in segments(state_dir))]
+    return [p for p in candidates if MARKER_BYTES in p.read_bytes()]
 
 
 class KeyRing:
@@ -130,6 +135,16 @@ def _finder(node: SchemaNode) -> etree.XPath:
     return etree.XPath("/".join(reversed(steps)), namespaces={p: n for n, p in prefixes.items()})
 
 
+def _path(node: SchemaNode) -> tuple[str, ...]:
+    """The Clark names from the top-level node down to ``node``."""
+    tags: list[str] = []
+    current: SchemaNode | None = node
+    while current is not None:
+        tags.append(current.tag)
+        current = current.parent
+    return tuple(reversed(tags))
+
+
 class Sealer:
     """Seals and opens the secret leaves of ``<data>`` trees (see the module docstring)."""
 
@@ -142,6 +157,8 @@ class Sealer:
         shared = {n.tag for n in _nodes(schema) if n.tag in tags and not _is_secret(n)}
         self._tags = tuple(sorted(tags - shared))
         self._finders = [_finder(node) for node in secret if node.tag in shared]
+        self._all_tags = tuple(sorted(tags))
+        self._paths = frozenset(_path(node) for node in secret)
         self._sealed: dict[tuple[str, str], str] = {}  # (tag, clear) -> token
 
     def _secret_elements(self, data: etree._Element) -> list[etree._Element]:
@@ -175,7 +192,7 @@ class Sealer:
             raise DatastoreLoadError(origin, "a sealed value is malformed") from None
         box = self._keys.keys.get(ident)
         if box is None:
-            raise DatastoreLoadError(origin, f"a value is sealed with key {ident}, which is "
+            raise KeyMissingError(origin, f"a value is sealed with key {ident}, which is "
                                      f"not in {KEY_FILE}: restore the key file the state "
                                      "was written with")
         try:
@@ -187,10 +204,55 @@ class Sealer:
             self._sealed.setdefault((tag, clear), token)
         return clear
 
+    def _secrets_under(self, element: etree._Element,
+                       parents: tuple[str, ...]) -> list[etree._Element]:
+        """The secret leaves in ``element``'s subtree (itself included); ``parents``: the
+        Clark names of its ancestors from the top, which tell a name shared with a node that
+        is not secret."""
+        found: list[etree._Element] = []
+        for candidate in element.iter(*self._all_tags) if self._all_tags else ():
+            if candidate.tag in self._tags:
+                found.append(candidate)
+                continue
+            below: list[str] = []
+            current: etree._Element | None = candidate
+            while current is not None and current is not element:
+                below.append(str(current.tag))
+                current = current.getparent()
+            if (*parents, str(element.tag), *reversed(below)) in self._paths:
+                found.append(candidate)
+        return found
+
     def serialize(self, data: etree._Element) -> bytes:
         """``etree.tostring(data)`` with every secret leaf sealed; ``data`` is unchanged
         after (its texts are swapped for the write, synchronously, and put back)."""
-        elements = self._secret_elements(data)
+        return self._dump(data, self._secret_elements(data))
+
+    def serialize_subtree(self, element: etree._Element, parents: tuple[str, ...]) -> bytes:
+        """As :meth:`serialize`, for a node below ``<data>`` (a commit record's insert)."""
+        return self._dump(element, self._secrets_under(element, parents))
+
+    def unseal_subtree(self, element: etree._Element, parents: tuple[str, ...],
+                       origin: pathlib.Path) -> None:
+        for found in self._secrets_under(element, parents):
+            if found.text is not None:
+                found.text = self.open(str(found.tag), found.text, origin)
+
+    def reseal_subtree(self, element: etree._Element, parents: tuple[str, ...],
+                       origin: pathlib.Path) -> None:
+        """Seal again, under the sealing key, the values below ``element`` (a rotation)."""
+        for found in self._secrets_under(element, parents):
+            if found.text:
+                tag = str(found.tag)
+                found.text = self.seal(tag, self.open(tag, found.text, origin))
+
+    def seal_leaf(self, path: tuple[str, ...], text: str) -> str:
+        return self.seal(path[-1], text) if text and path in self._paths else text
+
+    def open_leaf(self, path: tuple[str, ...], text: str, origin: pathlib.Path) -> str:
+        return self.open(path[-1], text, origin) if path in self._paths else text
+
+    def _dump(self, data: etree._Element, elements: list[etree._Element]) -> bytes:
         clear = [element.text for element in elements]
         sealed = self._sealed
         try:

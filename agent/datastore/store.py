@@ -37,8 +37,9 @@ from agent.datastore.edit import ErrorOption, Operation, apply_edit
 from agent.datastore.intake import canonicalise, check_config
 from agent.datastore.journal import Journal
 from agent.datastore.keyindex import KeyIndex
-from agent.datastore.persist import DatastoreLoadError, Sealing, empty_data
+from agent.datastore.persist import DatastoreLoadError, empty_data
 from agent.datastore.schema import Schema
+from agent.datastore.sealing import Sealing
 from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
 from agent.datastore.validation import Validator
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
@@ -93,6 +94,7 @@ class Datastore:
         self._schema = schema
         self._validator = Validator(schema)
         self._commits = CommitManager()
+        self._sealer = sealer
         self._store = RunningStore(state_dir, schema, history, compact_bytes=compact_bytes,
                                    background=background, sealer=sealer)
         self.generation, running = self._store.load()
@@ -110,7 +112,7 @@ class Datastore:
                 f"({errors[0].path or 'no path'}; {len(errors)} error(s))",
             )
         if not self._store.trusted and self.generation > 0:
-            # Checked now: store it sealed (in the background), so that the next start
+            # Checked now: store it vouched for (in the background), so that the next start
             # need not check it again, and in the canonical form it is now in.
             self._store.compact(self.generation, running)
         self._running: etree._Element = running
@@ -260,7 +262,7 @@ class Datastore:
     def _keep(self, journal: Journal, request: _Request) -> None:
         """Add ``journal`` (made on the candidate) to the candidate's edits."""
         if not journal.empty:
-            journal.seal()
+            journal.seal(self._sealer)
             self._edits.append(journal)
             self._requests.append(request)
             self._candidate_valid = False

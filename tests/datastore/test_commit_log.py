@@ -136,7 +136,11 @@ def test_temporary_files_of_an_interrupted_write_are_removed_at_start(
     seeded: Datastore, make_datastore: Make, tmp_path: pathlib.Path,
 ) -> None:
     state = _state(tmp_path)
-    left = [state / ".running.xml.abc123.tmp", state / ".confirmed-commit-rollback.xml.x.tmp"]
+    (state / "history").mkdir(exist_ok=True)
+    (state / "journal").mkdir(exist_ok=True)
+    left = [state / ".running.xml.abc123.tmp", state / ".confirmed-commit-rollback.xml.x.tmp",
+            state / ".master.key.q1w2.tmp", state / ".master.key.new.e3r4.tmp",
+            state / "history" / ".7.xml.t5y6.tmp", state / "journal" / ".1.log.u7i8.tmp"]
     for path in left:
         path.write_bytes(b"<running")
     other = state / ".users.json.tmp"  # not ours: left alone

@@ -1,6 +1,7 @@
 """Secrets at rest with the real agent: after commits, a pending confirmed commit and a kill -9
-during a commit, no file of the state directory (nor the log) holds a pre-shared key or the
-private key in clear or in a reversible encoding; after a restart they read back in clear."""
+during a commit, no file of the state directory (the commit log's records included; nor the
+log) holds a pre-shared key or the private key in clear or in a reversible encoding; after a
+restart they read back in clear."""
 
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ def _connect(port: int) -> Any:
 def _assert_nothing_leaks(state: pathlib.Path, log: str, secrets: list[bytes]) -> None:
     files = [p for p in state.rglob("*") if p.is_file()]
     assert any(p.name == "running.xml" for p in files)
+    assert any(p.parent.name == "journal" and p.suffix == ".log" for p in files)  # records
     for path in files:
         content = path.read_bytes()
         for secret in secrets:
