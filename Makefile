@@ -35,10 +35,14 @@ lint: $(TESTING)
 	$(BIN)/mypy
 	cd yang && ../$(BIN)/pyang --strict -p . *.yang
 
+# Two workers (pytest-xdist): the suite waits on charon, SA lifetimes and subprocesses more
+# than it computes, so files run side by side. TEST_WORKERS=0 runs it serially.
+TEST_WORKERS ?= 2
+
 test: $(TESTING)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(TESTING)
 	$(BIN)/pip install -q -e '.[bench]'
