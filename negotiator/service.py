@@ -17,6 +17,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -163,29 +164,68 @@ def peer_statistics_element(peer: PeerStatistics, now: float, wall: float) -> et
     return entry
 
 
+@dataclass(frozen=True)
+class CertificateStatus:
+    """One certificate the negotiator uses: a position in a local-certificate chain or a
+    ca-certificate (YANG ``pki/certificate-status/certificate``)."""
+
+    kind: str  # "local" or "ca"
+    name: str
+    position: int  # 1 for the certificate itself, 2... for its chain
+    certificate: x509.Certificate
+
+    @property
+    def subject(self) -> str:
+        return format_dn(self.certificate.subject)
+
+    def days_left(self, wall: float) -> int:
+        """Whole days until notAfter at wall-clock time ``wall`` (negative once expired)."""
+        return math.floor((self.certificate.not_valid_after_utc.timestamp() - wall) / 86400)
+
+
+def certificate_statuses(config: NegotiatorConfig) -> list[CertificateStatus]:
+    """Every certificate of ``config``: local-certificate chains, then ca-certificates."""
+    entries: list[tuple[str, str, tuple[x509.Certificate, ...]]] = [
+        ("local", name, credential.chain) for name, credential in config.credentials.items()]
+    entries += [("ca", name, (anchor.certificate,))
+                for name, anchor in config.trust_anchors.items()]
+    return [CertificateStatus(kind, name, position, certificate)
+            for kind, name, chain in entries
+            for position, certificate in enumerate(chain, start=1)]
+
+
 def certificate_status_element(config: NegotiatorConfig, wall: float) -> etree._Element:
     """``pki/certificate-status``: every certificate of the running configuration, with its
     subject, issuer, validity and whole days left (negative once expired)."""
     pki = etree.Element(ike_tag("pki"))
     status = etree.SubElement(pki, ike_tag("certificate-status"))
-    entries: list[tuple[str, str, tuple[x509.Certificate, ...]]] = [
-        ("local", name, credential.chain) for name, credential in config.credentials.items()]
-    entries += [("ca", name, (anchor.certificate,))
-                for name, anchor in config.trust_anchors.items()]
-    for kind, name, chain in entries:
-        for position, certificate in enumerate(chain, start=1):
-            entry = etree.SubElement(status, ike_tag("certificate"))
-            not_after = certificate.not_valid_after_utc.timestamp()
-            for leaf, text in (
-                ("kind", kind), ("name", name), ("position", str(position)),
-                ("subject", format_dn(certificate.subject)),
-                ("issuer", format_dn(certificate.issuer)),
-                ("not-before", rfc3339(certificate.not_valid_before_utc.timestamp())),
-                ("not-after", rfc3339(not_after)),
-                ("days-left", str(math.floor((not_after - wall) / 86400))),
-            ):
-                etree.SubElement(entry, ike_tag(leaf)).text = text
+    for item in certificate_statuses(config):
+        entry = etree.SubElement(status, ike_tag("certificate"))
+        certificate = item.certificate
+        for leaf, text in (
+            ("kind", item.kind), ("name", item.name), ("position", str(item.position)),
+            ("subject", item.subject),
+            ("issuer", format_dn(certificate.issuer)),
+            ("not-before", rfc3339(certificate.not_valid_before_utc.timestamp())),
+            ("not-after", rfc3339(certificate.not_valid_after_utc.timestamp())),
+            ("days-left", str(item.days_left(wall))),
+        ):
+            etree.SubElement(entry, ike_tag(leaf)).text = text
     return pki
+
+
+def certificate_expiry_metric(config: NegotiatorConfig, wall: float) -> GaugeMetricFamily:
+    """``ike_agent_certificate_days_to_expiry``: the days-left of ``certificate_status_element``,
+    one sample per certificate, labelled as its YANG list key plus the subject."""
+    gauge = GaugeMetricFamily(
+        "ike_agent_certificate_days_to_expiry",
+        "Whole days until the certificate's notAfter (negative once expired), for every "
+        "certificate of the running configuration (pki/certificate-status)",
+        labels=["kind", "name", "position", "subject"])
+    for item in certificate_statuses(config):
+        gauge.add_metric([item.kind, item.name, str(item.position), item.subject],
+                         item.days_left(wall))
+    return gauge
 
 
 def _outcome(event: Event) -> tuple[int, str | None] | None:
@@ -423,7 +463,8 @@ class NegotiatorService:
         return [security]
 
     def metrics(self) -> Iterable[Metric]:
-        """MetricsExtension: SAs by state, negotiation outcomes, datagrams (agent.metrics)."""
+        """MetricsExtension: SAs by state, negotiation outcomes, datagrams, certificates' days to
+        expiry (agent.metrics)."""
         sas = GaugeMetricFamily("ike_agent_ike_security_associations",
                                 "IKE SAs in the table, by state", labels=["state"])
         half_open = GaugeMetricFamily("ike_agent_ike_half_open_negotiations",
@@ -448,7 +489,8 @@ class NegotiatorService:
             received.add_metric([], self._shell.received)
             dropped.add_metric(["oversized"], self._shell.dropped_oversized)
             dropped.add_metric(["engine"], counts.datagrams_dropped)
-        return [sas, half_open, outcomes, received, dropped]
+        expiry = certificate_expiry_metric(self._config, self._wall_clock())
+        return [sas, half_open, outcomes, received, dropped, expiry]
 
     def rpc_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
         return {

@@ -3,6 +3,7 @@ prometheus_client's own parser, and the numbers moving with what the agent does.
 
 from __future__ import annotations
 
+import datetime
 import pathlib
 import re
 import socket
@@ -12,6 +13,9 @@ from collections.abc import Iterator
 import pytest
 from ncclient.operations import RPCError
 from prometheus_client.parser import text_string_to_metric_families
+
+from agent.datastore.subscriber import IKE_NS
+from tests.certificates import chain_pem, issue, key
 
 from .conftest import RunningAgent, agent_with
 from .ike_peer import config_xml, negotiate
@@ -141,3 +145,40 @@ def test_a_negotiation_moves_the_ike_metrics(agent: RunningAgent) -> None:
     received = "ike_agent_ike_datagrams_received_total"
     assert value(after, received) >= value(before, received) + 3  # main mode: 3 from us
     assert value(after, "ike_agent_ike_half_open_negotiations") == 0
+
+
+def test_certificates_days_to_expiry_are_scraped(agent: RunningAgent) -> None:
+    """A committed CA and a local certificate with its chain: one sample each, the same whole
+    days as pki/certificate-status days-left over NETCONF."""
+    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+    root = issue("C=CH, O=Metrics, CN=Root", key("p256", 3), ca=True, not_before=start, days=3651)
+    sub = issue("C=CH, O=Metrics, CN=Sub", key("p256", 4), root, ca=True, not_before=start,
+                days=401)
+    gw = issue("C=CH, O=Metrics, CN=gw", key("p256", 5), sub, not_before=start, days=41)
+    pki = (f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><security xmlns="{IKE_NS}">'
+           f"<pki><ca-certificate><name>root</name><certificate>{root.cert_pem}</certificate>"
+           "</ca-certificate><local-certificate><name>gw</name>"
+           f"<certificate>{chain_pem(gw, sub)}</certificate>"
+           f"<private-key>{gw.key_pem}</private-key></local-certificate></pki></security>"
+           "</config>")
+    with connect(agent) as m:
+        m.edit_config(target="candidate", config=pki)
+        m.commit()
+        state = m.get(filter=("subtree", f'<security xmlns="{IKE_NS}"><pki>'
+                              "<certificate-status/></pki></security>")).data_ele
+    samples = scrape(agent)
+    expiry = {labels: days for (name, labels), days in samples.items()
+              if name == "ike_agent_certificate_days_to_expiry"}
+    # Issued a day ago for 41 / 401 / 3651 days: 40 / 400 / 3650 days less a few seconds.
+    assert expiry == {
+        (("kind", "local"), ("name", "gw"), ("position", "1"),
+         ("subject", "C=CH, O=Metrics, CN=gw")): 39,
+        (("kind", "local"), ("name", "gw"), ("position", "2"),
+         ("subject", "C=CH, O=Metrics, CN=Sub")): 399,
+        (("kind", "ca"), ("name", "root"), ("position", "1"),
+         ("subject", "C=CH, O=Metrics, CN=Root")): 3649,
+    }
+    shown = {(e.findtext(f"{{{IKE_NS}}}kind"), e.findtext(f"{{{IKE_NS}}}name"),
+              e.findtext(f"{{{IKE_NS}}}position")): int(e.findtext(f"{{{IKE_NS}}}days-left") or "")
+             for e in state.iter(f"{{{IKE_NS}}}certificate")}
+    assert shown == {tuple(v for _, v in labels[:3]): days for labels, days in expiry.items()}

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
+from lxml import etree
 from prometheus_client.core import Metric
 
+from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
+from negotiator.compile import compile_config
+from negotiator.config import NegotiatorConfig
 from negotiator.engine.events import NegotiationRefused, SaEstablished, SaFailed
 from negotiator.service import MAX_FAILURE_REASONS, NegotiatorService
+from tests.certificates import chain_pem, issue, key
 
 from .fake_engine import sa_info
+from .test_pki_veto import CA_CERT, cert_config, local_entry
 from .test_service import _service
 
 
@@ -59,3 +65,29 @@ def test_failure_reasons_are_capped_as_labels() -> None:
     assert failed["other"] == 5 and failed["reason 0"] == 2
     # Not started: no SA or datagram samples, only the outcomes.
     assert ("ike_agent_ike_security_associations", ("established",)) not in found
+
+
+def test_certificates_days_to_expiry_follow_certificate_status() -> None:
+    """One gauge sample per certificate of the running configuration, the same whole days as
+    pki/certificate-status days-left (negative once expired), and none without certificates."""
+    sub = issue("C=CH, O=Test, CN=Sub CA", key("p256", 7), CA_CERT, ca=True, days=400)
+    ee = issue("C=CH, CN=gw", key("rsa2048"), sub, days=60)
+    body = cert_config(local=local_entry("gw", chain_pem(ee, sub), ee.key_pem))
+    config = compile_config(ConfigSnapshot(1, etree.fromstring(f"<data>{body}</data>")))
+    wall = ee.certificate.not_valid_after_utc.timestamp() - 10 * 86400 + 5
+    service = NegotiatorService(config, wall_clock=lambda: wall)
+    found = {labels: v for (name, labels), v in samples(service).items()
+             if name == "ike_agent_certificate_days_to_expiry"}
+    assert found == {
+        ("local", "gw", "1", "C=CH, CN=gw"): 9,  # 10 days minus 5 s: 9 whole days
+        ("local", "gw", "2", "C=CH, O=Test, CN=Sub CA"): 9 + 400 - 60,
+        ("ca", "root", "1", "C=CH, O=Test, CN=Test CA"): 9 + 365 - 60,
+    }
+    [security] = service.operational_state()
+    days_left = [int(leaf.text or "") for leaf in security.iter(f"{{{IKE_NS}}}days-left")]
+    assert days_left == list(found.values())
+    expired = NegotiatorService(config, wall_clock=lambda: wall + 12.5 * 86400)
+    assert samples(expired)[("ike_agent_certificate_days_to_expiry",
+                             ("local", "gw", "1", "C=CH, CN=gw"))] == -3
+    assert not [key for key in samples(NegotiatorService(NegotiatorConfig(0)))
+                if key[0] == "ike_agent_certificate_days_to_expiry"]
