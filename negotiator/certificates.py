@@ -36,6 +36,25 @@ class CertificateError(Exception):
         self.reason = reason
 
 
+def load_peer_certificate(der: bytes) -> x509.Certificate:
+    """A certificate from a CERT payload with every field the verification reads already
+    parsed; ValueError if any is malformed. cryptography parses a certificate's fields lazily:
+    DER whose outer structure is sound loads, and only ``.subject`` (or ``.issuer``,
+    ``.extensions``, ``public_key()``) then raises, deep inside the verification (found by the
+    ike_certificates fuzz harness: a subject with a wrong tag escaped the engine)."""
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        for name in (certificate.subject, certificate.issuer):
+            format_dn(name)
+        _ = certificate.extensions, certificate.not_valid_before_utc
+        _ = certificate.not_valid_after_utc
+        certificate.public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension,
+            x509.UnsupportedGeneralNameType) as exc:
+        raise ValueError(f"not a well-formed X.509 certificate ({type(exc).__name__})") from None
+    return certificate
+
+
 def subject_of(certificate: x509.Certificate) -> str:
     return format_dn(certificate.subject)
 

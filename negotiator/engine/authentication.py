@@ -25,6 +25,7 @@ from negotiator.certificates import (
     MAX_PEER_CERTIFICATES,
     CertificateError,
     confirms,
+    load_peer_certificate,
     subject_of,
     verify_chain,
 )
@@ -146,11 +147,10 @@ def _verified_certificate(sa: IkeSa, chain: PayloadChain, what: str, now: float
     certificates = []
     for payload in received[:MAX_PEER_CERTIFICATES]:
         try:
-            certificates.append(x509.load_der_x509_certificate(payload.data))
-        except ValueError:
+            certificates.append(load_peer_certificate(payload.data))
+        except ValueError as exc:
             raise Phase1Error(NotifyType.INVALID_CERT_ENCODING, "peer certificate refused",
-                              detail=f"{what}: a CERT payload is not a DER X.509 "
-                              "certificate") from None
+                              detail=f"{what}: a CERT payload is {exc}") from None
     if not certificates:
         raise Phase1Error(NotifyType.CERTIFICATE_UNAVAILABLE, "peer sent no certificate",
                           detail=f"{what}: no X.509 certificate in the message")

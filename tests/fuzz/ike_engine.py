@@ -33,6 +33,7 @@ Invariants:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from negotiator.codec import (
     DeletePayload,
@@ -197,6 +198,60 @@ def _check_sent(datagrams: list[tuple[bytes, tuple[str, int]]]) -> None:
             pull_plain_message(data)
 
 
+def victim_cookies(victim: Engine, cookies: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    """The cookies of the victim's latest SA (the peer's own responder cookie, if the victim
+    has not learnt it), else ``cookies``."""
+    sa = _victim_sa(victim)
+    if sa is None:
+        return cookies
+    rcookie = sa.responder_cookie
+    if rcookie == ZERO_COOKIE and cookies[0] == sa.initiator_cookie:
+        rcookie = cookies[1]
+    return sa.initiator_cookie, rcookie
+
+
+def honest_part(victim: Engine, peer: Engine, stage: int, victim_is_responder: bool,
+                counts: Callable[[bytes], int] = lambda _datagram: 1) -> tuple[bytes, bytes]:
+    """Datagrams move between the two (at time 0) until ``stage`` of the peer's have reached
+    the victim (``counts``: how much one counts); the peer's later ones are dropped. Returns
+    the cookies of the peer's last datagram."""
+    peer_address = I_ADDR if victim_is_responder else R_ADDR
+    victim_address = R_ADDR if victim_is_responder else I_ADDR
+    delivered = 0
+    cookies = (bytes(8), bytes(8))
+    for _ in range(40):
+        moved = False
+        for data_out, _address in peer.datagrams_to_send():
+            header = pull_header(data_out)
+            cookies = (header.initiator_cookie, header.responder_cookie)
+            moved = True
+            if delivered < stage:
+                victim.datagram_received(data_out, (peer_address, 500), 0.0)
+                delivered += counts(data_out)
+        sent = victim.datagrams_to_send()
+        _check_sent(sent)
+        for data_out, _address in sent:
+            moved = True
+            peer.datagram_received(data_out, (victim_address, 500), 0.0)
+        if not moved:
+            break
+    return cookies
+
+
+def run_out(victim: Engine, now: float) -> None:
+    """Time runs out: every negotiation times out and every SA expires, leaving nothing."""
+    for _ in range(256):
+        deadline = victim.next_timer()
+        if deadline is None:
+            break
+        now = max(now, deadline)
+        victim.handle_timers(now)
+        _check_sent(victim.datagrams_to_send())
+    events(victim)
+    assert len(victim._table) == 0, f"{len(victim._table)} SAs left after every timer ran"
+    assert victim.next_timer() is None
+
+
 def one_input(data: bytes) -> None:
     draw = Draw(data)
     scenario = draw.byte()
@@ -219,24 +274,7 @@ def one_input(data: bytes) -> None:
     initiator.initiate(R_ADDR, now)
 
     # The honest part: datagrams move until `stage` of them have reached the victim.
-    delivered = 0
-    cookies = (bytes(8), bytes(8))
-    for _ in range(20):
-        moved = False
-        for data_out, _address in peer.datagrams_to_send():
-            header = pull_header(data_out)
-            cookies = (header.initiator_cookie, header.responder_cookie)
-            moved = True
-            if delivered < stage:
-                victim.datagram_received(data_out, (peer_address, 500), now)
-                delivered += 1
-        sent = victim.datagrams_to_send()
-        _check_sent(sent)
-        for data_out, _address in sent:
-            moved = True
-            peer.datagram_received(data_out, (victim_address, 500), now)
-        if not moved:
-            break
+    cookies = honest_part(victim, peer, stage, victim_is_responder)
     for event in events(victim):
         if wrong_key:
             assert not isinstance(event, SaEstablished), "established with a peer without the key"
@@ -248,12 +286,7 @@ def one_input(data: bytes) -> None:
             break
         now += draw.byte()
         victim.handle_timers(now)
-        sa = _victim_sa(victim)
-        if sa is not None:  # its cookies (the peer's own, if the victim has not learnt it)
-            rcookie = sa.responder_cookie
-            if rcookie == ZERO_COOKIE and cookies[0] == sa.initiator_cookie:
-                rcookie = cookies[1]
-            cookies = (sa.initiator_cookie, rcookie)
+        cookies = victim_cookies(victim, cookies)
         victim.datagram_received(_message(draw, victim, cookies), (peer_address, 500), now)
         sent = victim.datagrams_to_send()
         _check_sent(sent)
@@ -267,18 +300,8 @@ def one_input(data: bytes) -> None:
         assert victim._table.half_open() <= MAX_HALF_OPEN, "half-open negotiations unbounded"
         _CAUGHT.check()
 
-    # Time runs out: every negotiation times out and every SA expires.
-    for _ in range(256):
-        deadline = victim.next_timer()
-        if deadline is None:
-            break
-        now = max(now, deadline)
-        victim.handle_timers(now)
-        _check_sent(victim.datagrams_to_send())
-    events(victim)
+    run_out(victim, now)
     _CAUGHT.check()
-    assert len(victim._table) == 0, f"{len(victim._table)} SAs left after every timer ran"
-    assert victim.next_timer() is None
 
 
 def _seeds() -> tuple[bytes, ...]:

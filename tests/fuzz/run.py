@@ -27,7 +27,9 @@ def main() -> None:
         raise SystemExit(f"unknown harness {name!r}; one of {', '.join(HARNESSES)}")
     with atheris.instrument_imports(include=["agent", "negotiator", "tests.fuzz"]):
         module = importlib.import_module(f"tests.fuzz.{name}")
-    corpora = [pathlib.Path(a) for a in args if not a.startswith("-")]
+    # Directories are corpora; a file is one input to run (libFuzzer's -minimize_crash=1...).
+    corpora = [pathlib.Path(a) for a in args if not a.startswith("-")
+               and not pathlib.Path(a).is_file()]
     for corpus in corpora:
         corpus.mkdir(parents=True, exist_ok=True)
     if corpora and not os.environ.get("FUZZ_NO_SEEDS"):  # FUZZ_NO_SEEDS: from nothing

@@ -362,3 +362,42 @@ def test_state_shows_the_peer_identity_and_certificate_and_config_current() -> N
                         anchors=(anchor("root", ROOT), anchor("other", OTHER_ROOT)))
     pair.initiator.update_config(more_anchors.config(R_ADDR))
     assert not pair.initiator.security_associations()[0].config_current
+
+
+def _bad_tag(der: bytes, name: bytes) -> bytes:
+    """``der`` with the SEQUENCE tag of the Name ``name`` made another (0x2f, as the
+    ike_certificates fuzz harness found): the certificate still loads, its field does not."""
+    at = der.index(name)
+    return der[:at] + b"\x2f" + der[at + 1:]
+
+
+@pytest.mark.parametrize("field", ["subject", "issuer"])
+def test_a_certificate_with_a_malformed_name_is_refused(
+    field: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """cryptography parses a certificate's fields lazily: a CERT payload whose subject or
+    issuer is malformed loaded, and the ValueError of ``.subject`` escaped the verification
+    (the engine's catch-all logged an internal error and the negotiation hung). It is refused
+    as INVALID_CERT_ENCODING like any CERT payload that does not parse."""
+    import negotiator.engine.authentication as authentication
+
+    initiator, responder = sides()
+    pair = wire(initiator, responder)
+    original = authentication.my_authentication
+
+    def malformed(sa: IkeSa) -> list[Payload]:
+        payloads = original(sa)
+        if sa.role is Role.RESPONDER:
+            cert = payloads[0]
+            assert isinstance(cert, CertPayload)
+            certificate = pair.responder.config.credential_of(sa.policy)
+            assert certificate is not None
+            name = getattr(certificate.certificate, field).public_bytes()
+            payloads[0] = CertPayload(cert.encoding, _bad_tag(cert.data, name))
+        return payloads
+
+    monkeypatch.setattr("negotiator.engine.main_mode.my_authentication", malformed)
+    caplog.set_level(logging.INFO)
+    _fails(pair, "peer certificate refused", NotifyType.INVALID_CERT_ENCODING)
+    assert "not a well-formed X.509 certificate" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
