@@ -14,6 +14,12 @@ fuzzer writes XML data nodes, a subtree filter, an XPath expression, or the whol
     4 get-config    <filter type="xpath" select="BODY"/>
     5 raw           BODY is the whole <rpc>
 
+The ``<rpc>`` declares the prefixes ``nc`` (base 1.0: ``nc:operation``) and ``yang`` (RFC 7950:
+``yang:insert``, ``yang:key``, ``yang:value``), and :data:`DICTIONARY` gives libFuzzer the
+model's element names, enumerations and those attributes: the namespace of an attribute is
+matched inside lxml (native code, no comparison the fuzzer sees), so without them it would
+have to guess a 30-character URN (FUZZING.md, the planted journal bug).
+
 The datastore starts each input from the seed configuration committed to running, with an
 unmodified candidate. Invariants:
 
@@ -32,6 +38,7 @@ unmodified candidate. Invariants:
 from __future__ import annotations
 
 import atexit
+import re
 import shutil
 import tempfile
 from collections.abc import Coroutine, Sequence
@@ -56,6 +63,7 @@ from tests.fuzz.replies import check_reply, is_error
 
 IKE_NS = "urn:ike-agent:yang:ike-security"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+YANG = "urn:ietf:params:xml:ns:yang:1"  # RFC 7950 section 7.8.6: insert, key, value
 SEED_PSK = "seed-psk-7f3a99c1"  # must never appear in an rpc-error
 SEED = (
     f'<security xmlns="{IKE_NS}"><ike>'
@@ -91,7 +99,8 @@ class _World:
     def __init__(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="fuzz-intake-"))
         atexit.register(shutil.rmtree, self.directory, True)
-        self.datastore = Datastore(Schema.load(), self.directory / "state", history=2)
+        self.schema = Schema.load()
+        self.datastore = Datastore(self.schema, self.directory / "state", history=2)
         self.dispatcher = Dispatcher()
         operations = ConfigOperations(self.datastore, LockTable(), now=lambda: 0.0)
         self.dispatcher.register_all(operations.handlers())
@@ -170,7 +179,8 @@ def _request(draw: Draw) -> tuple[int, str | None, str | None, bool, bytes]:
         inner = f"<get-config><source><{source}/></source>{filter_}</get-config>"
     else:
         return operation, None, None, False, body.encode()
-    document = f'<rpc xmlns="{NC}" xmlns:ike="{IKE_NS}" message-id="101">{inner}</rpc>'
+    document = (f'<rpc xmlns="{NC}" xmlns:ike="{IKE_NS}" xmlns:nc="{NC}" xmlns:yang="{YANG}" '
+                f'message-id="101">{inner}</rpc>')
     return operation, test_option, error_option, commit, document.encode()
 
 
@@ -267,4 +277,29 @@ def _seeds() -> tuple[bytes, ...]:
     return tuple(bytes([op, options]) + body.encode() for op, options, body in bodies)
 
 
+def _dictionary() -> tuple[bytes, ...]:
+    """Tokens for libFuzzer's -dict: every element name of the model's configuration (open and
+    close tags), its enumerations, the edit attributes and their values."""
+    names: set[str] = set()
+    pending = list(world().schema.data_roots.values())
+    while pending:
+        node = pending.pop()
+        if node.config:
+            names.add(node.name)
+            pending.extend(node.children.values())
+    enums: set[str] = set()
+    for path in Path(__file__).parents[2].joinpath("yang").glob("*.yang"):
+        enums.update(re.findall(r"\benum\s+\"?([A-Za-z0-9_.-]+)", path.read_text()))
+    tokens = [f"<{name}>" for name in names] + [f"</{name}>" for name in names]
+    tokens += sorted(enums)
+    tokens += [f'<security xmlns="{IKE_NS}">', 'xmlns:nc="' + NC + '"',
+               'xmlns:yang="' + YANG + '"']
+    tokens += [f' nc:operation="{op}"' for op in ("merge", "replace", "create", "delete",
+                                                  "remove")]
+    tokens += [f' yang:insert="{where}"' for where in ("first", "last", "before", "after")]
+    tokens += [' yang:key="[name=\'', ' yang:value="', "']\""]
+    return tuple(sorted(t.encode() for t in set(tokens)))
+
+
 SEEDS = _seeds()
+DICTIONARY = _dictionary()

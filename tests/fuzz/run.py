@@ -3,7 +3,8 @@
 The harness module is imported inside ``atheris.instrument_imports`` so that the agent's and
 the negotiator's code (and the harness's) report coverage; lxml, libyang and cryptography are
 native code and are not instrumented. Extra arguments go to libFuzzer (``-max_total_time=60``,
-corpus directories, ``-runs=N``...). The harness's SEEDS are written to the first corpus
+corpus directories, ``-runs=N``...). A harness's DICTIONARY (tokens: element names...) is
+passed as ``-dict`` unless one is given. The harness's SEEDS are written to the first corpus
 directory before the run starts (unless FUZZ_NO_SEEDS is set: the planted-bug runs of
 FUZZING.md start from an empty corpus). ``make fuzz`` runs every harness in turn.
 """
@@ -15,10 +16,22 @@ import importlib
 import os
 import pathlib
 import sys
+import tempfile
 
 import atheris
 
 from tests.fuzz.harnesses import HARNESSES
+
+
+def _dictionary_file(name: str, tokens: tuple[bytes, ...]) -> pathlib.Path:
+    """A harness's DICTIONARY in libFuzzer's -dict format (one quoted token a line)."""
+    def quoted(token: bytes) -> str:
+        return "".join(chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02x}"
+                       for b in token)
+
+    path = pathlib.Path(tempfile.gettempdir()) / f"fuzz-{name}-{os.getpid()}.dict"
+    path.write_text("".join(f'"{quoted(token)}"\n' for token in tokens))
+    return path
 
 
 def main() -> None:
@@ -36,6 +49,9 @@ def main() -> None:
         work = corpora[0]
         for seed in module.SEEDS:
             (work / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
+    dictionary = getattr(module, "DICTIONARY", ())
+    if dictionary and not any(a.startswith("-dict=") for a in args):
+        args.append(f"-dict={_dictionary_file(name, dictionary)}")
     atheris.Setup([sys.argv[0], *args], module.one_input)
     atheris.Fuzz()
 
