@@ -13,6 +13,9 @@ fuzzer writes XML data nodes, a subtree filter, an XPath expression, or the whol
     3 get-config    <filter type="subtree">BODY</filter>, running or candidate
     4 get-config    <filter type="xpath" select="BODY"/>
     5 raw           BODY is the whole <rpc>
+    6 ordered edit  edit-config (options as for 0) of a policy's ``proposals`` entries with
+                    ``yang:insert`` / ``yang:value`` / ``nc:operation`` drawn by the harness
+                    (RFC 7950 7.8.6: moves of ordered-by user entries), then raw XML
 
 The ``<rpc>`` declares the prefixes ``nc`` (base 1.0: ``nc:operation``) and ``yang`` (RFC 7950:
 ``yang:insert``, ``yang:key``, ``yang:value``), and :data:`DICTIONARY` gives libFuzzer the
@@ -44,7 +47,7 @@ import tempfile
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from lxml import etree
 
@@ -147,12 +150,46 @@ def _option(name: str, value: str | None) -> str:
     return "" if value is None else f"<{name}>{value}</{name}>"
 
 
+PROPOSAL_NAMES = ("proposal-1", "proposal-2")
+INSERTS = ("first", "last", "before", "after")
+ENTRY_OPERATIONS = ("merge", "create", "replace", "delete", "remove")
+
+
+def _ordered_edit(draw: Draw) -> str:
+    """Structured: entries of a policy's ``proposals`` leaf-list (ordered-by user), each with
+    an operation, ``yang:insert`` and ``yang:value`` drawn from the few that mean something
+    here, then the rest of the input as raw XML inside the policy (a fault there makes the
+    datastore undo what went before it)."""
+    policy = draw.choice(("10.1.1.1", "2001:db8::1", "192.0.2.9"))
+    entries = []
+    for _ in range(1 + draw.below(3)):
+        shape = draw.byte()
+        name = PROPOSAL_NAMES[shape & 1] if shape & 2 == 0 else escape(draw.sized().decode(
+            "utf-8", "replace"))
+        attributes = ""
+        if shape & 0x0C:
+            where = INSERTS[(shape >> 2 & 3) - 1 if shape & 0x10 == 0 else 3]
+            attributes += f' yang:insert="{where}"'
+            if where in ("before", "after"):
+                reference = PROPOSAL_NAMES[shape >> 5 & 1]
+                attributes += f" yang:value={quoteattr(reference)}"
+        if shape & 0x40:
+            attributes += f' nc:operation="{ENTRY_OPERATIONS[draw.below(5)]}"'
+        entries.append(f"<proposals{attributes}>{name}</proposals>")
+    rest = draw.rest().decode("utf-8", "replace")
+    return (f'<security xmlns="{IKE_NS}"><ike><policy><name>{policy}</name>'
+            f'{"".join(entries)}{rest}</policy></ike></security>')
+
+
 def _request(draw: Draw) -> tuple[int, str | None, str | None, bool, bytes]:
     """(operation, test-option, error-option, commit after it, the <rpc> document)."""
-    operation = draw.below(6)
+    operation = draw.below(7)
     options = draw.byte()
     commit = options & 0x80 != 0
-    body = draw.rest().decode("utf-8", "replace")
+    if operation == 6:
+        operation, body = 0, _ordered_edit(draw)
+    else:
+        body = draw.rest().decode("utf-8", "replace")
     test_option = TEST_OPTIONS[options >> 2 & 3]
     error_option = ERROR_OPTIONS[options >> 4 & 3]
     if operation == 0:
@@ -274,7 +311,12 @@ def _seeds() -> tuple[bytes, ...]:
         (5, 0x00, f'<rpc xmlns="{NC}" message-id="5"><get-config><source><running/></source>'
                   "</get-config></rpc>"),
     ]
-    return tuple(bytes([op, options]) + body.encode() for op, options, body in bodies)
+    seeds = [bytes([op, options]) + body.encode() for op, options, body in bodies]
+    # Ordered edits (6) that move nothing: proposal-2 "last" where it is last; proposal-1
+    # "first" where it is first, then a fault that makes the edit undo it.
+    seeds += [bytes([6, 0x00, 0, 0, 0x09]), bytes([6, 0x80, 0, 0, 0x09]),
+              bytes([6, 0x00, 0, 1, 0x00, 0x04]) + b"<bogus/>"]
+    return tuple(seeds)
 
 
 def _dictionary() -> tuple[bytes, ...]:
