@@ -155,13 +155,15 @@ INSERTS = ("first", "last", "before", "after")
 ENTRY_OPERATIONS = ("merge", "create", "replace", "delete", "remove")
 
 
-def _ordered_edit(draw: Draw) -> str:
+def _ordered_edit(draw: Draw, default_none: bool
+                  ) -> tuple[str, tuple[str, str, frozenset[str]] | None]:
     """Structured: entries of a policy's ``proposals`` leaf-list (ordered-by user), each with
     an operation, ``yang:insert`` and ``yang:value`` drawn from the few that mean something
     here, then the rest of the input as raw XML inside the policy (a fault there makes the
     datastore undo what went before it)."""
     policy = draw.choice(("10.1.1.1", "2001:db8::1", "192.0.2.9"))
     entries = []
+    kept: set[str] = set()
     for _ in range(1 + draw.below(3)):
         shape = draw.byte()
         name = PROPOSAL_NAMES[shape & 1] if shape & 2 == 0 else escape(draw.sized().decode(
@@ -173,21 +175,33 @@ def _ordered_edit(draw: Draw) -> str:
             if where in ("before", "after"):
                 reference = PROPOSAL_NAMES[shape >> 5 & 1]
                 attributes += f" yang:value={quoteattr(reference)}"
-        if shape & 0x40:
-            attributes += f' nc:operation="{ENTRY_OPERATIONS[draw.below(5)]}"'
+        operation = ENTRY_OPERATIONS[draw.below(5)] if shape & 0x40 else None
+        if operation is not None:
+            attributes += f' nc:operation="{operation}"'
+        if operation in ("delete", "remove"):
+            kept.discard(name)
+        elif operation is not None or not default_none:  # none: no operation (RFC 6241 7.2)
+            kept.add(name)
         entries.append(f"<proposals{attributes}>{name}</proposals>")
     rest = draw.rest().decode("utf-8", "replace")
-    return (f'<security xmlns="{IKE_NS}"><ike><policy><name>{policy}</name>'
+    body = (f'<security xmlns="{IKE_NS}"><ike><policy><name>{policy}</name>'
             f'{"".join(entries)}{rest}</policy></ike></security>')
+    # What an accepted edit must show (when nothing else was in it): these entries.
+    return body, None if rest else (policy, body, frozenset(kept))
 
 
-def _request(draw: Draw) -> tuple[int, str | None, str | None, bool, bytes]:
-    """(operation, test-option, error-option, commit after it, the <rpc> document)."""
+Expected = tuple[str, str, frozenset[str]] | None  # (policy, edit, proposals it must hold)
+
+
+def _request(draw: Draw) -> tuple[int, str | None, str | None, bool, bytes, Expected]:
+    """(operation, test-option, error-option, commit after it, the <rpc> document, what an
+    ordered edit must leave in the candidate)."""
     operation = draw.below(7)
     options = draw.byte()
     commit = options & 0x80 != 0
+    expected: Expected = None
     if operation == 6:
-        operation, body = 0, _ordered_edit(draw)
+        operation, (body, expected) = 0, _ordered_edit(draw, options & 3 == 2)
     else:
         body = draw.rest().decode("utf-8", "replace")
     test_option = TEST_OPTIONS[options >> 2 & 3]
@@ -215,10 +229,10 @@ def _request(draw: Draw) -> tuple[int, str | None, str | None, bool, bytes]:
             filter_ = f'<filter type="xpath" xmlns:ike="{IKE_NS}" select={quoteattr(body)}/>'
         inner = f"<get-config><source><{source}/></source>{filter_}</get-config>"
     else:
-        return operation, None, None, False, body.encode()
+        return operation, None, None, False, body.encode(), None
     document = (f'<rpc xmlns="{NC}" xmlns:ike="{IKE_NS}" xmlns:nc="{NC}" xmlns:yang="{YANG}" '
                 f'message-id="101">{inner}</rpc>')
-    return operation, test_option, error_option, commit, document.encode()
+    return operation, test_option, error_option, commit, document.encode(), expected
 
 
 def _answer(w: _World, session: NetconfSession, document: bytes) -> bytes | None:
@@ -241,7 +255,7 @@ def _answer(w: _World, session: NetconfSession, document: bytes) -> bytes | None
 
 def one_input(data: bytes) -> None:
     w = world()
-    operation, test_option, error_option, commit, document = _request(Draw(data))
+    operation, test_option, error_option, commit, document, expected = _request(Draw(data))
     session = NetconfSession(1, CAPABILITIES)
     session.start()
     session.receive_data(hello(CAPABILITIES[0]) + b"]]>]]>")
@@ -264,6 +278,12 @@ def one_input(data: bytes) -> None:
         if failed or operation not in (0, 1):
             return
         assert w.candidate() == after, "the candidate reads differently twice"
+        if expected is not None and test_option != "test-only":
+            policy, _, names = expected
+            held = {entry.text for found in etree.fromstring(after).iter(f"{{{IKE_NS}}}policy")
+                    if found.findtext(f"{{{IKE_NS}}}name") == policy
+                    for entry in found.iter(f"{{{IKE_NS}}}proposals")}
+            assert names <= held, f"an edited entry is lost: {sorted(names - held)}"
         if commit:
             try:
                 w.datastore.commit()
