@@ -17,7 +17,8 @@ the reassembly with the fuzzer's own fragment ID, number and flags.
 Input: scenario byte (victim initiates 0x01, aggressive 0x02, RSA 0x04, the victim trusts only
 another root 0x40), stage byte, then messages, each as in ``ike_engine`` (seconds, kind, first
 payload, message ID, body length, body) followed by a fragmentation byte: the count of
-fragments (low 4 bits; 0 or 1: whole), reversed 0x10, one dropped 0x20 (which: next byte),
+fragments (low 4 bits; 0 or 1: whole; 15: 16 to 31, from the next byte), reversed 0x10, one
+dropped 0x20 (which: next byte),
 the first sent twice 0x40, no last flag 0x80; when fragmented, the fragment ID (2 bytes).
 
 Invariants:
@@ -152,6 +153,8 @@ def _fragmented(draw: Draw, message: bytes) -> list[bytes]:
     """``message`` as the datagrams the fragmentation byte asks for."""
     shape = draw.byte()
     count = shape & 0x0F
+    if count == 0x0F:  # past the MAX_FRAGMENTS bound
+        count = 16 + draw.below(16)
     if count <= 1:
         return [message]
     dropped = draw.below(count) if shape & 0x20 else None
