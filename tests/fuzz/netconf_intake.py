@@ -180,8 +180,8 @@ def _ordered_edit(draw: Draw, default_none: bool
             attributes += f' nc:operation="{operation}"'
         if operation in ("delete", "remove"):
             kept.discard(name)
-        elif operation is not None or not default_none:  # none: no operation (RFC 6241 7.2)
-            kept.add(name)
+        elif name in PROPOSAL_NAMES and (operation is not None or not default_none):
+            kept.add(name)  # (default-operation none: no operation, RFC 6241 7.2)
         entries.append(f"<proposals{attributes}>{name}</proposals>")
     rest = draw.rest().decode("utf-8", "replace")
     body = (f'<security xmlns="{IKE_NS}"><ike><policy><name>{policy}</name>'
