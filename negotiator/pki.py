@@ -22,6 +22,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from negotiator.dn import format_dn
+
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 MIN_RSA_BITS = 1024
@@ -105,12 +107,36 @@ def describe_key(key: object) -> str:
     return f"a {type(key).__name__.removeprefix('_').replace('PrivateKey', '')} key"
 
 
+# What cryptography raises for a field of a certificate that loaded but does not parse.
+_MALFORMED = (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension,
+              x509.UnsupportedGeneralNameType)
+
+
+def well_formed(certificate: x509.Certificate) -> bool:
+    """Whether every field the negotiator reads parses. cryptography parses a certificate's
+    fields only when they are read: DER whose outer structure is sound loads, and only
+    ``.subject`` (or ``.issuer``, ``.extensions``, ``public_key()``) raises, later, wherever it
+    is read (found by the fuzz harnesses: a peer's CERT payload escaped the engine, and a
+    configured CA certificate passed the commit and then failed every ``<get>`` of its
+    status)."""
+    try:
+        for name in (certificate.subject, certificate.issuer):
+            format_dn(name)
+        _ = certificate.extensions, certificate.not_valid_before_utc
+        _ = certificate.not_valid_after_utc
+        certificate.public_key()
+    except _MALFORMED:
+        return False
+    return True
+
+
 def _certificates(pem: str) -> list[x509.Certificate]:
+    """The PEM certificates of ``pem``; none when one of them does not parse in full."""
     try:
         certificates = x509.load_pem_x509_certificates(pem.encode())
     except ValueError:
         return []
-    return certificates
+    return certificates if all(map(well_formed, certificates)) else []
 
 
 def read_local(name: str, cert_pem: str, key_pem: str) -> LocalCredential | list[PkiFault]:
@@ -119,7 +145,8 @@ def read_local(name: str, cert_pem: str, key_pem: str) -> LocalCredential | list
     chain = _certificates(cert_pem)
     if not chain:
         faults.append(PkiFault("certificate", "certificate-invalid",
-                               "the certificate is not a PEM X.509 certificate (or chain)."))
+                               "the certificate is not a well-formed PEM X.509 certificate "
+                               "(or chain)."))
     elif len(chain) > MAX_CHAIN:
         faults.append(PkiFault("certificate", "certificate-invalid",
                                f"more than {MAX_CHAIN} certificates in the chain."))
@@ -161,7 +188,8 @@ def read_anchor(name: str, cert_pem: str) -> TrustAnchor | list[PkiFault]:
     certificates = _certificates(cert_pem)
     if len(certificates) != 1:
         return [PkiFault("certificate", "certificate-invalid",
-                         "the CA certificate is not one PEM X.509 certificate.")]
+                         "the CA certificate is not one well-formed PEM X.509 "
+                         "certificate.")]
     certificate = certificates[0]
     if not is_ca(certificate):
         return [PkiFault("certificate", "not-a-ca-certificate",

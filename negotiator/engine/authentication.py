@@ -148,9 +148,10 @@ def _verified_certificate(sa: IkeSa, chain: PayloadChain, what: str, now: float
     for payload in received[:MAX_PEER_CERTIFICATES]:
         try:
             certificates.append(load_peer_certificate(payload.data))
-        except ValueError as exc:
+        except ValueError:
             raise Phase1Error(NotifyType.INVALID_CERT_ENCODING, "peer certificate refused",
-                              detail=f"{what}: a CERT payload is {exc}") from None
+                              detail=f"{what}: a CERT payload is not a well-formed X.509 "
+                              "certificate") from None
     if not certificates:
         raise Phase1Error(NotifyType.CERTIFICATE_UNAVAILABLE, "peer sent no certificate",
                           detail=f"{what}: no X.509 certificate in the message")

@@ -364,10 +364,11 @@ def test_state_shows_the_peer_identity_and_certificate_and_config_current() -> N
     assert not pair.initiator.security_associations()[0].config_current
 
 
-def _bad_tag(der: bytes, name: bytes) -> bytes:
-    """``der`` with the SEQUENCE tag of the Name ``name`` made another (0x2f, as the
-    ike_certificates fuzz harness found): the certificate still loads, its field does not."""
-    at = der.index(name)
+def bad_value_tag(der: bytes, name: bytes) -> bytes:
+    """``der`` with the string tag of the first attribute value of the Name ``name`` made 0x2f
+    (as the ike_certificates fuzz harness found): the certificate still loads, and only
+    reading that field raises."""
+    at = der.index(name) + name.index(b"\x06\x03\x55\x04") + 5  # after the OID 2.5.4.x
     return der[:at] + b"\x2f" + der[at + 1:]
 
 
@@ -393,7 +394,7 @@ def test_a_certificate_with_a_malformed_name_is_refused(
             certificate = pair.responder.config.credential_of(sa.policy)
             assert certificate is not None
             name = getattr(certificate.certificate, field).public_bytes()
-            payloads[0] = CertPayload(cert.encoding, _bad_tag(cert.data, name))
+            payloads[0] = CertPayload(cert.encoding, bad_value_tag(cert.data, name))
         return payloads
 
     monkeypatch.setattr("negotiator.engine.main_mode.my_authentication", malformed)

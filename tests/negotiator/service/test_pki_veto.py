@@ -3,10 +3,12 @@ every fault is its own rpc-error with app-tag and path, and no message shows a p
 
 from __future__ import annotations
 
+import base64
 import datetime
 import pathlib
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from agent.datastore.schema import Schema
@@ -17,6 +19,7 @@ from negotiator.compile import compile_config
 from negotiator.config import NegotiatorConfig
 from negotiator.service import NegotiatorService, certificate_status_element
 from tests.certificates import NOW, NOW_TS, Issued, chain_pem, issue, key
+from tests.negotiator.engine.test_engine_signatures import bad_value_tag
 
 from .fake_engine import FakeEngine
 
@@ -122,6 +125,30 @@ def test_ecdsa_certificates_commit_with_their_method(store: Datastore, kind: str
                                                      ) -> None:
     ee = issue("C=CH, O=Test, CN=ec", key(kind), CA_CERT)
     assert commit(store, cert_config(method, local=local_entry("gw", ee.cert_pem, ee.key_pem)))
+
+
+def _malformed_pem(issued: Issued, field: str) -> str:
+    """``issued``'s PEM with one attribute value of its subject or issuer mistagged: it loads
+    (cryptography parses fields lazily), and reading that field raises."""
+    der = issued.certificate.public_bytes(serialization.Encoding.DER)
+    bad = bad_value_tag(der, getattr(issued.certificate, field).public_bytes())
+    return ("-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bad).decode()
+            + "-----END CERTIFICATE-----\n")
+
+
+@pytest.mark.parametrize("field", ["subject", "issuer"])
+def test_certificates_with_a_field_that_does_not_parse_are_refused(
+    store: Datastore, field: str
+) -> None:
+    """Found by fuzzing: such a CA certificate passed the commit, and every <get> of the
+    negotiator's state (certificate-status) then failed on it, as did a negotiation."""
+    malformed_ca = ca_entry("root", _malformed_pem(CA_CERT, field))
+    found = [(e.app_tag, e.path) for e in errors_of(store, cert_config(cas=malformed_ca))]
+    assert ("certificate-invalid", CA.format("root") + "/ike:certificate") in found
+    malformed_local = local_entry("gw", _malformed_pem(GW, field), GW.key_pem)
+    error = only(errors_of(store, cert_config(local=malformed_local)))
+    assert (error.app_tag, error.path) == ("certificate-invalid",
+                                           LOCAL.format("gw") + "/ike:certificate")
 
 
 def test_certificate_that_does_not_parse(store: Datastore) -> None:
