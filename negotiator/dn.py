@@ -113,7 +113,23 @@ def parse_dn(text: str) -> x509.Name:
 
 
 def _escape(value: str) -> str:
-    return re.sub(r"([,+\\])", r"\\\1", value)
+    return printable(re.sub(r"([,+\\])", r"\\\1", value))
+
+
+# C0 and C1 controls, DEL, lone surrogates and the two non-characters XML 1.0 cannot hold.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with each control character (and whatever XML 1.0 cannot hold) written as a
+    backslash and the hex of its UTF-8 bytes, as RFC 4514 section 2.4 escapes a DN value. A
+    peer's names reach operational state and logs: lxml refuses a NUL in XML text, so one in
+    a certificate subject or an ID payload failed every <get> of the SA table (found by the
+    pki_pem fuzz harness), and a newline would forge log lines."""
+    return _UNPRINTABLE.sub(
+        lambda found: "".join(f"\\{b:02x}" for b in found.group().encode("utf-8",
+                                                                            "surrogatepass")),
+        text)
 
 
 def format_dn(name: x509.Name) -> str:

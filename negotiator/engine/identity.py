@@ -8,7 +8,14 @@ import ipaddress
 from cryptography import x509
 
 from negotiator.codec import IdPayload, IdType
-from negotiator.dn import format_dn, looks_like_dn, name_from_der, parse_dn, same_dn
+from negotiator.dn import (
+    format_dn,
+    looks_like_dn,
+    name_from_der,
+    parse_dn,
+    printable,
+    same_dn,
+)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -55,7 +62,7 @@ def describe_identity(identity: IdPayload) -> str:
         if identity.id_type in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR):
             return str(ipaddress.ip_address(identity.data))
         if identity.id_type in (IdType.ID_FQDN, IdType.ID_USER_FQDN):
-            return identity.data.decode("ascii", "replace")[:255]
+            return printable(identity.data.decode("ascii", "replace")[:255])
     except ValueError:
         pass
     return f"ID type {identity.id_type} ({len(identity.data)} bytes)"

@@ -64,3 +64,14 @@ def test_identity_payloads() -> None:
     assert same_identity(IdPayload(IdType.ID_FQDN, b"GW.example"), identity_payload("gw.example"))
     assert describe_identity(dn) == "C=CH, CN=gw"
     assert describe_identity(identity_payload("192.0.2.1")) == "192.0.2.1"
+
+
+def test_control_characters_are_escaped_for_display() -> None:
+    """A peer's names reach operational state (XML, where lxml refuses a NUL) and logs (where
+    a newline would forge a line): found by the pki_pem fuzz harness."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gw\x00\n\x7f\u0085, é")])
+    assert format_dn(name) == "CN=gw\\00\\0a\\7f\\c2\\85\\, é"
+    assert describe_identity(IdPayload(IdType.ID_FQDN, b"gw\x00.example\r")) == (
+        "gw\\00.example\\0d")
+    dn = IdPayload(IdType.ID_DER_ASN1_DN, name.public_bytes())
+    assert describe_identity(dn) == "CN=gw\\00\\0a\\7f\\c2\\85\\, é"

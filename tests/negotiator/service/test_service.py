@@ -14,9 +14,10 @@ from agent.datastore.subscriber import IKE_NS
 from agent.errors import ErrorTag, NetconfError
 from agent.extensions import RpcContext
 from negotiator.compile import compile_config
-from negotiator.config import NegotiatorConfig
+from negotiator.config import ExchangeMode, NegotiatorConfig
 from negotiator.engine.statistics import PeerStatistics
-from negotiator.service import NegotiatorService, rfc3339
+from negotiator.service import NegotiatorService, rfc3339, security_association_element
+from tests.negotiator.engine.engine_harness import I_ADDR, R_ADDR, config, engine
 from tests.xpath_results import xpath_elements
 
 from .fake_engine import Clock, FakeEngine, sa_info
@@ -392,3 +393,19 @@ def test_operational_state_is_valid_against_the_yang_model() -> None:
     schema = Schema.load()
     schema.context.parse_data(text, ly.DataFormat.XML, ly.ParseOptions.Strict,
                               ly.ValidationOptions.Present)
+
+
+def test_a_half_open_sa_with_a_control_character_in_the_peer_identity_is_shown() -> None:
+    """Aggressive mode message 1 carries the initiator's ID in the clear, before any
+    authentication: an ID_FQDN with a NUL made the SA table unreadable (lxml refuses the
+    character) for as long as the half-open SA lived: found by fuzzing. It is escaped."""
+    initiator = engine(config(R_ADDR, mode=ExchangeMode.AGGRESSIVE,
+                              local_identity="gw\x00.example\nX"), I_ADDR, 1)
+    responder = engine(config(I_ADDR, mode=ExchangeMode.AGGRESSIVE), R_ADDR, 2)
+    initiator.initiate(R_ADDR, 0.0)
+    for data, _address in initiator.datagrams_to_send():
+        responder.datagram_received(data, (I_ADDR, 500), 0.0)
+    (sa,) = responder.security_associations()
+    assert sa.state != "established"
+    entry = security_association_element(sa, 0.0, 1.8e9)
+    assert entry.findtext(f"{{{IKE_NS}}}peer-identity") == "gw\\00.example\\0aX"
