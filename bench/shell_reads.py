@@ -28,7 +28,7 @@ from typing import Any
 
 from bench.common import median
 from negotiator.config import NegotiatorConfig
-from negotiator.engine.events import EngineCounters, Event, SaInfo
+from negotiator.engine.events import EngineCounters, Event, SaInfo, Transmission
 from negotiator.engine.statistics import PeerStatistics
 from negotiator.shell import Address, Shell, open_shell
 
@@ -57,7 +57,7 @@ class NullEngine:
     def next_timer(self) -> float | None:
         return None
 
-    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+    def transmissions(self) -> list[Transmission]:
         return []
 
     def next_event(self) -> Event | None:

@@ -33,6 +33,7 @@ from negotiator.config import (
     ExchangeMode,
     HashAlgorithm,
     IpAddress,
+    NatTraversal,
     NegotiatorConfig,
     Policy,
     Proposal,
@@ -169,6 +170,7 @@ def _compile_policy(node: etree._Element, proposals: dict[str, Proposal]) -> Pol
         local_identity=_text(node, "local-identity"),
         remote_identity=_text(node, "remote-identity"),
         dead_peer_detection=_dead_peer_detection(node),
+        nat_traversal=_nat_traversal(node),
         establish_immediately=_text(node, "establish-tunnels") == "immediately",
         trusted_cas=() if certificate is None else tuple(
             ca.text.strip() for ca in certificate.iterfind(ike_tag("trusted-ca")) if ca.text
@@ -185,6 +187,18 @@ def _dead_peer_detection(policy: etree._Element) -> DeadPeerDetection | None:
     return DeadPeerDetection(
         int(interval) if interval is not None else default.interval,
         int(threshold) if threshold is not None else default.threshold,
+    )
+
+
+def _nat_traversal(policy: etree._Element) -> NatTraversal:
+    container = policy.find(ike_tag("nat-traversal"))
+    default = NatTraversal()
+    if container is None:
+        return default
+    enabled, interval = _text(container, "enabled"), _text(container, "keepalive-interval")
+    return NatTraversal(
+        enabled != "false" if enabled is not None else default.enabled,
+        int(interval) if interval is not None else default.keepalive_interval,
     )
 
 

@@ -91,6 +91,8 @@ _SA_LEAVES: tuple[tuple[str, str], ...] = (
     ("config-current", "config_current"),
     ("peer-identity", "peer_identity"),
     ("peer-certificate-subject", "peer_certificate_subject"),
+    ("local-behind-nat", "local_behind_nat"),
+    ("remote-behind-nat", "remote_behind_nat"),
 )
 
 
@@ -396,17 +398,21 @@ class NegotiatorService:
         self._failures: Counter[str] = Counter()
 
     # -- lifecycle ----------------------------------------------------------------------
-    async def start(self, listen: Address | Sequence[Address]) -> Address:
+    async def start(self, listen: Address | Sequence[Address],
+                    natt_listen: Sequence[Address] = ()) -> Address:
         """Bind ``listen`` (one address, or one per address family; OSError if it cannot) and
-        start negotiating; returns the first bound address."""
+        the NAT-T addresses ``natt_listen`` (RFC 3948; the engine factory must name their
+        port to the engine) and start negotiating; returns the first bound address."""
         if self._shell is not None:
             raise RuntimeError("negotiator already started")
         self._shell = await open_shell(
             lambda local: self._engine_factory(self._config, local),
-            listen, self._dispatch, clock=self._clock,
+            listen, self._dispatch, clock=self._clock, natt_listen=natt_listen,
         )
         for address in self._shell.local_addresses:
             log.info("IKE negotiator listening on %s port %d", *address)
+        for address in self._shell.natt_addresses:
+            log.info("IKE negotiator listening for NAT-T on %s port %d", *address)
         bound = self._shell.local_address
         assert bound is not None
         return bound
@@ -639,20 +645,24 @@ class NegotiatorService:
 
 async def start_negotiator(
     running: ConfigSnapshot, listen: Address | Sequence[Address], *,
-    engine_factory: EngineFactory = build_engine,
+    engine_factory: EngineFactory = build_engine, natt_listen: Sequence[Address] = (),
 ) -> NegotiatorService:
     """The daemon's negotiator: compiled from the running configuration and listening on
-    ``listen``. Raises OSError naming the address when it cannot bind (e.g. UDP 500 needs
-    root, or another IKE daemon holds it)."""
+    ``listen`` (and ``natt_listen`` for NAT-T). Raises OSError naming the addresses when it
+    cannot bind (e.g. UDP 500 needs root, or another IKE daemon holds it)."""
     compiler = ConfigCompiler()
     service = NegotiatorService(compiler.compile(running), engine_factory=engine_factory,
                                 compiler=compiler)
     try:
-        await service.start(listen)
+        await service.start(listen, natt_listen)
     except OSError as exc:
         addresses = listen_addresses(listen)
         where = ", ".join(f"{host}:{port}" for host, port in addresses)
         noun = "address" if len(addresses) == 1 else "addresses"
+        flags = "--ike-listen"
+        if natt_listen:
+            where += " or the NAT-T " + ", ".join(f"{h}:{p}" for h, p in natt_listen)
+            flags += ", --natt-listen"
         raise OSError(exc.errno, f"cannot bind the IKE {noun} {where} "
-                                 f"(--ike-listen): {exc.strerror or exc}") from exc
+                                 f"({flags}): {exc.strerror or exc}") from exc
     return service

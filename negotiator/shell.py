@@ -18,6 +18,11 @@ asyncio's datagram transport takes one loop iteration per datagram and reads eac
 full the datagram is dropped like on a busy link, and the peer's retransmission (or ours)
 covers it, as for any loss of UDP (RFC 2408 section 3.1 puts ISAKMP on UDP).
 
+Besides the IKE socket of each family the shell may hold a NAT-T socket (UDP 4500, RFC 3948):
+what arrives there goes to the engine with that socket's address as ``local`` (the engine
+unwraps the non-ESP marker), and each datagram the engine sends leaves from the socket whose
+port is the one the engine names (after a float: the NAT-T socket).
+
 Bound to a wildcard (0.0.0.0 / ::), the shell learns the address each datagram arrived on
 from IP_PKTINFO / IPV6_PKTINFO and hands it to the engine with the datagram; before an
 initiation it asks the kernel's routing table which address it will speak from
@@ -35,7 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast
 
 from negotiator.config import NegotiatorConfig
-from negotiator.engine.events import EngineCounters, Event, SaInfo
+from negotiator.engine.events import EngineCounters, Event, SaInfo, Transmission
 from negotiator.engine.statistics import PeerStatistics
 
 log = logging.getLogger(__name__)
@@ -67,7 +72,7 @@ class EngineLike(Protocol):
     def clear(self, peer: str | None, now: float) -> int: ...
     def handle_timers(self, now: float) -> None: ...
     def next_timer(self) -> float | None: ...
-    def datagrams_to_send(self) -> list[tuple[bytes, Address]]: ...
+    def transmissions(self) -> list[Transmission]: ...
     def next_event(self) -> Event | None: ...
     def security_associations(self) -> Sequence[SaInfo]: ...
     def counters(self) -> EngineCounters: ...
@@ -145,6 +150,7 @@ class Shell:
         self._clock = clock
         self.max_datagram = max_datagram
         self._listeners: dict[int, _Listener] = {}  # by address family
+        self._natt_listeners: dict[int, _Listener] = {}  # NAT-T sockets, by address family
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None  # the engine deadline self._timer was set for
         self.received = 0  # datagrams read from the socket
@@ -152,11 +158,13 @@ class Shell:
         self.dropped_sends = 0  # the socket's send buffer was full
 
     # -- the sockets ----------------------------------------------------------------------
-    def attach(self, sock: socket.socket) -> None:
-        """Start reading ``sock`` (bound, non-blocking) from the running loop."""
-        if sock.family in self._listeners:
-            raise ValueError("one IKE socket per address family")
-        listener = self._listeners[sock.family] = _Listener(self, sock)
+    def attach(self, sock: socket.socket, *, natt: bool = False) -> None:
+        """Start reading ``sock`` (bound, non-blocking) from the running loop; ``natt``: it is
+        a NAT-T socket (RFC 3948)."""
+        listeners = self._natt_listeners if natt else self._listeners
+        if sock.family in listeners:
+            raise ValueError(f"one {'NAT-T' if natt else 'IKE'} socket per address family")
+        listener = listeners[sock.family] = _Listener(self, sock)
         reader = listener.read_ready_pktinfo if listener.wildcard else listener.read_ready
         asyncio.get_running_loop().add_reader(sock.fileno(), reader)
         self._rearm()
@@ -190,8 +198,12 @@ class Shell:
         remote = (str(addr[0]), int(addr[1]))  # IPv6 adds flowinfo and scope id
         self.call(lambda now: self.engine.datagram_received(data, remote, now, local))
 
-    def _send(self, data: bytes, remote: Address) -> None:
+    def _send(self, data: bytes, remote: Address, local: Address) -> None:
         listener = self._listener_for(remote[0])
+        natt = self._natt_listeners.get(socket.AF_INET6 if ":" in remote[0] else socket.AF_INET)
+        if natt is not None and natt.address[1] == local[1] and (
+                listener is None or listener.address[1] != local[1]):
+            listener = natt
         if listener is None:
             log.info("cannot send to %s: no IKE socket of its address family", remote[0])
             return
@@ -214,8 +226,9 @@ class Shell:
         """Send what is queued, stop the timer and close the sockets."""
         self._flush()
         self._cancel_timer()
-        listeners, self._listeners = self._listeners, {}
-        for listener in listeners.values():
+        listeners = [*self._listeners.values(), *self._natt_listeners.values()]
+        self._listeners, self._natt_listeners = {}, {}
+        for listener in listeners:
             asyncio.get_running_loop().remove_reader(listener.sock.fileno())
             listener.sock.close()
 
@@ -228,9 +241,13 @@ class Shell:
     def local_addresses(self) -> list[Address]:
         return [listener.address for listener in self._listeners.values()]
 
+    @property
+    def natt_addresses(self) -> list[Address]:
+        return [listener.address for listener in self._natt_listeners.values()]
+
     def _flush(self) -> None:
-        for data, remote in self.engine.datagrams_to_send():
-            self._send(data, remote)
+        for data, remote, local in self.engine.transmissions():
+            self._send(data, remote, local)
         while (event := self.engine.next_event()) is not None:
             try:
                 self._on_event(event)
@@ -270,29 +287,35 @@ async def open_shell(
     on_event: Callable[[Event], None],
     *,
     clock: Callable[[], float] = time.monotonic,
+    natt_listen: Sequence[Address] = (),
 ) -> Shell:
-    """Bind ``listen`` (one address, or one per address family; OSError if that fails), build
-    the engine for the first bound address (port 0 becomes the real port) and start the shell
-    on those sockets."""
-    addresses = listen_addresses(listen)
+    """Bind ``listen`` (one address, or one per address family; OSError if that fails) and the
+    NAT-T addresses ``natt_listen`` (at most one per family), build the engine for the first
+    bound address (port 0 becomes the real port) and start the shell on those sockets."""
     sockets: list[socket.socket] = []
+    natt_sockets: list[socket.socket] = []
     try:
-        for host, port in addresses:
-            family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
-            if family in (s.family for s in sockets):
-                raise ValueError("one IKE listen address per address family")
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sockets.append(sock)
-            if family == socket.AF_INET6:  # :: must not take IPv4 (0.0.0.0 may be bound too)
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind((host, port))
-            sock.setblocking(False)
+        for kind, addresses, bound in (("IKE", listen_addresses(listen), sockets),
+                                       ("NAT-T", list(natt_listen), natt_sockets)):
+            for host, port in addresses:
+                family = (socket.AF_INET6 if ipaddress.ip_address(host).version == 6
+                          else socket.AF_INET)
+                if family in (s.family for s in bound):
+                    raise ValueError(f"one {kind} listen address per address family")
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                bound.append(sock)
+                if family == socket.AF_INET6:  # :: must not take IPv4 (0.0.0.0 may be bound)
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((host, port))
+                sock.setblocking(False)
         sockname = sockets[0].getsockname()
         shell = Shell(engine_factory((str(sockname[0]), int(sockname[1]))), on_event, clock=clock)
         for sock in sockets:
             shell.attach(sock)
+        for sock in natt_sockets:
+            shell.attach(sock, natt=True)
     except BaseException:
-        for sock in sockets:
+        for sock in sockets + natt_sockets:
             sock.close()
         raise
     return shell

@@ -55,7 +55,9 @@ def test_report_all_tagged_marks_default_values(schema: Schema) -> None:
     tagged = [(etree.QName(e).localname, e.text) for e in data.iter() if e.get(WD_DEFAULT)]
     assert tagged == [("lifetime-seconds", "3600"), ("lifetime-seconds", "3600"),
                       ("mode", "main"), ("establish-tunnels", "on-request"),
-                      ("establish-tunnels", "on-request")]
+                      ("enabled", "true"), ("keepalive-interval", "20"),
+                      ("establish-tunnels", "on-request"),
+                      ("enabled", "true"), ("keepalive-interval", "20")]
     assert all(e.get(WD_DEFAULT) == "true" for e in data.iter() if e.get(WD_DEFAULT))
 
 

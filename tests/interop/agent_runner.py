@@ -1,7 +1,8 @@
 """Runs a NegotiatorService on one address and obeys JSON-line commands on stdin.
 
 Started by the interop tests inside a network namespace: ``python -m tests.interop.agent_runner
---listen 198.51.100.1:500``. Commands (one JSON object per line; one JSON reply line each):
+--listen 198.51.100.1:500 [--natt-listen 198.51.100.1:4500]``. Commands (one JSON object per
+line; one JSON reply line each):
   {"op": "commit", "xml": "<security xmlns=...>...</security>", "generation": 2}
       -> {"ok": true} | {"errors": [message, ...]}    (prepare + commit, as the datastore does)
   {"op": "rpc", "xml": "<initiate-ike-security-association xmlns=...>...</...>"}
@@ -62,21 +63,23 @@ async def handle(service: NegotiatorService, events: list[str], request: dict[st
     return {"errors": [f"unknown op {op!r}"]}
 
 
-def engine_factory(base: float, tries: int) -> EngineFactory:
+def engine_factory(base: float, tries: int, natt_port: int | None = None) -> EngineFactory:
     """The real engine, with retransmits short enough for tests (like charon's here)."""
 
     def build(config: NegotiatorConfig, local: Address) -> EngineLike:
-        return build_engine(config, local, retransmit_base=base, retransmit_tries=tries)
+        return build_engine(config, local, retransmit_base=base, retransmit_tries=tries,
+                            natt_port=natt_port)
 
     return build
 
 
-async def main(listen: list[tuple[str, int]], factory: EngineFactory) -> None:
+async def main(listen: list[tuple[str, int]], factory: EngineFactory,
+               natt_listen: list[tuple[str, int]]) -> None:
     service = NegotiatorService(NegotiatorConfig(generation=0), engine_factory=factory)
     events: list[str] = []
     service.event_listeners.append(lambda event: events.append(repr(event)))
     try:
-        bound = await service.start(listen)
+        bound = await service.start(listen, natt_listen)
     except OSError as exc:
         print(json.dumps({"error": f"cannot bind {listen}: {exc}"}), flush=True)
         return
@@ -96,14 +99,19 @@ async def main(listen: list[tuple[str, int]], factory: EngineFactory) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--listen", action="append", help="HOST:PORT, once per family")
+    parser.add_argument("--natt-listen", action="append", help="HOST:PORT of NAT-T (RFC 3948)")
     parser.add_argument("--retransmit-base", type=float, default=0.5)
     parser.add_argument("--retransmit-tries", type=int, default=2)
     args = parser.parse_args()
-    listen = []
-    for address in args.listen or ["0.0.0.0:500"]:
-        host, _, port = address.rpartition(":")
-        listen.append((host.strip("[]"), int(port)))
+    listen: list[tuple[str, int]] = []
+    natt_listen: list[tuple[str, int]] = []
+    for addresses, into in ((args.listen or ["0.0.0.0:500"], listen),
+                            (args.natt_listen or [], natt_listen)):
+        for address in addresses:
+            host, _, port = address.rpartition(":")
+            into.append((host.strip("[]"), int(port)))
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    factory = engine_factory(args.retransmit_base, args.retransmit_tries)
-    asyncio.run(main(listen, factory))
+    factory = engine_factory(args.retransmit_base, args.retransmit_tries,
+                             natt_listen[0][1] if natt_listen else None)
+    asyncio.run(main(listen, factory, natt_listen))

@@ -183,6 +183,9 @@ class Connection:
     # in x509/ (charon's identity is then its subject DN) and the peer identity we accept.
     local_cert: str | None = None
     remote_id: str = "%any"
+    # The peer's addresses when they are not its identity (``remote``): behind a NAT the
+    # peer's packets come from the NAT's address, or from anywhere ("%any").
+    remote_addrs: str | None = None
 
     def _auth(self) -> str:
         if self.local_cert is None:
@@ -213,7 +216,7 @@ class Connection:
         version = 1
         aggressive = {"yes" if self.aggressive else "no"}
         local_addrs = {self.local}
-        remote_addrs = {self.remote}
+        remote_addrs = {self.remote_addrs or self.remote}
         local_port = 500
         remote_port = 500
         proposals = {self.proposals}
@@ -392,12 +395,14 @@ def _parse_section(tokens: Iterator[str]) -> dict[str, Any]:
 class AgentProcess:
     """tests/interop/agent_runner.py inside a namespace, spoken to in JSON lines."""
 
-    def __init__(self, netns: str, listen: str | list[str], log_path: Path) -> None:
+    def __init__(self, netns: str, listen: str | list[str], log_path: Path,
+                 natt_listen: str | None = None) -> None:
         self.log_path = log_path
         addresses = [listen] if isinstance(listen, str) else listen
+        natt = [f"--natt-listen={natt_listen}"] if natt_listen else []
         self.process = subprocess.Popen(
             ["ip", "netns", "exec", netns, sys.executable, "-m", "tests.interop.agent_runner",
-             *(f"--listen={address}" for address in addresses)],
+             *(f"--listen={address}" for address in addresses), *natt],
             cwd=PROJECT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=open(log_path, "wb"), text=True,  # noqa: SIM115
         )

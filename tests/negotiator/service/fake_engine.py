@@ -18,6 +18,7 @@ from negotiator.engine.events import (
     SaEstablished,
     SaFailed,
     SaInfo,
+    Transmission,
 )
 from negotiator.engine.statistics import PeerStatistics
 
@@ -58,7 +59,8 @@ class FakeEngine:
     timer_calls: list[float] = field(default_factory=list)
     sas: dict[int, SaInfo] = field(default_factory=dict)
     deadlines: dict[int, float] = field(default_factory=dict)
-    outgoing: list[tuple[bytes, Address]] = field(default_factory=list)
+    # (data, remote), or (data, remote, local) to send from another socket (NAT-T)
+    outgoing: list[tuple[bytes, Address] | Transmission] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     retransmit_after: float = 1.0
     dropped: int = 0
@@ -120,9 +122,11 @@ class FakeEngine:
     def next_timer(self) -> float | None:
         return min(self.deadlines.values(), default=None)
 
-    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+    def transmissions(self) -> list[Transmission]:
+        """``outgoing``, each sent from this engine's address unless it names a local one."""
         out, self.outgoing = self.outgoing, []
-        return out
+        return [Transmission(*item) if len(item) == 3 else  # type: ignore[misc]
+                Transmission(item[0], item[1], self.local_address) for item in out]
 
     def next_event(self) -> Event | None:
         return self.events.pop(0) if self.events else None

@@ -125,7 +125,7 @@ def test_operational_state_has_every_yang_field() -> None:
             authentication_algorithm="sha1", dh_group="group14",
             authentication_method="pre-shared-keys", lifetime_seconds=3600,
             established_at=clock.now - 100.5, remaining_seconds=None, config_generation=3,
-            config_current=False,
+            config_current=False, remote_behind_nat=True,
         )
         engines[0].sas[2] = sa_info(2, "198.51.100.3")
         [security] = service.operational_state()
@@ -144,6 +144,7 @@ def test_operational_state_has_every_yang_field() -> None:
             "authentication-method": "pre-shared-keys", "lifetime-seconds": "3600",
             "established-at": rfc3339(clock.now - 100.5), "remaining-seconds": "3499",
             "config-generation": "3", "config-current": "false",
+            "local-behind-nat": "false", "remote-behind-nat": "true",
         }
         # a negotiating SA has no negotiated fields
         assert entries[0].find(f"{{{IKE_NS}}}proposal") is None

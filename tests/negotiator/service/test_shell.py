@@ -10,7 +10,7 @@ from typing import cast
 import pytest
 
 from negotiator.config import NegotiatorConfig
-from negotiator.engine.events import Event, SaEstablished, SaFailed
+from negotiator.engine.events import Event, SaEstablished, SaFailed, Transmission
 from negotiator.shell import MAX_ACCEPTED_DATAGRAM, Shell, open_shell
 
 from .fake_engine import Clock, FakeEngine
@@ -321,5 +321,42 @@ def test_a_full_send_buffer_drops_the_datagram_and_a_send_error_is_logged(
         assert shell.dropped_sends == 0
         shell.call(lambda now: other.clear(None, now))  # still usable afterwards
         shell.close()
+
+    asyncio.run(run())
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_nat_t_socket_receives_and_sends_what_the_engine_names_it_for() -> None:
+    """RFC 3948: datagrams to the NAT-T socket reach the engine with that socket as ``local``;
+    a datagram the engine sends from the NAT-T port leaves from the NAT-T socket."""
+    async def run() -> None:
+        engine = FakeEngine(NegotiatorConfig(generation=1), ("127.0.0.1", 0))
+        natt_port = _free_udp_port()
+        shell = await open_shell(lambda _l: engine, ("127.0.0.1", 0), lambda _e: None,
+                                 natt_listen=[("127.0.0.1", natt_port)])
+        assert shell.natt_addresses == [("127.0.0.1", natt_port)]
+        ike = shell.local_address
+        assert ike is not None and ike[1] != natt_port
+        peer = _peer()
+        peer.sendto(b"\x00\x00\x00\x00floated", ("127.0.0.1", natt_port))
+        peer.sendto(b"plain", ike)
+        await _until(lambda: len(engine.received) == 2)
+        arrivals = dict(zip([d for d, _a, _n in engine.received], engine.received_on,
+                            strict=True))
+        assert arrivals == {b"\x00\x00\x00\x00floated": ("127.0.0.1", natt_port),
+                            b"plain": ike}
+        engine.outgoing.append(Transmission(b"from 4500", peer.getsockname(),
+                                            ("127.0.0.1", natt_port)))
+        engine.outgoing.append((b"from 500", peer.getsockname()))
+        shell.call(lambda _now: None)
+        sources = dict([await _recv(peer), await _recv(peer)])
+        assert sources == {b"from 4500": ("127.0.0.1", natt_port), b"from 500": ike}
+        shell.close()
+        peer.close()
 
     asyncio.run(run())
