@@ -70,7 +70,7 @@ class AggressiveMode:
         ke, nonce = ke_and_nonce(sa, tools, sa.offered[0].dh_group)
         sa.expect = Expect.SA_KE_AUTH
         payloads = [proposal, ke, nonce, sa.my_id, DPD_VENDOR_ID, *certificate_requests(sa),
-                    *natt.announced(sa), *announce_fragmentation(sa)]
+                    *natt.announced(sa, tools), *announce_fragmentation(sa)]
         return encode(sa, AGGRESSIVE, payloads, encrypt=False)
 
     def initiator_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
@@ -85,7 +85,7 @@ class AggressiveMode:
         check_peer_identity(sa, chain, "(2)")
         derive_keys(sa)
         verify_peer(sa, chain, "(2)", tools)
-        natt.note_peer_support(sa, chain)
+        natt.note_peer_support(sa, chain, tools)
         natt.detect(sa, chain)
         natt.float_initiator(sa, tools.natt_port)  # (3) from port 4500
         sa.expect = Expect.NOTHING
@@ -106,7 +106,7 @@ class AggressiveMode:
         sa.expect = Expect.AUTH
         payloads: list[Payload] = [reply, ke, nonce, sa.my_id, *my_authentication(sa),
                                    *certificate_requests(sa), DPD_VENDOR_ID,
-                                   *natt.answered(sa, chain), *natt.natd_payloads(sa),
+                                   *natt.answered(sa, chain, tools), *natt.natd_payloads(sa),
                                    *answer_fragmentation(sa, chain)]
         return Step(encode(sa, AGGRESSIVE, payloads, encrypt=False), awaits_reply=True)
 

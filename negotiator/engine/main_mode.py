@@ -82,7 +82,8 @@ class MainMode:
     def initiator_start(self, sa: IkeSa, tools: Tools) -> bytes:
         proposal = offer_of(sa)
         sa.expect = Expect.SA
-        payloads = [proposal, DPD_VENDOR_ID, *natt.announced(sa), *announce_fragmentation(sa)]
+        payloads = [proposal, DPD_VENDOR_ID, *natt.announced(sa, tools),
+                    *announce_fragmentation(sa)]
         return encode(sa, MAIN, payloads, encrypt=False)
 
     def initiator_process(self, sa: IkeSa, header: IsakmpHeader, data: bytes, tools: Tools) -> Step:
@@ -91,7 +92,7 @@ class MainMode:
             sa.chosen, sa.lifetime = accept_choice(sa.offered, required(chain, SaPayload, "(2)"))
             note_peer_support(sa, chain)
             note_fragmentation(sa, chain)
-            natt.note_peer_support(sa, chain)
+            natt.note_peer_support(sa, chain, tools)
             ke, nonce = ke_and_nonce(sa, tools, sa.chosen.dh_group)
             sa.expect = Expect.KE
             payloads = [ke, nonce, *certificate_requests(sa), *natt.natd_payloads(sa)]
@@ -123,7 +124,7 @@ class MainMode:
         reply = answer_offer(sa, chain, "(1)", tools)
         note_peer_support(sa, chain)
         sa.expect = Expect.KE
-        payloads = [reply, DPD_VENDOR_ID, *natt.answered(sa, chain),
+        payloads = [reply, DPD_VENDOR_ID, *natt.answered(sa, chain, tools),
                     *answer_fragmentation(sa, chain)]
         return Step(encode(sa, MAIN, payloads, encrypt=False))
 

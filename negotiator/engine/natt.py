@@ -34,6 +34,7 @@ from enum import Enum
 
 from negotiator.codec import NatDDraftPayload, NatDPayload, PayloadChain, VendorIdPayload
 from negotiator.crypto.prf import digest
+from negotiator.engine.phase1 import Tools
 from negotiator.engine.state import Address, IkeSa, NattVersion, Role
 
 NATT_PORT = 4500  # RFC 3948 section 2.1: the port both sides float to
@@ -55,14 +56,20 @@ DRAFT_VENDOR_IDS = (
 )
 
 
-def announced(sa: IkeSa) -> list[VendorIdPayload]:
-    """The vendor ID for our first message (none when the policy turns NAT-T off)."""
-    return [RFC3947_VENDOR_ID] if sa.policy.nat_traversal.enabled else []
+def _usable(sa: IkeSa, tools: Tools) -> bool:
+    """NAT-T is on for the SA's policy, and the shell has a NAT-T socket to float to (without
+    one, claiming NAT-T would make a peer behind a NAT float to a port nobody listens on)."""
+    return sa.policy.nat_traversal.enabled and tools.natt_port is not None
 
 
-def note_peer_support(sa: IkeSa, chain: PayloadChain) -> None:
-    """Record the NAT-T dialect of the peer's first message, if NAT-T is on for the policy."""
-    if not sa.policy.nat_traversal.enabled:
+def announced(sa: IkeSa, tools: Tools) -> list[VendorIdPayload]:
+    """The vendor ID for our first message (none when NAT-T is off or impossible)."""
+    return [RFC3947_VENDOR_ID] if _usable(sa, tools) else []
+
+
+def note_peer_support(sa: IkeSa, chain: PayloadChain, tools: Tools) -> None:
+    """Record the NAT-T dialect of the peer's first message, if NAT-T is usable."""
+    if not _usable(sa, tools):
         return
     ids = chain.all(VendorIdPayload)
     if RFC3947_VENDOR_ID in ids:
@@ -71,9 +78,9 @@ def note_peer_support(sa: IkeSa, chain: PayloadChain) -> None:
         sa.natt = NattVersion.DRAFT
 
 
-def answered(sa: IkeSa, chain: PayloadChain) -> list[VendorIdPayload]:
+def answered(sa: IkeSa, chain: PayloadChain, tools: Tools) -> list[VendorIdPayload]:
     """Responder: note the initiator's NAT-T dialect and answer with its vendor ID."""
-    note_peer_support(sa, chain)
+    note_peer_support(sa, chain, tools)
     if sa.natt is NattVersion.RFC3947:
         return [RFC3947_VENDOR_ID]
     if sa.natt is NattVersion.DRAFT:
@@ -123,8 +130,8 @@ def nat_between(sa: IkeSa) -> bool:
 
 def float_initiator(sa: IkeSa, natt_port: int | None) -> None:
     """RFC 3947 section 4: with a NAT between us, the initiator changes both ports to 4500 for
-    the message it is about to send (main mode (5), aggressive (3)) and all that follow. Not
-    possible without a NAT-T socket of our own (``natt_port`` None): then we stay on 500."""
+    the message it is about to send (main mode (5), aggressive (3)) and all that follow (the
+    NAT-T port is ours: without one, NAT-T was never announced)."""
     if sa.role is Role.INITIATOR and nat_between(sa) and natt_port is not None:
         sa.local = (sa.local[0], natt_port)
         sa.remote = (sa.remote[0], NATT_PORT)

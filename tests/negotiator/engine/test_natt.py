@@ -206,10 +206,19 @@ def test_nat_traversal_off_on_one_side_sends_no_vendor_id_and_no_nat_d(side: str
     assert natt.RFC3947_VENDOR_ID not in _plain(sent_by_off)
 
 
-def test_without_a_nat_t_socket_the_initiator_stays_on_port_500() -> None:
-    nat = _nat(natt_port=None)
-    i_sa, _r_sa = _establish(nat)
-    assert i_sa.local_behind_nat and not i_sa.floated and i_sa.local == (PRIVATE, 500)
+@pytest.mark.parametrize("side", ["inside", "outside"])
+def test_without_a_nat_t_socket_nat_t_is_not_announced_and_port_500_stays(side: str) -> None:
+    """A side with no NAT-T socket cannot take a float: it claims no NAT-T, so the other side
+    neither sends NAT-D nor floats, and the NAT's port-500 mapping carries it all."""
+    nat = _nat()
+    socketless = engine(config(SERVER if side == "inside" else PUBLIC),
+                        PRIVATE if side == "inside" else SERVER, 1 if side == "inside" else 2)
+    setattr(nat, side, socketless)
+    i_sa, r_sa = _establish(nat)
+    assert i_sa.natt is None and r_sa.natt is None
+    assert not (i_sa.floated or r_sa.floated or i_sa.local_behind_nat or r_sa.remote_behind_nat)
+    first, second = (_plain(w[1]) for w in nat.messages()[:2])
+    assert natt.RFC3947_VENDOR_ID not in (first if side == "inside" else second)
     assert all({s[1], d[1]} <= {500, 40500} for _w, _d, s, d in nat.messages())
 
 
