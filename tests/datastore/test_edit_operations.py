@@ -230,6 +230,24 @@ def test_insert_moves_an_existing_proposal(seeded: Datastore) -> None:
         "proposal-2", "proposal-1"]
 
 
+def test_a_move_inside_a_policy_the_same_edit_creates_is_kept(seeded: Datastore) -> None:
+    """Found by the netconf_intake fuzz harness: the move's removal was journaled but not its
+    insertion (inside a node this edit created), so each read of the candidate replayed the
+    new policy and removed the entry again: it was lost, and with a second move the read
+    failed. Both are now undone with the policy's creation."""
+    moves = ('<proposals>proposal-1</proposals><proposals>proposal-2</proposals>'
+             '<proposals yang:insert="first">proposal-2</proposals>'
+             '<proposals yang:insert="after" yang:value="proposal-2">proposal-1</proposals>'
+             '<proposals yang:insert="first">proposal-2</proposals>')
+    seeded.edit_config(config(security(
+        f"<policy><name>192.0.2.9</name>{moves}</policy>")))
+    for _ in range(2):  # each read replays the journal
+        assert proposals_of(seeded.get_config("candidate"), "192.0.2.9") == [
+            "proposal-2", "proposal-1"]
+    seeded.discard_changes()
+    assert proposals_of(seeded.get_config("candidate"), "192.0.2.9") == []
+
+
 def test_insert_errors(seeded: Datastore) -> None:
     error = edit_error(seeded, proposals_edit(
         '<proposals yang:insert="before" yang:value="nope">proposal-1</proposals>'))
