@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from negotiator.codec import IdPayload, IdType
 from negotiator.dn import format_dn, name_from_der, same_dn
-from negotiator.pki import TrustAnchor, is_ca, validity_fault, well_formed
+from negotiator.pki import MALFORMED, TrustAnchor, is_ca, validity_fault, well_formed
 
 MAX_PEER_CERTIFICATES = 8  # CERT payloads looked at (end entity + intermediates)
 MAX_PATH = 6  # certificates between the end entity and the anchor
@@ -39,7 +39,10 @@ class CertificateError(Exception):
 def load_peer_certificate(der: bytes) -> x509.Certificate:
     """A certificate from a CERT payload with every field the verification reads already
     parsed (:func:`negotiator.pki.well_formed`); ValueError if any does not parse."""
-    certificate = x509.load_der_x509_certificate(der)
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+    except MALFORMED:
+        raise ValueError("not a DER X.509 certificate") from None
     if not well_formed(certificate):
         raise ValueError("a certificate with a field that does not parse")
     return certificate

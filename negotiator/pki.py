@@ -107,9 +107,10 @@ def describe_key(key: object) -> str:
     return f"a {type(key).__name__.removeprefix('_').replace('PrivateKey', '')} key"
 
 
-# What cryptography raises for a field of a certificate that loaded but does not parse.
-_MALFORMED = (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension,
-              x509.UnsupportedGeneralNameType)
+# What cryptography raises for a certificate, or a field of one, that does not parse (a
+# version other than 1 or 3 is x509.InvalidVersion, which is no ValueError: found by fuzzing).
+MALFORMED = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion,
+             x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
 
 
 def well_formed(certificate: x509.Certificate) -> bool:
@@ -125,7 +126,7 @@ def well_formed(certificate: x509.Certificate) -> bool:
         _ = certificate.extensions, certificate.not_valid_before_utc
         _ = certificate.not_valid_after_utc
         certificate.public_key()
-    except _MALFORMED:
+    except MALFORMED:
         return False
     return True
 
@@ -134,7 +135,7 @@ def _certificates(pem: str) -> list[x509.Certificate]:
     """The PEM certificates of ``pem``; none when one of them does not parse in full."""
     try:
         certificates = x509.load_pem_x509_certificates(pem.encode())
-    except ValueError:
+    except MALFORMED:
         return []
     return certificates if all(map(well_formed, certificates)) else []
 

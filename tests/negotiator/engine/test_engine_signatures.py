@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from negotiator.codec import (
@@ -372,14 +374,27 @@ def bad_value_tag(der: bytes, name: bytes) -> bytes:
     return der[:at] + b"\x2f" + der[at + 1:]
 
 
-@pytest.mark.parametrize("field", ["subject", "issuer"])
-def test_a_certificate_with_a_malformed_name_is_refused(
+def malformed_der(certificate: x509.Certificate, field: str) -> bytes:
+    """``certificate``'s DER with ``field`` broken: ``subject`` or ``issuer`` (a mistagged
+    value, raising only when read), or ``version`` (4, which cryptography refuses with
+    InvalidVersion: no ValueError)."""
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    if field == "version":
+        at = der.index(b"\xa0\x03\x02\x01\x02") + 4  # [0] EXPLICIT INTEGER 2 (v3)
+        return der[:at] + b"\x03" + der[at + 1:]
+    return bad_value_tag(der, getattr(certificate, field).public_bytes())
+
+
+@pytest.mark.parametrize("field", ["subject", "issuer", "version"])
+def test_a_certificate_with_a_malformed_field_is_refused(
     field: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """cryptography parses a certificate's fields lazily: a CERT payload whose subject or
     issuer is malformed loaded, and the ValueError of ``.subject`` escaped the verification
-    (the engine's catch-all logged an internal error and the negotiation hung). It is refused
-    as INVALID_CERT_ENCODING like any CERT payload that does not parse."""
+    (the engine's catch-all logged an internal error and the negotiation hung); an unknown
+    version raised InvalidVersion, which is no ValueError, out of the load itself. Each is
+    refused as INVALID_CERT_ENCODING like any CERT payload that does not parse (both found by
+    the ike_certificates fuzz harness)."""
     import negotiator.engine.authentication as authentication
 
     initiator, responder = sides()
@@ -393,8 +408,8 @@ def test_a_certificate_with_a_malformed_name_is_refused(
             assert isinstance(cert, CertPayload)
             certificate = pair.responder.config.credential_of(sa.policy)
             assert certificate is not None
-            name = getattr(certificate.certificate, field).public_bytes()
-            payloads[0] = CertPayload(cert.encoding, bad_value_tag(cert.data, name))
+            payloads[0] = CertPayload(cert.encoding,
+                                      malformed_der(certificate.certificate, field))
         return payloads
 
     monkeypatch.setattr("negotiator.engine.main_mode.my_authentication", malformed)

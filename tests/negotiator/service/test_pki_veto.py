@@ -8,7 +8,6 @@ import datetime
 import pathlib
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from agent.datastore.schema import Schema
@@ -19,7 +18,7 @@ from negotiator.compile import compile_config
 from negotiator.config import NegotiatorConfig
 from negotiator.service import NegotiatorService, certificate_status_element
 from tests.certificates import NOW, NOW_TS, Issued, chain_pem, issue, key
-from tests.negotiator.engine.test_engine_signatures import bad_value_tag
+from tests.negotiator.engine.test_engine_signatures import malformed_der
 
 from .fake_engine import FakeEngine
 
@@ -128,20 +127,19 @@ def test_ecdsa_certificates_commit_with_their_method(store: Datastore, kind: str
 
 
 def _malformed_pem(issued: Issued, field: str) -> str:
-    """``issued``'s PEM with one attribute value of its subject or issuer mistagged: it loads
-    (cryptography parses fields lazily), and reading that field raises."""
-    der = issued.certificate.public_bytes(serialization.Encoding.DER)
-    bad = bad_value_tag(der, getattr(issued.certificate, field).public_bytes())
+    """``issued``'s PEM with ``field`` broken (test_engine_signatures.malformed_der)."""
+    bad = malformed_der(issued.certificate, field)
     return ("-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bad).decode()
             + "-----END CERTIFICATE-----\n")
 
 
-@pytest.mark.parametrize("field", ["subject", "issuer"])
+@pytest.mark.parametrize("field", ["subject", "issuer", "version"])
 def test_certificates_with_a_field_that_does_not_parse_are_refused(
     store: Datastore, field: str
 ) -> None:
-    """Found by fuzzing: such a CA certificate passed the commit, and every <get> of the
-    negotiator's state (certificate-status) then failed on it, as did a negotiation."""
+    """Found by fuzzing: a CA certificate with a mistagged subject passed the commit, and
+    every <get> of the negotiator's state (certificate-status) then failed on it, as did a
+    negotiation; an unknown version made the commit itself fail (InvalidVersion)."""
     malformed_ca = ca_entry("root", _malformed_pem(CA_CERT, field))
     found = [(e.app_tag, e.path) for e in errors_of(store, cert_config(cas=malformed_ca))]
     assert ("certificate-invalid", CA.format("root") + "/ike:certificate") in found
