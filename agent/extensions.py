@@ -79,6 +79,19 @@ def extension_factories() -> list[ExtensionFactory]:
     return [entry.load() for entry in sorted(found, key=lambda entry: entry.name)]
 
 
+# Publishes one event on the NETCONF stream (RFC 5277): a top-level ``notification`` of the
+# extension's YANG module, e.g. ``<ike-sa-up xmlns="urn:ike-agent:yang:ike-security">``.
+Publish = Callable[[etree._Element], None]
+
+
+@runtime_checkable
+class NotifyingExtension(Protocol):
+    def attach_notifications(self, publish: Publish) -> None:
+        """Called once when the agent starts: from then on the extension sends its events
+        with ``publish`` (on the event loop). The agent logs them for replay and queues them
+        for each subscriber; it knows nothing of what they mean."""
+
+
 @runtime_checkable
 class MetricsExtension(Protocol):
     def metrics(self) -> Iterable[Metric]:

@@ -40,7 +40,13 @@ from prometheus_client.core import Metric
 from agent.datastore.changes import ChangeSet
 from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError
-from agent.extensions import AgentExtension, MetricsExtension, RpcContext, RpcHandler
+from agent.extensions import (
+    AgentExtension,
+    MetricsExtension,
+    NotifyingExtension,
+    RpcContext,
+    RpcHandler,
+)
 from agent.metrics import AgentMetrics, gauge
 from agent.nacm.control import AccessControl
 from agent.netconf.confirmed_commit import (
@@ -423,6 +429,8 @@ class NetconfServer:
             if subscriber is not None:
                 datastore.add_subscriber(subscriber)
             self.dispatcher.register_all(extension.rpc_handlers())
+            if isinstance(extension, NotifyingExtension):
+                extension.attach_notifications(self.publish)
 
     def open_session(
         self,

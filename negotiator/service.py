@@ -27,7 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from agent.datastore.subscriber import IKE_NS, CommitSubscriber, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
-from agent.extensions import RpcContext, RpcHandler
+from agent.extensions import Publish, RpcContext, RpcHandler
 from negotiator.compile import (
     POLICY_LIST,
     ConfigCompiler,
@@ -48,6 +48,7 @@ from negotiator.engine.events import (
     SaInfo,
 )
 from negotiator.engine.statistics import PeerStatistics
+from negotiator.notifications import notification_of
 from negotiator.pki_veto import pki_errors, policy_errors
 from negotiator.shell import (
     Address,
@@ -394,6 +395,7 @@ class NegotiatorService:
         self._waiters: dict[int, list[asyncio.Future[str | None]]] = {}
         self._subscriber = _Subscriber(self, compiler or ConfigCompiler())
         self.event_listeners: list[Callable[[Event], None]] = []
+        self._publish: Publish | None = None  # the agent's NETCONF stream, once attached
         self._established = 0
         self._failures: Counter[str] = Counter()
 
@@ -633,6 +635,14 @@ class NegotiatorService:
                     waiter.set_result(reason)
         for listener in self.event_listeners:
             listener(event)
+        if self._publish is not None:
+            notification = notification_of(event)
+            if notification is not None:
+                self._publish(notification)
+
+    # -- NotifyingExtension ---------------------------------------------------------------
+    def attach_notifications(self, publish: Publish) -> None:
+        self._publish = publish
 
     def _count_outcome(self, reason: str | None) -> None:
         if reason is None:

@@ -60,8 +60,10 @@ from negotiator.engine.admission import (
 from negotiator.engine.aggressive_mode import AggressiveMode
 from negotiator.engine.dpd import dpd_notify, sequence_of
 from negotiator.engine.events import (
+    DownReason,
     EngineCounters,
     Event,
+    Failure,
     InitiationDue,
     NegotiationRefused,
     SaDeleted,
@@ -69,6 +71,7 @@ from negotiator.engine.events import (
     SaFailed,
     SaInfo,
     Transmission,
+    failure_of,
 )
 from negotiator.engine.exchange import Exchange, Step
 from negotiator.engine.fragments import FragmentError
@@ -85,7 +88,7 @@ from negotiator.engine.state import (
     SaTable,
     cookie_prefix,
 )
-from negotiator.engine.statistics import Failure, PeerStatistics, Statistics, failure_of
+from negotiator.engine.statistics import PeerStatistics, Statistics
 from negotiator.engine.timers import Deadlines
 
 log = logging.getLogger("negotiator.engine")
@@ -178,10 +181,8 @@ class Engine:
                 sa.log_prefix,
                 policy.peer,
             )
-            self._statistics.failed(
-                remote[0], Failure.NO_PROPOSAL, "no proposal can be offered", now
-            )
-            self._events.append(SaFailed(sa.index, "no proposal can be offered"))
+            reason = "no proposal can be offered"
+            self._report_failure(sa, reason, reason, Failure.NO_PROPOSAL_CHOSEN)
             return sa.index
         message = exchange.initiator_start(sa, self._tools)
         self._table.add(sa)
@@ -211,12 +212,11 @@ class Engine:
                 continue
             cleared += 1
             if sa.established:
-                self._delete(sa, "cleared", now)
+                self._delete(sa, "cleared", now, DownReason.CLEARED)
             else:
                 log.info("%s: negotiation cleared", sa.log_prefix)
                 self._remove(sa)
-                self._statistics.failed(sa.remote[0], Failure.OTHER, "cleared", now)
-                self._events.append(SaFailed(sa.index, "cleared"))
+                self._report_failure(sa, "cleared", "cleared", Failure.OTHER)
         return cleared
 
     def delete(self, index: int, now: float) -> bool:
@@ -225,7 +225,7 @@ class Engine:
         sa = self._table.get(index)
         if sa is None or not sa.established:
             return False
-        self._delete(sa, "deleted", now)
+        self._delete(sa, "deleted", now, DownReason.CLEARED)
         return True
 
     def handle_timers(self, now: float) -> None:
@@ -238,7 +238,7 @@ class Engine:
                 continue
             if sa.established:
                 if sa.expires_at is not None and now >= sa.expires_at:
-                    self._delete(sa, "lifetime expired", now)
+                    self._delete(sa, "lifetime expired", now, DownReason.EXPIRED)
                     continue
                 if sa.dpd_at is not None and now >= sa.dpd_at and not self._probe(sa, now):
                     continue
@@ -375,7 +375,7 @@ class Engine:
                     err.notify,
                     err.reason,
                     err.detail,
-                    failure_of(err.notify, err.reason),
+                    err.failure,
                     delete=err.delete_peer_sa,
                 )
             else:
@@ -468,11 +468,10 @@ class Engine:
                 err.detail,
                 err.notify.name,
             )
-            failure = failure_of(err.notify, err.reason)
-            self._statistics.failed(remote[0], failure, err.detail, now)
+            self._statistics.failed(remote[0], err.failure, err.detail, now)
             self._emit(sa, informational.notify(sa, err.notify, self._tools))
             if err.fatal:  # a semantic refusal (no proposal...): a failed negotiation
-                self._events.append(NegotiationRefused(remote[0], err.reason))
+                self._events.append(NegotiationRefused(remote[0], err.reason, err.failure))
             else:  # malformed: junk anyone could send
                 self._dropped += 1
             return
@@ -505,7 +504,11 @@ class Engine:
                 _nat_summary(sa),
             )
             self._statistics.established(sa.remote[0])
-            self._events.append(SaEstablished(sa.index))
+            self._events.append(
+                SaEstablished(
+                    sa.index, sa.remote[0], sa.role.value, str(sa.policy.peer), sa.chosen.name
+                )
+            )
             self._established_kept(sa, now)
         self._schedule(sa)
 
@@ -537,7 +540,11 @@ class Engine:
                 elif sa.established:
                     log.info("%s: deleted by peer", sa.log_prefix)
                     self._remove(sa)
-                    self._events.append(SaDeleted(sa.index, "deleted by peer"))
+                    self._events.append(
+                        SaDeleted(
+                            sa.index, "deleted by peer", sa.remote[0], DownReason.DELETED_BY_PEER
+                        )
+                    )
                 else:
                     self._fail(sa, None, "deleted by peer", "deleted by peer", Failure.OTHER)
                 return
@@ -621,8 +628,13 @@ class Engine:
         if delete:
             self._emit(sa, informational.delete(sa, self._tools))
         self._remove(sa)
+        self._report_failure(sa, reason, detail, failure)
+
+    def _report_failure(self, sa: IkeSa, reason: str, detail: str, failure: Failure) -> None:
+        """A negotiation ended without an SA: counted for its peer (``detail`` as its last
+        failure reason) and reported (SaFailed, ``reason``)."""
         self._statistics.failed(sa.remote[0], failure, detail, self._now)
-        self._events.append(SaFailed(sa.index, reason))
+        self._events.append(SaFailed(sa.index, reason, sa.remote[0], sa.role.value, failure))
 
     def _drop_half_open(self, index: int, newcomer: str) -> None:
         """Admission: make room for a negotiation from ``newcomer`` (no notify: the dropped
@@ -642,14 +654,13 @@ class Engine:
         )
         self._remove(sa)
         reason = "dropped by admission (half-open bound)"
-        self._statistics.failed(sa.remote[0], Failure.OTHER, reason, self._now)
-        self._events.append(SaFailed(sa.index, reason))
+        self._report_failure(sa, reason, reason, Failure.OTHER)
 
-    def _delete(self, sa: IkeSa, reason: str, now: float) -> None:
+    def _delete(self, sa: IkeSa, reason: str, now: float, cause: DownReason) -> None:
         log.info("%s: deleting the SA with %s: %s", sa.log_prefix, sa.remote[0], reason)
         self._emit(sa, informational.delete(sa, self._tools))
         self._remove(sa)
-        self._events.append(SaDeleted(sa.index, reason))
+        self._events.append(SaDeleted(sa.index, reason, sa.remote[0], cause))
 
     # -- NAT traversal (RFC 3947, RFC 3948, .natt) ---------------------------------------------
 
@@ -708,7 +719,12 @@ class Engine:
         dpd = sa.policy.dead_peer_detection
         assert dpd is not None
         if sa.dpd_unanswered >= dpd.threshold:
-            self._delete(sa, f"dead peer ({sa.dpd_unanswered} R-U-THERE unanswered)", now)
+            self._delete(
+                sa,
+                f"dead peer ({sa.dpd_unanswered} R-U-THERE unanswered)",
+                now,
+                DownReason.DEAD_PEER,
+            )
             return False
         if sa.dpd_sequence == 0:  # RFC 3706 section 5.5: a random start
             sa.dpd_sequence = int.from_bytes(self._tools.random_bytes(4), "big") >> 1 or 1
@@ -751,7 +767,9 @@ class Engine:
         sa.reauth_at = now + sa.lifetime - reauth_margin(sa.lifetime)
         for old in self._table.with_peer(peer):
             if old is not sa and old.established and old.reauthing:
-                self._delete(old, f"re-authenticated by SA {sa.index}", now)
+                self._delete(
+                    old, f"re-authenticated by SA {sa.index}", now, DownReason.REPLACED
+                )
 
     def _reauthenticate(self, sa: IkeSa, now: float) -> None:
         sa.reauth_at = None

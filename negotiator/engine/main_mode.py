@@ -42,6 +42,7 @@ from negotiator.engine.authentication import (
     verify_peer,
 )
 from negotiator.engine.dpd import DPD_VENDOR_ID, note_peer_support
+from negotiator.engine.events import Failure
 from negotiator.engine.exchange import Step
 from negotiator.engine.phase1 import (
     Phase1Error,
@@ -156,6 +157,7 @@ class MainMode:
                     "authentication failed",
                     detail=f"(5) does not decrypt to payloads ({exc.detail}): "
                     "pre-shared key mismatch?",
+                    failure=Failure.AUTHENTICATION_FAILED,
                 ) from None
             check_peer_identity(sa, chain, "(5)")
             verify_peer(sa, chain, "(5)", tools)

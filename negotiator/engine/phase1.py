@@ -59,6 +59,7 @@ from negotiator.crypto.keys import (
     skeyid_psk,
     skeyid_signatures,
 )
+from negotiator.engine.events import Failure, failure_of
 from negotiator.engine.identity import describe_identity, identity_payload, same_identity
 from negotiator.engine.state import IkeSa, Role
 
@@ -70,16 +71,24 @@ MIN_NONCE, MAX_NONCE = 8, 256
 
 class Phase1Error(Exception):
     """A negotiation failure: ``notify`` is the one notify type it maps to, ``reason`` is what
-    SaFailed reports. ``fatal=False`` means: drop the message and keep the SA; that is used for
-    syntax errors (malformed or missing payloads, unexpected messages), which anyone who saw the
-    cookies could forge; the retransmission then recovers. Semantic failures (no proposal,
-    a bad KE value, a wrong hash or identity) are fatal."""
+    SaFailed reports, ``failure`` its kind (the notify's, :func:`failure_of`, unless given
+    where the notify does not say it). ``fatal=False`` means: drop the message and keep the
+    SA; that is used for syntax errors (malformed or missing payloads, unexpected messages),
+    which anyone who saw the cookies could forge; the retransmission then recovers. Semantic
+    failures (no proposal, a bad KE value, a wrong hash or identity) are fatal."""
 
     def __init__(
-        self, notify: NotifyType, reason: str, *, fatal: bool = True, detail: str | None = None
+        self,
+        notify: NotifyType,
+        reason: str,
+        *,
+        fatal: bool = True,
+        detail: str | None = None,
+        failure: Failure | None = None,
     ) -> None:
         super().__init__(detail or reason)
         self.notify = notify
+        self.failure = failure_of(notify) if failure is None else failure
         self.reason = reason
         self.fatal = fatal
         self.detail = detail or reason

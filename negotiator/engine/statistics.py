@@ -11,40 +11,8 @@ configured peers, past and present.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import Enum
 
-from negotiator.codec import NotifyType
-
-
-class Failure(Enum):
-    NO_PROPOSAL = "no-proposal"
-    AUTHENTICATION = "authentication"
-    TIMEOUT = "timeout"
-    OTHER = "other"
-
-
-_AUTHENTICATION_NOTIFIES = frozenset(
-    {
-        NotifyType.AUTHENTICATION_FAILED,
-        NotifyType.INVALID_ID_INFORMATION,
-        NotifyType.INVALID_HASH_INFORMATION,
-        NotifyType.INVALID_SIGNATURE,
-        NotifyType.INVALID_CERTIFICATE,
-    }
-)
-
-
-def failure_of(notify: int | None, reason: str = "") -> Failure:
-    """The kind of a failure that maps to ``notify`` (sent or received); ``reason`` is a
-    Phase1Error's (main mode reports an undecryptable message 5, the usual sign of a wrong
-    pre-shared key, as PAYLOAD_MALFORMED with reason "authentication failed")."""
-    if reason == "authentication failed":
-        return Failure.AUTHENTICATION
-    if notify == NotifyType.NO_PROPOSAL_CHOSEN:
-        return Failure.NO_PROPOSAL
-    if notify in _AUTHENTICATION_NOTIFIES:
-        return Failure.AUTHENTICATION
-    return Failure.OTHER
+from negotiator.engine.events import Failure
 
 
 @dataclass(slots=True)
@@ -79,9 +47,9 @@ class Statistics:
 
     def failed(self, address: str, failure: Failure, reason: str, now: float) -> None:
         peer = self._of(address)
-        if failure is Failure.NO_PROPOSAL:
+        if failure is Failure.NO_PROPOSAL_CHOSEN:
             peer.failed_no_proposal += 1
-        elif failure is Failure.AUTHENTICATION:
+        elif failure in (Failure.AUTHENTICATION_FAILED, Failure.CERTIFICATE_INVALID):
             peer.failed_authentication += 1
         elif failure is Failure.TIMEOUT:
             peer.failed_timeout += 1

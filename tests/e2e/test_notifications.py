@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import datetime
 import pathlib
-import time
 from collections.abc import Iterator
 
 import pytest
 from lxml import etree
 from ncclient import manager
+
+from tests.notification_events import take_events
 
 from .conftest import USER, RunningAgent, add_user, start_agent, stop_agent
 from .test_ncclient import IKE, SEED, connect
@@ -27,18 +28,9 @@ NEW_POLICY = (
 )
 
 
-def events(m: manager.Manager, count: int, timeout: float = 15.0) -> list[etree._Element]:
+def events(m: manager.Manager, count: int) -> list[etree._Element]:
     """The next ``count`` notifications' event elements."""
-    found: list[etree._Element] = []
-    deadline = time.monotonic() + timeout
-    while len(found) < count:
-        left = deadline - time.monotonic()
-        assert left > 0, [etree.QName(e).localname for e in found]
-        notification = m.take_notification(block=True, timeout=left)
-        assert notification is not None, [etree.QName(e).localname for e in found]
-        root = notification.notification_ele
-        found.append(next(c for c in root if etree.QName(c).localname != "eventTime"))
-    return found
+    return take_events(m, count)
 
 
 def named(found: list[etree._Element], name: str) -> list[etree._Element]:

@@ -210,7 +210,10 @@ def test_psk_mismatch_charon_initiating_fails_on_both_sides(
         charon.wait_for_log(r"N\(AUTH_FAILED\)", start=start)
     else:
         # The agent cannot authenticate message 5 and fails the SA.
-        assert "SaFailed(index=1, reason='authentication failed')" in agent.events()
+        assert (f"SaFailed(index=1, reason='authentication failed', remote_address="
+                f"'{ADDRESS_B}', role='responder', "
+                "failure=<Failure.AUTHENTICATION_FAILED: 'authentication-failed'>)"
+                ) in agent.events()
 
 
 def test_no_common_proposal_agent_initiating(agent: AgentProcess, charon: Charon) -> None:
@@ -394,5 +397,7 @@ def test_the_agents_sa_expires_and_the_peer_sees_the_delete(agent: AgentProcess,
     assert reply["state"] == "established"
     assert len(charon.list_sas()) == 1
     wait_until(lambda: agent.security_associations() == [], "the SA did not expire", timeout=8)
-    assert f"SaDeleted(index={reply['index']}, reason='lifetime expired')" in agent.events()
+    assert (f"SaDeleted(index={reply['index']}, reason='lifetime expired', "
+            f"remote_address='{ADDRESS_B}', cause=<DownReason.EXPIRED: 'expired'>)"
+            ) in agent.events()
     wait_until(lambda: charon.list_sas() == [], "charon did not see the expiry DELETE")

@@ -23,6 +23,7 @@ from ncclient import manager
 
 from agent.datastore.subscriber import IKE_NS
 from agent.netconf.xmlutil import BASE_NS
+from tests.notification_events import take_events
 
 from .harness import (
     ADDRESS_A,
@@ -383,3 +384,44 @@ def test_test_ike_negotiation_agrees_with_charon_before_and_after_the_commit(
     assert charon.initiate("agent").returncode == 0
     [sa] = _sas(netconf)
     assert sa["proposal"] == match["proposal"] == "aes256-sha256-ecp256"
+def _ike_events(session: Any, count: int) -> list[etree._Element]:
+    """The next ``count`` ike-security notifications (other events are skipped)."""
+    return take_events(session, count, 30.0, lambda e: etree.QName(e).namespace == IKE_NS)
+
+
+def test_ike_sa_notifications_from_a_real_peer(netconf: Any, charon: Charon) -> None:
+    watcher = manager.connect(host=MANAGEMENT_A, port=NETCONF_PORT, username=USER,
+                              password=PASSWORD, hostkey_verify=False, allow_agent=False,
+                              look_for_keys=False, timeout=30)
+    try:
+        watcher.create_subscription()
+        _commit(netconf, agent_security_xml(AgentPolicy(ADDRESS_B, "event-secret")))
+        # charon initiates: ike-sa-up (the agent is the responder).
+        charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, "event-secret")])
+        assert charon.initiate("agent").returncode == 0
+        [up] = _ike_events(watcher, 1)
+        [sa] = _sas(netconf)
+        assert etree.QName(up).localname == "ike-sa-up"
+        leaves = {etree.QName(e).localname: e.text for e in up}
+        assert leaves == {"index": sa["index"], "remote-address": ADDRESS_B,
+                          "policy": ADDRESS_B, "proposal": sa["proposal"]}
+        # Cleared here: ike-sa-down, reason cleared.
+        assert _rpc(netconf, "clear-ike-security-associations", ADDRESS_B) == {
+            "cleared-count": "1"}
+        [down] = _ike_events(watcher, 1)
+        assert etree.QName(down).localname == "ike-sa-down"
+        assert {etree.QName(e).localname: e.text for e in down} == {
+            "index": sa["index"], "remote-address": ADDRESS_B, "reason": "cleared"}
+        wait_until(lambda: charon.list_sas() == [], "charon kept the cleared SA")
+        # charon with another key: the agent (responder) fails to authenticate it.
+        charon.load([Connection("agent", ADDRESS_B, ADDRESS_A, "not-the-event-secret")])
+        assert charon.initiate("agent", timeout=5).returncode != 0
+        [failed] = _ike_events(watcher, 1)
+        assert etree.QName(failed).localname == "ike-negotiation-failed"
+        details = {etree.QName(e).localname: e.text for e in failed}
+        assert details["remote-address"] == ADDRESS_B and details["role"] == "responder"
+        assert details["failure"] == "authentication-failed", details
+        assert "event-secret" not in (details["reason"] or "")
+    finally:
+        if watcher.connected:
+            watcher.close_session()

@@ -9,13 +9,14 @@ import datetime
 
 from lxml import etree
 
+from agent.extensions import Publish, RpcHandler
 from agent.netconf.library import ModuleLibrary
 from agent.netconf.netconf_events import NCN_NS
 from agent.netconf.notifications import NETMOD_NOTIFICATION_NS, NOTIFICATION_NS, format_time
 from agent.server import NetconfServer
 from tests.xpath_results import xpath_texts
 
-from .fakes import FakeDatastore, MemoryClient, errors, ike_module, is_ok, make_server
+from .fakes import IKE_NS, FakeDatastore, MemoryClient, errors, ike_module, is_ok, make_server
 from .test_server import edit, run
 
 SUBSCRIBE = f'<create-subscription xmlns="{NOTIFICATION_NS}">{{}}</create-subscription>'
@@ -148,5 +149,42 @@ def test_streams_are_reported_in_get() -> None:
         caps = xpath_texts(client.hello, "//*[local-name()='capability']/text()", {})
         assert "urn:ietf:params:netconf:capability:notification:1.0" in caps
         assert "urn:ietf:params:netconf:capability:interleave:1.0" in caps
+
+    run(scenario)
+
+
+class EventfulExtension:
+    """An extension that has events of its own (as the negotiator has IKE SA events)."""
+
+    def __init__(self) -> None:
+        self.publish: Publish | None = None
+
+    def commit_subscriber(self) -> None:
+        return None
+
+    def operational_state(self) -> list[etree._Element]:
+        return []
+
+    def rpc_handlers(self) -> dict[tuple[str, str], RpcHandler]:
+        return {}
+
+    def attach_notifications(self, publish: Publish) -> None:
+        self.publish = publish
+
+
+def test_an_extension_publishes_through_the_seam() -> None:
+    async def scenario() -> None:
+        extension = EventfulExtension()
+        server = NetconfServer(FakeDatastore(), ModuleLibrary.build([ike_module()]),
+                               [extension])
+        watcher = MemoryClient(server)
+        flt = f'<filter type="subtree"><sa-up xmlns="{IKE_NS}"/></filter>'
+        assert is_ok(await watcher.rpc(SUBSCRIBE.format(flt)))
+        assert extension.publish is not None
+        extension.publish(etree.fromstring(f'<other xmlns="{IKE_NS}"/>'))  # filtered out
+        extension.publish(etree.fromstring(f'<sa-up xmlns="{IKE_NS}"><index>7</index></sa-up>'))
+        up = event(await next_notification(watcher))
+        assert up.findtext(f"{{{IKE_NS}}}index") == "7"
+        assert len(server.events.log) == 3  # watcher's session-start and both events
 
     run(scenario)

@@ -38,7 +38,7 @@ from negotiator.config import (
     Policy,
     Proposal,
 )
-from negotiator.engine.events import Event, SaDeleted, SaEstablished, SaFailed
+from negotiator.engine.events import Event, Failure, SaDeleted, SaEstablished, SaFailed
 from negotiator.engine.state import IkeSa, Role
 from negotiator.pki import LocalCredential, TrustAnchor, read_anchor, read_local
 from tests.certificates import NOW, NOW_TS, Issued, chain_pem, issue, key
@@ -193,11 +193,26 @@ def test_intermediates_come_from_the_peer_and_need_not_be_configured() -> None:
     assert [type(e) for e in i_events + r_events] == [SaEstablished, SaEstablished]
 
 
+# The kind each refusal reports (ike-negotiation-failed's failure leaf): a certificate that
+# does not do is certificate-invalid, a peer that is not who it claims authentication-failed;
+# both count as failed-authentication in the peer's statistics.
+_KIND = {
+    NotifyType.INVALID_CERTIFICATE: Failure.CERTIFICATE_INVALID,
+    NotifyType.CERTIFICATE_UNAVAILABLE: Failure.CERTIFICATE_INVALID,
+    NotifyType.INVALID_ID_INFORMATION: Failure.AUTHENTICATION_FAILED,
+    NotifyType.INVALID_SIGNATURE: Failure.AUTHENTICATION_FAILED,
+}
+
+
 def _fails(pair: Pair, reason: str, notify: NotifyType, *, failing: str = "initiator") -> None:
     i_events, r_events = run(pair)
     failed = i_events if failing == "initiator" else r_events
     assert len(failed) == 1 and isinstance(failed[0], SaFailed), failed
     assert reason in failed[0].reason, failed[0].reason
+    assert failed[0].failure is _KIND[notify], failed[0]
+    side = pair.initiator if failing == "initiator" else pair.responder
+    [statistics] = side.peer_statistics()
+    assert (statistics.failed_authentication, statistics.failed_no_proposal) == (1, 0)
     destination = R_ADDR if failing == "initiator" else I_ADDR
     notified = [n for n in _notifies(pair, destination)]
     assert notify in notified or not notified, notified
