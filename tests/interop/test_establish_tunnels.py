@@ -71,8 +71,9 @@ def test_reauthentication_before_expiry_at_the_minimum_lifetime(
     assert new["initiator-cookie"] != old["initiator-cookie"]
     assert int(new["index"]) > int(old["index"])
     events = agent.events()
-    up = events.index(f"SaEstablished(index={new['index']})")
+    [up] = [i for i, e in enumerate(events) if e.startswith(f"SaEstablished(index={new['index']},")]
     [gone] = [i for i, e in enumerate(events) if e.startswith(f"SaDeleted(index={old['index']},")]
     assert up < gone  # the new SA was up before the old one was deleted
+    assert "cause=<DownReason.REPLACED: 'replaced'>" in events[gone]  # ike-sa-down: replaced
     wait_until(lambda: [sa["initiator-spi"] for sa in charon.list_sas()] == [
         new["initiator-cookie"]], "charon did not end with the new SA alone")
