@@ -171,6 +171,9 @@ class EventfulExtension:
     def attach_notifications(self, publish: Publish) -> None:
         self.publish = publish
 
+    async def stop(self) -> None:
+        return None
+
 
 def test_an_extension_publishes_through_the_seam() -> None:
     async def scenario() -> None:

@@ -199,6 +199,7 @@ def test_intermediates_come_from_the_peer_and_need_not_be_configured() -> None:
 _KIND = {
     NotifyType.INVALID_CERTIFICATE: Failure.CERTIFICATE_INVALID,
     NotifyType.CERTIFICATE_UNAVAILABLE: Failure.CERTIFICATE_INVALID,
+    NotifyType.INVALID_CERT_ENCODING: Failure.CERTIFICATE_INVALID,
     NotifyType.INVALID_ID_INFORMATION: Failure.AUTHENTICATION_FAILED,
     NotifyType.INVALID_SIGNATURE: Failure.AUTHENTICATION_FAILED,
 }
