@@ -1,17 +1,20 @@
 """error-path values: XML instance-identifiers with module prefixes (RFC 6241 section 4.3).
 
 Two sources: libyang's data paths (``/ike-security:security/ike/policy[name='x']``, module
-names on the first node only) and lxml elements of a configuration tree.
+names on the first node only) and lxml elements of a configuration tree. And back: the
+entries of a configuration that errors name (:func:`without_entries`, for continue-on-error).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 
 from lxml import etree
 
 from agent.datastore.changes import Key, Step
 from agent.datastore.schema import NodeKind, Schema, SchemaNode
+from agent.errors import RpcError
 
 
 def _unquoted(text: str) -> Iterator[tuple[int, str, int]]:
@@ -144,3 +147,43 @@ def describe(element: etree._Element, parent: etree._Element,
         steps.append((str(tag), key))
         parts.append(head + step_predicates(el, schema_node, prefix))
     return tuple(steps), "".join(parts)
+
+
+def without_entries(config: etree._Element, errors: list[RpcError],
+                     schema: Schema) -> etree._Element | None:
+    """A copy of ``config`` without the nodes the ``errors`` are about: for each, the list
+    entry holding the node its path names (the node itself outside any list). None when an
+    error names no node of ``config``."""
+    pruned = copy.deepcopy(config)
+    doomed: list[etree._Element] = []
+    for error in errors:
+        entry = None if error.path is None else entry_on(pruned, error.path, schema)
+        if entry is None:
+            return None
+        doomed.append(entry)
+    for entry in doomed:
+        parent = entry.getparent()
+        if parent is not None:  # None: removed already (two errors in one entry)
+            parent.remove(entry)
+    return pruned
+
+
+def entry_on(config: etree._Element, path: str, schema: Schema) -> etree._Element | None:
+    """The deepest list entry of ``config`` on the instance-identifier ``path``, else the
+    node ``path`` names; None if neither is in ``config``."""
+    node, children, rest = config, schema.roots, path
+    entry: etree._Element | None = None
+    while rest:
+        for child in node:
+            schema_node = children.get(child.tag) if isinstance(child.tag, str) else None
+            if schema_node is None:
+                continue
+            step = path_step(child, schema_node, schema)
+            if rest == step or rest.startswith(step + "/"):
+                node, children, rest = child, schema_node.children, rest[len(step):]
+                if schema_node.kind is NodeKind.LIST:
+                    entry = child
+                break
+        else:
+            return entry  # the rest of the path is not in ``config``
+    return entry if entry is not None else node

@@ -37,6 +37,7 @@ from agent.datastore.edit import ErrorOption, Operation, apply_edit
 from agent.datastore.intake import canonicalise, check_config
 from agent.datastore.journal import Journal
 from agent.datastore.keyindex import KeyIndex
+from agent.datastore.paths import without_entries
 from agent.datastore.persist import DatastoreLoadError, empty_data
 from agent.datastore.schema import Schema
 from agent.datastore.sealing import Sealing
@@ -217,37 +218,57 @@ class Datastore:
             raise _bad_value("error-option", error_option, tuple(ErrorOption))
         _check_payload(self._schema, config)
         operation = Operation(default_operation)
-        request = _Request(config, default_operation, error_option)
+        option = ErrorOption(error_option)
         with self._candidate() as candidate:
-            journal = apply_edit(
-                self._schema, candidate, config, index=self._index,
-                default_operation=operation, error_option=ErrorOption(error_option),
-            )
-            if not journal.errors and operation is Operation.REPLACE:
-                # RFC 6241 section 7.2: the <config> replaces the whole datastore.
-                given = {c.tag for c in config if isinstance(c.tag, str)}
-                for top in [c for c in candidate if c.tag not in given]:
-                    journal.remove(top)
-            if authorize is not None and journal.changes:
-                try:
-                    authorize(ChangeSet(self.generation, tuple(journal.changes)))
-                except NetconfError:
+            journal = self._apply(candidate, config, operation, option, authorize)
+            # The candidate only ever holds data that parses against the model (RFC 7950
+            # section 8.3.1), whatever the test-option ("set" skips validation, not
+            # parsing) and the error-option.
+            unparsed = self._unparsed(journal, candidate)
+            if unparsed and option is ErrorOption.CONTINUE_ON_ERROR:
+                # RFC 6241 section 7.2: continue-on-error goes on after an error. A value
+                # that does not parse fails the list entry holding it: the edit is made
+                # again without those entries, each bad value its own <rpc-error>.
+                pruned = without_entries(config, unparsed, self._schema)
+                if pruned is not None:
                     journal.undo()
-                    raise
-            self._finish_edit(journal, candidate, test_option, request)
-
-    def _finish_edit(self, journal: Journal, candidate: etree._Element, test_option: str,
-                     request: _Request) -> None:
-        # The candidate only ever holds data that parses against the model (RFC 7950 section
-        # 8.3.1), whatever the test-option ("set" skips validation, not parsing) and the
-        # error-option: what continue-on-error kept is parsed too, and undone if it does not.
-        if not journal.empty:
-            errors = self._validator.check(candidate, journal.changes, parse_only=True,
-                                           index=self._index,
-                                           skeleton_key=self._skeleton_key(journal))
-            if errors:
+                    first = journal.errors  # with those inside the entries now left out
+                    config = pruned
+                    journal = self._apply(candidate, config, operation, option, authorize)
+                    journal.errors[:] = [*first, *unparsed,
+                                         *(e for e in journal.errors if e not in first)]
+                    unparsed = self._unparsed(journal, candidate)
+            if unparsed:
                 journal.undo()
-                raise NetconfError(*journal.errors, *errors)
+                raise NetconfError(*journal.errors, *unparsed)
+            request = _Request(config, default_operation, error_option)
+            self._finish_edit(journal, test_option, request)
+
+    def _apply(self, candidate: etree._Element, config: etree._Element, operation: Operation,
+               option: ErrorOption, authorize: Authorize | None) -> Journal:
+        journal = apply_edit(self._schema, candidate, config, index=self._index,
+                             default_operation=operation, error_option=option)
+        if not journal.errors and operation is Operation.REPLACE:
+            # RFC 6241 section 7.2: the <config> replaces the whole datastore.
+            given = {c.tag for c in config if isinstance(c.tag, str)}
+            for top in [c for c in candidate if c.tag not in given]:
+                journal.remove(top)
+        if authorize is not None and journal.changes:
+            try:
+                authorize(ChangeSet(self.generation, tuple(journal.changes)))
+            except NetconfError:
+                journal.undo()
+                raise
+        return journal
+
+    def _unparsed(self, journal: Journal, candidate: etree._Element) -> list[RpcError]:
+        """The values of what ``journal`` changed in ``candidate`` that do not parse."""
+        if journal.empty:
+            return []
+        return self._validator.check(candidate, journal.changes, parse_only=True,
+                                     index=self._index, skeleton_key=self._skeleton_key(journal))
+
+    def _finish_edit(self, journal: Journal, test_option: str, request: _Request) -> None:
         if journal.errors:
             if test_option == "test-only":
                 journal.undo()  # RFC 6241 7.2: test-only sets nothing, not even what succeeded

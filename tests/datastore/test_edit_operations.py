@@ -177,6 +177,55 @@ def test_continue_on_error_keeps_what_succeeded_and_reports_the_rest(
         "10.1.1.1", "10.1.1.2", "10.6.6.6"]
 
 
+def test_continue_on_error_skips_the_entries_holding_values_that_do_not_parse(
+    seeded: Datastore,
+) -> None:
+    """RFC 6241 section 7.2: a value of the wrong type fails its list entry, not the edit;
+    each bad value is its own <rpc-error>, the other entries are applied."""
+    body = security(
+        proposal("proposal-9", dh="group99")  # an enum value the model does not have
+        + policy("10.6.6.6")
+        + "<policy><name>10.1.1.1</name><mode>sideways</mode></policy>"  # merged: refused
+        + "<policy><name>10.1.1.2</name><mode>aggressive</mode></policy>"
+        + policy("10.7.7.7").replace("</policy>", f"<description>{'x' * 81}</description>"
+                                     "</policy>"))  # 1..80 characters
+    with pytest.raises(NetconfError) as caught:
+        seeded.edit_config(config(body), error_option="continue-on-error")
+    assert sorted((e.tag, e.path) for e in caught.value.errors) == [
+        (ErrorTag.INVALID_VALUE, POLICY_PATH.format("10.1.1.1") + "/ike:mode"),
+        (ErrorTag.INVALID_VALUE, POLICY_PATH.format("10.7.7.7") + "/ike:description"),
+        (ErrorTag.INVALID_VALUE,
+         "/ike:security/ike:ike/ike:proposal[ike:name='proposal-9']/ike:dh-group"),
+    ]
+    assert candidate_text(seeded, "//i:proposal/i:name/text()") == ["proposal-1", "proposal-2"]
+    assert candidate_text(seeded, "//i:policy/i:name/text()") == [
+        "10.1.1.1", "10.1.1.2", "10.6.6.6"]
+    assert candidate_text(seeded, "//i:policy/i:mode/text()") == ["aggressive"]
+    seeded.validate("candidate")
+
+
+def test_continue_on_error_skips_a_bad_value_outside_any_list(seeded: Datastore) -> None:
+    nacm = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
+    body = (f'<nacm xmlns="{nacm}"><enable-nacm>maybe</enable-nacm>'
+            "<read-default>deny</read-default></nacm>" + security(policy("10.6.6.6")))
+    with pytest.raises(NetconfError) as caught:
+        seeded.edit_config(config(body), error_option="continue-on-error")
+    assert [(e.tag, e.path) for e in caught.value.errors] == [
+        (ErrorTag.INVALID_VALUE, "/nacm:nacm/nacm:enable-nacm")]
+    assert candidate_text(seeded, "//i:policy/i:name/text()")[-1] == "10.6.6.6"
+    assert xpath_texts(seeded.get_config("candidate"), "//n:read-default/text()",
+                       {"n": nacm}) == ["deny"]  # only the leaf that failed is left out
+
+
+@pytest.mark.parametrize("option", ["stop-on-error", "rollback-on-error"])
+def test_a_value_that_does_not_parse_stops_the_other_options(seeded: Datastore,
+                                                             option: str) -> None:
+    body = security(policy("10.6.6.6") + proposal("proposal-9", dh="group99"))
+    error = edit_error(seeded, body, error_option=option)
+    assert error.tag is ErrorTag.INVALID_VALUE
+    assert not seeded.candidate_modified()
+
+
 def test_test_only_changes_nothing(seeded: Datastore) -> None:
     seeded.edit_config(config(security(policy("10.6.6.6"))), test_option="test-only")
     assert not seeded.candidate_modified()
