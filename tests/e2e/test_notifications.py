@@ -74,6 +74,33 @@ def test_a_subscriber_sees_another_sessions_commit_with_its_edits(
     assert running.xpath("//i:policy/i:name/text()", namespaces={"i": IKE})[-1] == "10.1.1.3"
 
 
+def test_a_commit_that_changes_nothing_sends_no_config_change(
+    agent: RunningAgent, watcher: manager.Manager
+) -> None:
+    """RFC 6470: netconf-config-change is sent when running "has been changed"; a commit of
+    an untouched candidate, or of an edit that sets what running holds, changes nothing
+    (it still returns <ok/> and enters the commit history)."""
+    first, second = (NEW_POLICY.replace("10.1.1.3", address)
+                     for address in ("10.2.2.1", "10.2.2.2"))
+    watcher.create_subscription(filter=("subtree", f'<netconf-config-change xmlns="{NCN}"/>'))
+    with connect(agent) as worker:
+        worker.edit_config(target="candidate", config=SEED)  # the proposals (if not there)
+        worker.edit_config(target="candidate", config=first)
+        worker.commit()
+        worker.commit()  # nothing edited since
+        worker.edit_config(target="candidate", config=first)  # what running holds
+        worker.commit()
+        worker.edit_config(target="candidate", config=second)
+        worker.commit()
+    changes = events(watcher, 2)  # in order: a third event would come between them
+    targets = [[edit.findtext("n:target", namespaces=N)
+                for edit in change.iter(f"{{{NCN}}}edit")] for change in changes]
+    # The topmost node created: the policy, or all of security on a fresh agent.
+    assert targets[0][-1] in ("/ike:security/ike:ike/ike:policy[ike:name='10.2.2.1']",
+                              "/ike:security")
+    assert targets[1] == ["/ike:security/ike:ike/ike:policy[ike:name='10.2.2.2']"]
+
+
 def test_confirmed_commit_start_and_timeout(
     agent: RunningAgent, watcher: manager.Manager
 ) -> None:
