@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from lxml import etree
 
+from agent.datastore.subscriber import IKE_NS
+from agent.netconf.xmlutil import new_element
 from negotiator.compile import ike_tag
 from negotiator.engine.events import (
     Event,
@@ -19,6 +21,11 @@ from negotiator.engine.events import (
 MAX_REASON = 256  # characters of the human reason carried
 
 
+def _root(name: str) -> etree._Element:
+    """The event element, ike-security the default namespace (no ``ns0:`` prefix on it)."""
+    return new_element(ike_tag(name), {None: IKE_NS})
+
+
 def _leaf(parent: etree._Element, name: str, value: object) -> None:
     if value is not None and value != "":
         etree.SubElement(parent, ike_tag(name)).text = str(value)
@@ -27,14 +34,14 @@ def _leaf(parent: etree._Element, name: str, value: object) -> None:
 def notification_of(event: Event) -> etree._Element | None:
     """The notification content for an engine event."""
     if isinstance(event, SaEstablished):
-        root = etree.Element(ike_tag("ike-sa-up"))
+        root = _root("ike-sa-up")
         _leaf(root, "index", event.index)
         _leaf(root, "remote-address", event.remote_address)
         _leaf(root, "policy", event.policy)
         _leaf(root, "proposal", event.proposal)
         return root
     if isinstance(event, SaDeleted):
-        root = etree.Element(ike_tag("ike-sa-down"))
+        root = _root("ike-sa-down")
         _leaf(root, "index", event.index)
         _leaf(root, "remote-address", event.remote_address)
         _leaf(root, "reason", event.cause.value)
@@ -47,7 +54,7 @@ def notification_of(event: Event) -> etree._Element | None:
 
 
 def _failed(remote: str, role: str, failure: Failure, reason: str) -> etree._Element:
-    root = etree.Element(ike_tag("ike-negotiation-failed"))
+    root = _root("ike-negotiation-failed")
     _leaf(root, "remote-address", remote)
     _leaf(root, "role", role)
     _leaf(root, "failure", failure.value)

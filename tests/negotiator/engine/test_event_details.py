@@ -41,6 +41,9 @@ def test_established_and_cleared_say_who_and_why() -> None:
     assert element is not None and etree.QName(element).localname == "ike-sa-up"
     assert leaves(element) == {"index": str(index), "remote-address": R_ADDR,
                                "policy": R_ADDR, "proposal": up.proposal}
+    # As a client prints it: ike-security the default namespace, no generated prefix.
+    assert etree.tostring(element).decode().startswith(
+        f'<ike-sa-up xmlns="{IKE_NS}"><index>{index}</index>')
     wires.initiator.clear(None, 1.0)
     wires.pump(1.0)
     (down,) = events(wires.initiator)
