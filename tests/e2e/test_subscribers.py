@@ -1,0 +1,134 @@
+"""The README's subscribers against a real agent and a real IKE negotiation (the library's
+engine as the peer): its complete ncclient script, run as written but for where it connects,
+prints another session's commit and the SA coming up; its XPath filter selects failed
+negotiations by kind and nothing else."""
+
+from __future__ import annotations
+
+import pathlib
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from lxml import etree
+
+from tests.notification_events import take_events
+
+from .conftest import PASSWORD, USER, RunningAgent, agent_with
+from .ike_peer import config_xml, negotiate
+from .test_ncclient import IKE, connect
+
+README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+BASE = "urn:ietf:params:xml:ns:netconf:base:1.0"
+
+
+def peer_config(group: str = "group14") -> str:
+    return f'<config xmlns="{BASE}">{config_xml("127.0.0.1", group)}</config>'
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
+    yield from agent_with(tmp_path_factory.mktemp("subscribers"))
+
+
+def ike_port(agent: RunningAgent) -> int:
+    found = re.search(r"IKE negotiator listening on 127\.0\.0\.1 port (\d+)", agent.log())
+    assert found, agent.log()
+    return int(found.group(1))
+
+
+def readme_script(agent: RunningAgent) -> str:
+    """The README's complete subscriber, pointed at ``agent`` instead of ``make run``'s."""
+    text = README.read_text()
+    start = text.index("A complete subscriber with ncclient")
+    block = re.search(r"```python\n(.*?)```", text[start:], re.S)
+    assert block is not None
+    script = block.group(1)
+    for old, new in (
+        ('Path("state/initial-admin-password").read_text().strip()', repr(PASSWORD)),
+        ('port=8830, username="admin"', f"port={agent.port}, username={USER!r}"),
+    ):
+        assert old in script, old  # the README changed: follow it here
+        script = script.replace(old, new)
+    return script
+
+
+class Output:
+    """The script's lines, read by a thread (a blocking readline cannot time out)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.put(line)
+
+    def line_with(self, wanted: str, timeout: float = 20.0) -> str | None:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if wanted in line:
+                return line
+        return None
+
+
+def test_the_readme_subscriber_prints_a_commit_and_an_sa(agent: RunningAgent) -> None:
+    script = subprocess.Popen([sys.executable, "-u", "-c", readme_script(agent)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = Output(script)
+    try:
+        # Subscribed once it prints the start of a session opened after its own.
+        for _ in range(30):
+            with connect(agent) as probe:
+                probe_id = probe.session_id
+            wanted = f"netconf-session-start username={USER} session-id={probe_id} "
+            if output.line_with(wanted, timeout=1.0) is not None:
+                break
+        else:
+            raise AssertionError(f"the script printed no session start: {output.seen}")
+        with connect(agent) as worker:
+            worker.edit_config(target="candidate", config=peer_config())
+            worker.commit()
+        line = output.line_with(" create ")
+        assert line is not None, output.seen
+        assert re.fullmatch(rf"\S+Z {USER} create /ike:security\S*\n", line), line
+        negotiate(ike_port(agent))
+        up = output.line_with("ike-sa-up")
+        assert up is not None, output.seen
+        assert "remote-address=127.0.0.1 policy=127.0.0.1 proposal=p1" in up, up
+    finally:
+        script.kill()
+        script.wait()
+
+
+def test_the_readme_xpath_filter_selects_failures_by_kind(agent: RunningAgent) -> None:
+    with connect(agent) as m:
+        m.create_subscription(filter=("xpath", ({"ike": IKE},
+            "/ike:ike-negotiation-failed[ike:failure='no-proposal-chosen' or "
+            "ike:failure='certificate-invalid']")))
+        m.edit_config(target="candidate", config=peer_config())
+        m.commit()
+        negotiate(ike_port(agent))  # ike-sa-up: not selected
+        m.edit_config(target="candidate", config=peer_config("group19"))
+        m.commit()
+        with pytest.raises(AssertionError, match="negotiation failed"):
+            negotiate(ike_port(agent))  # the peer offers group14 only
+        [failed] = take_events(m, 1)
+        assert etree.QName(failed).localname == "ike-negotiation-failed"
+        assert {etree.QName(c).localname: c.text for c in failed} == {
+            "remote-address": "127.0.0.1", "role": "responder",
+            "failure": "no-proposal-chosen", "reason": "no proposal chosen"}
+
