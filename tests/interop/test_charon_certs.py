@@ -141,6 +141,7 @@ def test_the_agent_refuses_a_charon_certificate_from_an_untrusted_ca(
     assert "not issued by a trusted CA" in reply["failure-reason"]
     assert _established(agent) == []
     assert "Rogue CA" in agent.log() and "PRIVATE KEY" not in agent.log()
+    assert _failures(agent) == ["initiator certificate-invalid"]  # ike-negotiation-failed
     if not aggressive:
         # Main mode: charon had established with (6); the agent's DELETE removed it.
         charon.wait_for_log(r"received DELETE for IKE_SA agent")
@@ -154,6 +155,15 @@ def test_the_agent_as_responder_refuses_an_untrusted_charon(agent: AgentProcess,
     assert result.returncode != 0
     assert _established(agent) == []
     assert "not issued by a trusted CA" in agent.log()
+    assert _failures(agent) == ["responder certificate-invalid"]  # ike-negotiation-failed
+
+
+def _failures(agent: AgentProcess) -> list[str]:
+    """The role and kind of each failed negotiation the agent reported (the content of its
+    ike-negotiation-failed notifications), from the engine's events."""
+    found = (re.search(r"role='(\w+)', failure=<Failure\.\w+: '([\w-]+)'>", event)
+             for event in agent.events() if event.startswith("SaFailed("))
+    return [f"{m.group(1)} {m.group(2)}" for m in found if m is not None]
 
 
 @pytest.mark.parametrize("initiator", ["agent", "charon"])
