@@ -1,7 +1,7 @@
 """The README's subscribers against a real agent and a real IKE negotiation (the library's
 engine as the peer): its complete ncclient script, run as written but for where it connects,
 prints another session's commit and the SA coming up; its XPath filter selects failed
-negotiations by kind and nothing else."""
+negotiations by kind and nothing else; NACM keeps an event type from one user only."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from lxml import etree
 
 from tests.notification_events import take_events
 
-from .conftest import PASSWORD, USER, RunningAgent, agent_with
+from .conftest import PASSWORD, USER, RunningAgent, add_user, agent_with
 from .ike_peer import config_xml, negotiate
+from .test_nacm import connect as connect_as
 from .test_ncclient import IKE, connect
 
 README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
@@ -31,9 +32,15 @@ def peer_config(group: str = "group14") -> str:
     return f'<config xmlns="{BASE}">{config_xml("127.0.0.1", group)}</config>'
 
 
+OPERATOR, OPERATOR_PASSWORD = "olga", "olga-password-0123"  # in group operators
+NACM = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
+
+
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
-    yield from agent_with(tmp_path_factory.mktemp("subscribers"))
+    tmp = tmp_path_factory.mktemp("subscribers")
+    add_user(tmp / "state", OPERATOR, OPERATOR_PASSWORD, groups=("operators",))
+    yield from agent_with(tmp)
 
 
 def ike_port(agent: RunningAgent) -> int:
@@ -132,3 +139,33 @@ def test_the_readme_xpath_filter_selects_failures_by_kind(agent: RunningAgent) -
             "remote-address": "127.0.0.1", "role": "responder",
             "failure": "no-proposal-chosen", "reason": "no proposal chosen"}
 
+
+
+def is_ike(event: etree._Element) -> bool:
+    return etree.QName(event).namespace == IKE
+
+
+def test_nacm_decides_which_ike_events_a_user_receives(agent: RunningAgent) -> None:
+    """RFC 8341 section 3.4.6: a rule denying ike-negotiation-failed to the operators keeps
+    it from their subscription, not from the admin's; ike-sa-up still reaches both."""
+    deny = (f'<config xmlns="{BASE}"><nacm xmlns="{NACM}"><rule-list><name>operators</name>'
+            "<group>operators</group><rule><name>no-failures</name>"
+            "<module-name>ike-security</module-name>"
+            "<notification-name>ike-negotiation-failed</notification-name>"
+            "<access-operations>read</access-operations><action>deny</action></rule>"
+            "</rule-list></nacm></config>")
+    with connect(agent) as admin, connect_as(agent, OPERATOR, OPERATOR_PASSWORD) as olga:
+        admin.edit_config(target="candidate", config=deny)
+        admin.edit_config(target="candidate", config=peer_config("group19"))
+        admin.commit()
+        admin.create_subscription()
+        olga.create_subscription()
+        with pytest.raises(AssertionError, match="negotiation failed"):
+            negotiate(ike_port(agent))  # refused: the peer offers group14 only
+        admin.edit_config(target="candidate", config=peer_config())
+        admin.commit()
+        negotiate(ike_port(agent))
+        names = [etree.QName(e).localname for e in take_events(admin, 2, keep=is_ike)]
+        assert names == ["ike-negotiation-failed", "ike-sa-up"]
+        [up] = take_events(olga, 1, keep=is_ike)  # the failure never came
+        assert etree.QName(up).localname == "ike-sa-up"
