@@ -217,17 +217,20 @@ def certificate_status_element(config: NegotiatorConfig, wall: float) -> etree._
     return pki
 
 
-def certificate_expiry_metric(config: NegotiatorConfig, wall: float) -> GaugeMetricFamily:
-    """``ike_agent_certificate_days_to_expiry``: the days-left of ``certificate_status_element``,
-    one sample per certificate, labelled as its YANG list key plus the subject."""
+def certificate_expiry_metric(config: NegotiatorConfig) -> GaugeMetricFamily:
+    """``ike_agent_certificate_expiry_timestamp_seconds``: each certificate's notAfter as Unix
+    time, one sample per certificate of ``certificate_status_element``, labelled as its YANG
+    list key plus the subject. A timestamp in seconds, as Prometheus names base units
+    (``promtool check metrics``); the days to expiry are ``(metric - time()) / 86400``, the
+    same whole days as ``days-left`` once floored."""
     gauge = GaugeMetricFamily(
-        "ike_agent_certificate_days_to_expiry",
-        "Whole days until the certificate's notAfter (negative once expired), for every "
-        "certificate of the running configuration (pki/certificate-status)",
+        "ike_agent_certificate_expiry_timestamp_seconds",
+        "When the certificate expires (its notAfter, Unix time), for every certificate of the "
+        "running configuration (pki/certificate-status)",
         labels=["kind", "name", "position", "subject"])
     for item in certificate_statuses(config):
         gauge.add_metric([item.kind, item.name, str(item.position), item.subject],
-                         item.days_left(wall))
+                         item.certificate.not_valid_after_utc.timestamp())
     return gauge
 
 
@@ -497,7 +500,7 @@ class NegotiatorService:
             received.add_metric([], self._shell.received)
             dropped.add_metric(["oversized"], self._shell.dropped_oversized)
             dropped.add_metric(["engine"], counts.datagrams_dropped)
-        expiry = certificate_expiry_metric(self._config, self._wall_clock())
+        expiry = certificate_expiry_metric(self._config)
         return [sas, half_open, outcomes, received, dropped, expiry]
 
     def rpc_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:

@@ -14,6 +14,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent.datastore.subscriber import IKE_NS
+from tests.certificates import issue, key
+
 from .conftest import RunningAgent, agent_with
 from .ike_peer import negotiate
 from .test_metrics import PEER_CONFIG, logged_port, scrape_text
@@ -48,12 +51,17 @@ def substituted(query: str) -> str:
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
-    """An agent that has committed, answered RPCs and established one SA, so that every
-    family has samples."""
+    """An agent that has committed (a policy and a CA certificate), answered RPCs and
+    established one SA, so that every family has samples."""
+    root = issue("CN=Dashboard Root", key("p256"), ca=True)
+    pki = (f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><security xmlns="{IKE_NS}">'
+           f"<pki><ca-certificate><name>root</name><certificate>{root.cert_pem}</certificate>"
+           "</ca-certificate></pki></security></config>")
     for running in agent_with(tmp_path_factory.mktemp("grafana"), "--metrics-listen",
                               "127.0.0.1:0"):
         with connect(running) as m:
             m.edit_config(target="candidate", config=PEER_CONFIG)
+            m.edit_config(target="candidate", config=pki)
             m.commit()
         negotiate(logged_port(running, r"IKE negotiator listening on 127\.0\.0\.1 port (\d+)"))
         yield running
@@ -62,7 +70,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
 def test_the_dashboard_is_grafana_json_with_one_id_per_panel() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     ids = [panel["id"] for panel in dashboard["panels"]]
-    assert len(ids) == len(set(ids)) >= 8
+    assert len(ids) == len(set(ids)) >= 9
     for panel in dashboard["panels"]:
         assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}", panel["title"]
         assert panel["targets"] and set(panel["gridPos"]) == {"h", "w", "x", "y"}

@@ -4,9 +4,11 @@ prometheus_client's own parser, and the numbers moving with what the agent does.
 from __future__ import annotations
 
 import datetime
+import math
 import pathlib
 import re
 import socket
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -147,9 +149,9 @@ def test_a_negotiation_moves_the_ike_metrics(agent: RunningAgent) -> None:
     assert value(after, "ike_agent_ike_half_open_negotiations") == 0
 
 
-def test_certificates_days_to_expiry_are_scraped(agent: RunningAgent) -> None:
-    """A committed CA and a local certificate with its chain: one sample each, the same whole
-    days as pki/certificate-status days-left over NETCONF."""
+def test_certificates_expiry_is_scraped(agent: RunningAgent) -> None:
+    """A committed CA and a local certificate with its chain: one sample each, the notAfter
+    of each, whose days from now are pki/certificate-status days-left over NETCONF."""
     start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
     root = issue("C=CH, O=Metrics, CN=Root", key("p256", 3), ca=True, not_before=start, days=3651)
     sub = issue("C=CH, O=Metrics, CN=Sub", key("p256", 4), root, ca=True, not_before=start,
@@ -167,18 +169,22 @@ def test_certificates_days_to_expiry_are_scraped(agent: RunningAgent) -> None:
         state = m.get(filter=("subtree", f'<security xmlns="{IKE_NS}"><pki>'
                               "<certificate-status/></pki></security>")).data_ele
     samples = scrape(agent)
-    expiry = {labels: days for (name, labels), days in samples.items()
-              if name == "ike_agent_certificate_days_to_expiry"}
-    # Issued a day ago for 41 / 401 / 3651 days: 40 / 400 / 3650 days less a few seconds.
+    expiry = {labels: at for (name, labels), at in samples.items()
+              if name == "ike_agent_certificate_expiry_timestamp_seconds"}
     assert expiry == {
         (("kind", "local"), ("name", "gw"), ("position", "1"),
-         ("subject", "C=CH, O=Metrics, CN=gw")): 39,
+         ("subject", "C=CH, O=Metrics, CN=gw")): gw.certificate.not_valid_after_utc.timestamp(),
         (("kind", "local"), ("name", "gw"), ("position", "2"),
-         ("subject", "C=CH, O=Metrics, CN=Sub")): 399,
+         ("subject", "C=CH, O=Metrics, CN=Sub")): sub.certificate.not_valid_after_utc.timestamp(),
         (("kind", "ca"), ("name", "root"), ("position", "1"),
-         ("subject", "C=CH, O=Metrics, CN=Root")): 3649,
+         ("subject", "C=CH, O=Metrics, CN=Root")): root.certificate.not_valid_after_utc.timestamp(),
     }
+    # Issued a day ago for 41 / 401 / 3651 days: 39 / 399 / 3649 whole days left, as
+    # (metric - time()) / 86400 floors and certificate-status says.
+    now = time.time()
+    days = {labels: math.floor((at - now) / 86400) for labels, at in expiry.items()}
+    assert sorted(days.values()) == [39, 399, 3649]
     shown = {(e.findtext(f"{{{IKE_NS}}}kind"), e.findtext(f"{{{IKE_NS}}}name"),
               e.findtext(f"{{{IKE_NS}}}position")): int(e.findtext(f"{{{IKE_NS}}}days-left") or "")
              for e in state.iter(f"{{{IKE_NS}}}certificate")}
-    assert shown == {tuple(v for _, v in labels[:3]): days for labels, days in expiry.items()}
+    assert shown == {tuple(v for _, v in labels[:3]): left for labels, left in days.items()}

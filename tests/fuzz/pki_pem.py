@@ -13,7 +13,7 @@ Invariants:
 - a fault message never holds the private key text (nor any line of it);
 - what is accepted is usable everywhere the negotiator reads it: a credential's key matches
   its certificate and its chain has at most MAX_CHAIN certificates; pki/certificate-status and
-  the days-to-expiry metric describe it; its subject makes an ID payload; an anchor judges a
+  the expiry metric describe it; its subject makes an ID payload; an anchor judges a
   fixed gateway certificate without any exception but CertificateError.
 """
 
@@ -81,7 +81,7 @@ def _check_accepted(result: LocalCredential | TrustAnchor) -> None:
         with contextlib.suppress(CertificateError):
             verify_chain([gateway], [result], WALL)
     certificate_status_element(config, WALL)
-    list(certificate_expiry_metric(config, WALL).samples)
+    list(certificate_expiry_metric(config).samples)
 
 
 def one_input(data: bytes) -> None:

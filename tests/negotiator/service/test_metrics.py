@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 from lxml import etree
 from prometheus_client.core import Metric
@@ -67,27 +68,32 @@ def test_failure_reasons_are_capped_as_labels() -> None:
     assert ("ike_agent_ike_security_associations", ("established",)) not in found
 
 
-def test_certificates_days_to_expiry_follow_certificate_status() -> None:
-    """One gauge sample per certificate of the running configuration, the same whole days as
-    pki/certificate-status days-left (negative once expired), and none without certificates."""
+EXPIRY = "ike_agent_certificate_expiry_timestamp_seconds"
+
+
+def test_certificates_expiry_follows_certificate_status() -> None:
+    """One gauge sample per certificate of the running configuration: its notAfter as Unix
+    time, from which (metric - time()) / 86400 floors to pki/certificate-status days-left
+    (negative once expired); none without certificates."""
     sub = issue("C=CH, O=Test, CN=Sub CA", key("p256", 7), CA_CERT, ca=True, days=400)
     ee = issue("C=CH, CN=gw", key("rsa2048"), sub, days=60)
     body = cert_config(local=local_entry("gw", chain_pem(ee, sub), ee.key_pem))
     config = compile_config(ConfigSnapshot(1, etree.fromstring(f"<data>{body}</data>")))
-    wall = ee.certificate.not_valid_after_utc.timestamp() - 10 * 86400 + 5
+    not_after = ee.certificate.not_valid_after_utc.timestamp()
+    wall = not_after - 10 * 86400 + 5
     service = NegotiatorService(config, wall_clock=lambda: wall)
     found = {labels: v for (name, labels), v in samples(service).items()
-             if name == "ike_agent_certificate_days_to_expiry"}
+             if name == EXPIRY}
     assert found == {
-        ("local", "gw", "1", "C=CH, CN=gw"): 9,  # 10 days minus 5 s: 9 whole days
-        ("local", "gw", "2", "C=CH, O=Test, CN=Sub CA"): 9 + 400 - 60,
-        ("ca", "root", "1", "C=CH, O=Test, CN=Test CA"): 9 + 365 - 60,
+        ("local", "gw", "1", "C=CH, CN=gw"): not_after,
+        ("local", "gw", "2", "C=CH, O=Test, CN=Sub CA"):
+            sub.certificate.not_valid_after_utc.timestamp(),
+        ("ca", "root", "1", "C=CH, O=Test, CN=Test CA"):
+            CA_CERT.certificate.not_valid_after_utc.timestamp(),
     }
     [security] = service.operational_state()
     days_left = [int(leaf.text or "") for leaf in security.iter(f"{{{IKE_NS}}}days-left")]
-    assert days_left == list(found.values())
-    expired = NegotiatorService(config, wall_clock=lambda: wall + 12.5 * 86400)
-    assert samples(expired)[("ike_agent_certificate_days_to_expiry",
-                             ("local", "gw", "1", "C=CH, CN=gw"))] == -3
+    assert days_left == [math.floor((expiry - wall) / 86400) for expiry in found.values()]
+    assert days_left[0] == 9  # 10 days minus 5 s: 9 whole days
     assert not [key for key in samples(NegotiatorService(NegotiatorConfig(0)))
-                if key[0] == "ike_agent_certificate_days_to_expiry"]
+                if key[0] == EXPIRY]
