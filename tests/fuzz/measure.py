@@ -32,6 +32,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "ike_certificates": ("negotiator/engine/fragments.py", "negotiator/engine/authentication.py",
                          "negotiator/certificates.py", "negotiator/engine/main_mode.py",
                          "negotiator/engine/aggressive_mode.py", "negotiator/engine/engine.py"),
+    "pki_pem": ("negotiator/pki.py", "negotiator/dn.py", "negotiator/certificates.py"),
 }
 
 
