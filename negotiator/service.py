@@ -48,7 +48,12 @@ from negotiator.engine.events import (
     SaInfo,
 )
 from negotiator.engine.statistics import PeerStatistics
-from negotiator.notifications import notification_of
+from negotiator.notifications import (
+    FAILURES_IN_ALL,
+    FAILURES_PER_PEER,
+    FailureThrottle,
+    notification_of,
+)
 from negotiator.pki_veto import pki_errors, policy_errors
 from negotiator.shell import (
     Address,
@@ -399,6 +404,7 @@ class NegotiatorService:
         self._subscriber = _Subscriber(self, compiler or ConfigCompiler())
         self.event_listeners: list[Callable[[Event], None]] = []
         self._publish: Publish | None = None  # the agent's NETCONF stream, once attached
+        self._failure_throttle = FailureThrottle()
         self._established = 0
         self._failures: Counter[str] = Counter()
 
@@ -501,7 +507,12 @@ class NegotiatorService:
             dropped.add_metric(["oversized"], self._shell.dropped_oversized)
             dropped.add_metric(["engine"], counts.datagrams_dropped)
         expiry = certificate_expiry_metric(self._config)
-        return [sas, half_open, outcomes, received, dropped, expiry]
+        suppressed = CounterMetricFamily(
+            "ike_agent_ike_failure_notifications_suppressed",
+            "ike-negotiation-failed notifications not sent: over "
+            f"{FAILURES_PER_PEER} a second from one address or {FAILURES_IN_ALL} in all",
+            value=self._failure_throttle.suppressed)
+        return [sas, half_open, outcomes, received, dropped, expiry, suppressed]
 
     def rpc_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
         return {
@@ -639,9 +650,21 @@ class NegotiatorService:
         for listener in self.event_listeners:
             listener(event)
         if self._publish is not None:
-            notification = notification_of(event)
-            if notification is not None:
-                self._publish(notification)
+            self._notify(event)
+
+    def _notify(self, event: Event) -> None:
+        notification = notification_of(event)
+        if notification is None:
+            return
+        if isinstance(event, SaFailed | NegotiationRefused):
+            remote = event.peer if isinstance(event, NegotiationRefused) else event.remote_address
+            if not self._failure_throttle.allow(remote, self._clock()):
+                log.warning("ike-negotiation-failed for %s not sent: more than %d a second from "
+                            "that address or %d in all", remote, FAILURES_PER_PEER,
+                            FAILURES_IN_ALL)
+                return
+        assert self._publish is not None
+        self._publish(notification)
 
     # -- NotifyingExtension ---------------------------------------------------------------
     def attach_notifications(self, publish: Publish) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pathlib
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +18,9 @@ from collections.abc import Iterator
 import pytest
 from lxml import etree
 
+from agent.datastore.subscriber import ConfigSnapshot
+from negotiator.compile import compile_config
+from negotiator.engine.engine import Engine
 from tests.notification_events import take_events
 
 from .conftest import PASSWORD, USER, RunningAgent, add_user, agent_with
@@ -169,3 +173,35 @@ def test_nacm_decides_which_ike_events_a_user_receives(agent: RunningAgent) -> N
         assert names == ["ike-negotiation-failed", "ike-sa-up"]
         [up] = take_events(olga, 1, keep=is_ike)  # the failure never came
         assert etree.QName(up).localname == "ike-sa-up"
+
+
+def message_1(group: str) -> bytes:
+    """A main-mode message 1 from 127.0.0.1 offering only ``group`` (the library's engine)."""
+    data = etree.fromstring(f"<data>{config_xml('127.0.0.1', group)}</data>")
+    engine = Engine(compile_config(ConfigSnapshot(1, data)), local_address=("127.0.0.1", 500))
+    engine.initiate("127.0.0.1", 0.0)
+    [(datagram, _)] = engine.datagrams_to_send()
+    return datagram
+
+
+
+def test_a_flood_of_refused_negotiations_sends_a_few_failures(agent: RunningAgent) -> None:
+    """2,000 message 1 the agent refuses (one datagram, re-sent: a forged source address
+    would do as well) are 2,000 refusals but at most 5 ike-negotiation-failed a second; the
+    subscriber stays connected."""
+    refused, port = message_1("group19"), ike_port(agent)  # the policy takes group14 only
+    with connect(agent) as m:
+        m.edit_config(target="candidate", config=peer_config())
+        m.commit()
+        m.create_subscription(filter=("subtree", f'<ike-negotiation-failed xmlns="{IKE}"/>'))
+        started = time.monotonic()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for _ in range(2000):
+                sock.sendto(refused, ("127.0.0.1", port))
+        failures = take_events(m, 1)  # (the window may have begun with an earlier test's)
+        seconds = time.monotonic() - started
+        with pytest.raises(AssertionError):  # no more than 5 for each second it lasted
+            take_events(m, 5 * (int(seconds) + 2), timeout=2.0)
+        assert m.connected and m.get_config(source="running").data is not None
+    assert all(etree.QName(e).localname == "ike-negotiation-failed" for e in failures)
+    assert "ike-negotiation-failed for 127.0.0.1 not sent" in agent.log()
