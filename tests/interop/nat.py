@@ -92,6 +92,16 @@ class NatTopology:
         found = dict(re.findall(r"counter (\w+) \{\s*packets (\d+)", listing))
         return {name: int(found[name]) for name in _COUNTERS}
 
+    def remap(self, port: int) -> None:
+        """Make the NAT forget its mappings within a second (as a NAT whose UDP entries time
+        out) and map what comes from port 4500 inside to ``port`` from then on."""
+        run("ip", "netns", "exec", self.router, "nft", "insert", "rule", "ip", "ikenat",
+            "postrouting", "oifname", '"rout"', "udp", "sport", "4500", "snat", "to",
+            f"{NAT_ADDRESS}:{port}")
+        for key in ("nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"):
+            run("ip", "netns", "exec", self.router, "sysctl", "-q", "-w",
+                f"net.netfilter.{key}=1")
+
     def delete(self) -> None:
         for ns in (self.inside, self.router, self.outside):
             run("ip", "netns", "delete", ns, check=False)

@@ -6,7 +6,8 @@ router namespace between the two (tests/interop/nat.py), both ways round.
 
 Each time: the SA is up on both sides, both see the NAT on the right side, the negotiation
 moved to UDP 4500 (behind the non-ESP marker, which charon insists on there), and the side
-behind the NAT sends NAT-keepalives that cross the router.
+behind the NAT sends NAT-keepalives that cross the router. Last, a NAT that changes its
+mapping under an established SA is followed.
 """
 
 from __future__ import annotations
@@ -56,12 +57,13 @@ def workdir() -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _peers(charon_ns: str, agent_ns: str, agent_address: str, workdir: Path,
-           policy: AgentPolicy, connection: Connection) -> Iterator[tuple[Charon, AgentProcess]]:
+           policy: AgentPolicy, connection: Connection,
+           keep_alive: int = KEEPALIVE_SECONDS) -> Iterator[tuple[Charon, AgentProcess]]:
     """charon (NAT-keepalives every 2 s; its default is 20 s) and the agent (IKE on 500, NAT-T
     on 4500 at ``agent_address``), each configured with one peer."""
     charon = Charon(charon_ns, workdir / "charon")
     charon.conf.write_text(charon_conf(workdir / "charon",
-                                       settings=f"    keep_alive = {KEEPALIVE_SECONDS}s\n"))
+                                       settings=f"    keep_alive = {keep_alive}s\n"))
     charon.start()
     try:
         agent = AgentProcess(agent_ns, f"{agent_address}:500", workdir / "agent.log",
@@ -143,3 +145,36 @@ def test_charon_behind_a_nat_initiates_to_the_agent(topology: NatTopology, workd
                    "the agent never saw a NAT-keepalive", timeout=5)
         assert topology.counters()["natt_out"] > before["natt_out"]
         assert _agent_sa(agent)["state"] == "established"
+
+
+def test_a_nat_that_changes_its_mapping_is_followed(workdir: Path) -> None:
+    """RFC 3947 section 4: the NAT in front of charon forgets its mapping and gives charon's
+    port 4500 another outside port; charon's next R-U-THERE comes from there, authenticated,
+    and the agent answers there from then on: charon's SA stays up on the ACKs that reach it.
+    (A topology of its own: the router's conntrack timeouts are shortened for good.)"""
+    reason = missing_prerequisite()
+    if reason is not None:
+        pytest.skip(reason)
+    topology = NatTopology.create(f"m{os.getpid()}")
+    try:
+        policy = AgentPolicy(NAT_ADDRESS, "natt-secret")
+        connection = Connection("agent", INSIDE, OUTSIDE, "natt-secret", dpd_delay=3,
+                                dpd_timeout=10)
+        with _peers(topology.inside, topology.outside, OUTSIDE, workdir, policy, connection,
+                    keep_alive=60) as (charon, agent):
+            done = charon.initiate("agent")
+            assert done.returncode == 0, done.stdout + done.stderr
+            wait_until(lambda: [s["remote-port"] for s in agent.security_associations()]
+                       == ["4500"], "the SA did not float to 4500", timeout=10)
+            topology.remap(45000)
+            start = len(charon.log())
+            wait_until(lambda: _agent_sa(agent)["remote-port"] == "45000",
+                       "the agent did not follow the NAT's new mapping", timeout=15)
+            assert "the peer speaks from 203.0.113.1:45000" in agent.log()
+            # The agent's ACKs reach charon through the new mapping: two more probes answered.
+            wait_until(lambda: charon.log()[start:].count("N(DPD_ACK)") >= 2,
+                       "charon got no DPD_ACK through the new mapping", timeout=15)
+            assert _charon_sa(charon)["state"] == "ESTABLISHED"
+            assert _agent_sa(agent)["state"] == "established"
+    finally:
+        topology.delete()
