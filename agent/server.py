@@ -282,15 +282,9 @@ class ServerSession:
 
     async def _send_notifications(self, subscription: Subscription) -> None:
         clock = self.server.clock
-        access = None if self.server.access is None else self.server.access.session(
-            self.username)
         while not self.closed:
             self._wake.clear()  # before ready(): what is published from now on wakes us
             for notification in subscription.ready(clock()):
-                # RFC 8341 section 3.4.6: an event type the user may not receive is dropped
-                # (and counted in /nacm/denied-notifications).
-                if access is not None and not access.may_receive_event(notification.content):
-                    continue
                 await self._transport.drained()  # a slow reader holds its own queue only
                 if self.closed:
                     return
@@ -566,7 +560,9 @@ class NetconfServer:
     async def _create_subscription(self, context: RpcContext, operation: etree._Element) -> Reply:
         request = parse_subscription(operation, self.clock())
         session = self.sessions[context.session_id]
-        session.subscribed(self.events.subscribe(context.session_id, request))
+        # RFC 8341 section 3.4.6: what the user may receive is decided as events are queued.
+        admit = None if context.access is None else context.access.admit
+        session.subscribed(self.events.subscribe(context.session_id, request, admit))
         session.log(logging.INFO, "subscribed to stream %s%s", request.stream,
                     " with replay" if request.start is not None else "")
         return []

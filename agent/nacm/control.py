@@ -10,8 +10,8 @@ Each session holds a :class:`SessionAccess`, the one object the dispatcher and t
 call: :meth:`~SessionAccess.check_rpc` before any operation runs (section 3.4.4),
 :meth:`~SessionAccess.readable` on every datastore tree a reply is built from (section 3.4.5),
 :meth:`~SessionAccess.write_check` for the change set of a write, and, for event
-notifications (section 3.4.6), :meth:`~SessionAccess.may_receive` and
-:meth:`~SessionAccess.readable_notification`.
+notifications (section 3.4.6), :meth:`~SessionAccess.admit`, which the session's
+subscription asks before it queues an event (type, then content).
 
 Running changes only by commits, each with a new generation: its pruned view for one set of
 rules is made once per generation and rules (a copy, so later commits do not touch it) and
@@ -31,8 +31,15 @@ from agent.datastore.changes import Authorize, ChangeSet
 from agent.datastore.schema import Schema
 from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
-from agent.nacm.config import NACM_NS, WRITES, NacmConfig, parse_config
-from agent.nacm.read import ReadPlan, prune, read_plan, readable_subtree
+from agent.nacm.config import NACM_NS, WRITES, Access, NacmConfig, parse_config
+from agent.nacm.read import (
+    NCN_NS,
+    ReadPlan,
+    prune,
+    read_plan,
+    readable_config_change,
+    readable_subtree,
+)
 from agent.nacm.rules import BASE_NS, UserRules, Verdict
 from agent.nacm.writes import chain_path, path_namespaces, refused
 
@@ -205,10 +212,28 @@ class SessionAccess:
         return self.may_receive(namespace, name)
 
     def readable_notification(self, content: etree._Element) -> etree._Element | None:
-        """A notification's content element as this user may read it (data nodes inside are
-        judged like any data); None: nothing of it may be read."""
+        """A notification's content element as this user may read it; None: nothing of it
+        may be read. A ``netconf-config-change`` keeps the edits whose target the user may
+        read (RFC 6470 names the changed node there); content that is itself a datastore
+        node is pruned like data. Other events carry no datastore data (the shipped YANG
+        notifications hold no node marked ``nacm:default-deny-all``: tested) and pass."""
         rules = self.rules()
+        if rules.uniform_everywhere(Access.READ) is Verdict.PERMIT:
+            return content
+        tag = content.tag
+        if tag == f"{{{NCN_NS}}}netconf-config-change":
+            return readable_config_change(content, rules)
+        if not isinstance(tag, str) or tag not in rules.schema.data_roots:
+            return content
         plan = self.control.plan(rules)
         if plan.empty:
             return content
         return readable_subtree(content, rules, plan)
+
+    def admit(self, content: etree._Element) -> etree._Element | None:
+        """Section 3.4.6 for one event about to be queued for this user's subscription:
+        None when it is not sent (its type is denied: counted), else its content as the
+        user may read it."""
+        if not self.may_receive_event(content):
+            return None
+        return self.readable_notification(content)

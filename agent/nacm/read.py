@@ -14,13 +14,25 @@ A denied node hides its subtree: nothing below an unreadable node is shown.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lxml import etree
 
-from agent.datastore.schema import Schema, SchemaNode
+from agent.datastore.schema import NodeKind, Schema, SchemaNode
 from agent.nacm.config import Access
-from agent.nacm.rules import Chain, CompiledPath, Key, UserRules, Verdict, child_node, key_of
+from agent.nacm.rules import (
+    Chain,
+    CompiledPath,
+    Key,
+    UserRules,
+    Verdict,
+    child_node,
+    compile_path,
+    key_of,
+)
+
+NCN_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"  # RFC 6470
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,3 +200,50 @@ def readable_subtree(element: etree._Element, rules: UserRules,
     wrapper.append(copy.deepcopy(element))
     prune(wrapper, rules, plan)
     return wrapper[0] if len(wrapper) else None
+
+
+def readable_path(text: str, namespaces: Mapping[str, str], rules: UserRules) -> bool:
+    """Whether the user may read the node an instance-identifier names (with ``namespaces``
+    for its prefixes), judged like the node in a reply: it and every node above it must be
+    readable. A path that names no node of the schema is not readable."""
+    path = compile_path(text, namespaces)
+    if not path.valid or not path.steps:
+        return False
+    chain: list[tuple[SchemaNode, Key]] = []
+    node: SchemaNode | None = None
+    for step in path.steps:
+        node = (rules.schema.data_roots if node is None else node.children).get(step.tag)
+        if node is None:
+            return False
+        values = dict(step.predicates)
+        if node.kind is NodeKind.LEAF_LIST:
+            key: Key = (values.get(".", ""),)
+        else:
+            key = tuple(values.get(f"{{{node.namespace}}}{k}", "") for k in node.keys)
+        chain.append((node, key))
+        if not rules.decide(Access.READ, chain):
+            return False
+    return True
+
+
+def readable_config_change(content: etree._Element,
+                           rules: UserRules) -> etree._Element | None:
+    """An RFC 6470 ``netconf-config-change`` as the user may read it: an ``edit`` whose
+    ``target`` the user may not read is left out, since the target names the node and its
+    keys (RFC 8341 section 3.4.6 with 3.4.5); None when the event had edits and none is
+    left, as it would only tell of a change the user may not see. An event without edits
+    (the changes were not known) is kept."""
+    edits = content.findall(f"{{{NCN_NS}}}edit")
+    hidden = [number for number, edit in enumerate(edits)
+              if (target := edit.find(f"{{{NCN_NS}}}target")) is None
+              or not readable_path(target.text or "",
+                                   {p: ns for p, ns in target.nsmap.items() if p}, rules)]
+    if not hidden:
+        return content
+    if len(hidden) == len(edits):
+        return None
+    seen = copy.deepcopy(content)
+    for number, edit in enumerate(seen.findall(f"{{{NCN_NS}}}edit")):
+        if number in hidden:
+            seen.remove(edit)
+    return seen

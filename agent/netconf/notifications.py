@@ -6,8 +6,10 @@ IKE SAs) calls :meth:`EventStream.publish` with the event's element and the time
 wraps it in a :class:`Notification`, appends it to the :class:`ReplayLog` (bounded: the
 oldest are dropped; a :class:`ReplayStorage` may keep it across restarts) and offers it to
 every :class:`Subscription` through :meth:`EventStream.deliver`, the one place where a
-notification is about to be queued for a session (access control, when there is some, is
-decided there).
+notification is about to be queued for a session. Access control, when there is some, is the
+subscription's ``admit``: asked first for each event, live or replayed, it drops the event
+or gives its content as the session's user may read it, and the filter then sees only that,
+so that a filter cannot select on what the user may not read (RFC 8341 section 3.4.6).
 
 A subscription (``<create-subscription>``, section 2.1.1) holds its filter, its optional
 ``startTime``/``stopTime``, the stored notifications to replay (taken from the log when it is
@@ -32,6 +34,7 @@ from __future__ import annotations
 import collections
 import datetime
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -173,6 +176,11 @@ class ReplayLog:
         ]
 
 
+# Access control for one session's subscription: an event's content as the session's user
+# may receive it, or None when the event is not sent to them.
+Admission = Callable[[etree._Element], "etree._Element | None"]
+
+
 @dataclass(eq=False)
 class Subscription:
     """One session's ``<create-subscription>`` (RFC 5277 section 2.1.1)."""
@@ -188,27 +196,34 @@ class Subscription:
     done: bool = False  # notificationComplete sent: the subscription is over
     overflowed: bool = False
     sent: int = 0
+    admit: Admission | None = None  # access control (None: everything may be received)
 
-    def wants(self, notification: Notification) -> bool:
-        """Whether ``notification`` passes this subscription's filter and time window."""
-        if self.stop is not None and notification.event_time > self.stop:
-            return False
-        return self.selects(notification)
-
-    def selects(self, notification: Notification) -> bool:
-        if self.filter is None:
-            return True
-        return len(apply_filter(_as_data(notification.content), self.filter)) > 0
+    def selects(self, notification: Notification) -> Notification | None:
+        """``notification`` as this subscription sends it (its content as access control
+        lets the user read it), if access control and then the filter let it through."""
+        if self.admit is not None:
+            content = self.admit(notification.content)
+            if content is None:
+                return None
+            if content is not notification.content:
+                notification = Notification(notification.event_time, content)
+        if self.filter is not None and not len(apply_filter(_as_data(notification.content),
+                                                            self.filter)):
+            return None
+        return notification
 
     def offer(self, notification: Notification) -> bool:
         """Queue a live notification; False when the queue is full (the client stopped
         reading: the shell ends the session rather than drop it silently)."""
-        if self.done or not self.wants(notification):
+        if self.done or (self.stop is not None and notification.event_time > self.stop):
+            return True
+        selected = self.selects(notification)
+        if selected is None:
             return True
         if len(self.live) >= self.limit:
             self.overflowed = True
             return False
-        self.live.append(notification)
+        self.live.append(selected)
         return True
 
     def ready(self, now: datetime.datetime) -> list[Notification]:
@@ -294,9 +309,10 @@ class EventStream:
         self.subscriptions: dict[int, Subscription] = {}
 
     def subscribe(
-        self, session_id: int, request: SubscriptionRequest
+        self, session_id: int, request: SubscriptionRequest, admit: Admission | None = None
     ) -> Subscription:
-        """Create the session's subscription; in-use if it already has one going."""
+        """Create the session's subscription (``admit``: its access control); in-use if it
+        already has one going."""
         existing = self.subscriptions.get(session_id)
         if existing is not None and not existing.done:
             # RFC 5277 section 2.1.1: one subscription per session at a time.
@@ -308,12 +324,12 @@ class EventStream:
         replay: collections.deque[Notification] = collections.deque()
         subscription = Subscription(
             session_id, request.filter, request.start, request.stop, replay,
-            limit=self.queue_limit, replay_pending=request.start is not None,
+            limit=self.queue_limit, replay_pending=request.start is not None, admit=admit,
         )
         if request.start is not None:
             replay.extend(
-                n for n in self.log.between(request.start, request.stop)
-                if subscription.selects(n)
+                selected for n in self.log.between(request.start, request.stop)
+                if (selected := subscription.selects(n)) is not None
             )
         self.subscriptions[session_id] = subscription
         return subscription
@@ -331,8 +347,8 @@ class EventStream:
         )
 
     def deliver(self, subscription: Subscription, notification: Notification) -> bool:
-        """The one point where a notification is about to be queued for a session: the place
-        for access control (NACM) to decide what this session may receive. False: overflow."""
+        """The one point where a live notification is about to be queued for a session (the
+        subscription's access control and filter decide). False: overflow."""
         return subscription.offer(notification)
 
     def stream_state(self) -> etree._Element:

@@ -14,6 +14,7 @@ from ncclient import manager
 from ncclient.operations import RPCError
 
 from .conftest import PASSWORD, RunningAgent, add_user, start_agent, stop_agent
+from .test_notifications import events
 
 IKE = "urn:ike-agent:yang:ike-security"
 NACM = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
@@ -127,3 +128,46 @@ def test_two_users_over_ssh(agent: RunningAgent, tmp_path: pathlib.Path) -> None
         state = admin.get(filter=("subtree", f'<nacm xmlns="{NACM}"/>')).data_ele
         assert int(texts(state, "//n:denied-operations")[0]) >= 2
         assert int(texts(state, "//n:denied-data-writes")[0]) >= 1
+
+
+def test_config_change_notifications_hold_only_what_each_user_may_read(
+        agent: RunningAgent) -> None:
+    """RFC 8341 section 3.4.6 through ncclient subscriptions: the operator's
+    netconf-config-change leaves out the edits of nodes it may not read (a key), and an event
+    with only such edits does not reach it; the admin sees every edit."""
+    ncn = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
+    policy = "/ike:security/ike:ike/ike:policy[ike:name='10.7.7.2']"
+
+    def change(description: str = "", key: str = "") -> str:
+        inner = f"<description>{description}</description>" if description else ""
+        if key:
+            inner += f"<pre-shared-key><hexadecimal>{key}</hexadecimal></pre-shared-key>"
+        return ('<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">'
+                f'<security xmlns="{IKE}"><ike><policy><name>10.7.7.2</name>{inner}'
+                "</policy></ike></security></config>")
+
+    def targets(event: etree._Element) -> list[str]:
+        assert etree.QName(event).localname == "netconf-config-change"
+        return [str(t) for t in event.xpath(  # type: ignore[union-attr]
+            "n:edit/n:target/text()", namespaces={"n": ncn})]
+
+    flt = ("subtree", f'<netconf-config-change xmlns="{ncn}"/>')
+    with connect(agent, "tester", PASSWORD) as admin, \
+            connect(agent, "tester", PASSWORD) as admin_watch, \
+            connect(agent, OPERATOR, OPERATOR_PASSWORD) as olga_watch:
+        admin.edit_config(target="candidate", config=CONFIG)
+        admin.commit()
+        admin_watch.create_subscription(filter=flt)
+        olga_watch.create_subscription(filter=flt)
+        for config in (change("e2e-first", "0badc0de01"), change(key="0badc0de02"),
+                       change("e2e-last")):
+            admin.edit_config(target="candidate", config=config)
+            admin.commit()
+        described = f"{policy}/ike:description"
+        hexadecimal = f"{policy}/ike:pre-shared-key/ike:hexadecimal"
+        assert [targets(e) for e in events(admin_watch, 3)] == [
+            [described, hexadecimal], [hexadecimal], [described]]
+        seen = events(olga_watch, 2)
+        assert [targets(e) for e in seen] == [[described], [described]]
+        text = b"".join(etree.tostring(e) for e in seen)
+        assert b"hexadecimal" not in text and b"0badc0de" not in text

@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from pyang import context as pyang_context  # type: ignore[import-untyped]
+from pyang import repository as pyang_repository  # type: ignore[import-untyped]
 
 from agent.cli import seed_access_control
-from agent.datastore.schema import Schema
+from agent.datastore.diff import config_edits
+from agent.datastore.schema import Schema, yang_directory
 from agent.datastore.store import Datastore
 from agent.nacm.control import AccessControl
 from agent.netconf.library import ModuleLibrary
@@ -58,7 +61,7 @@ class Agent:
         self.access = AccessControl(schema, self.datastore.snapshot,
                                     lambda user: GROUPS.get(user, ()))
         self.server = NetconfServer(self.datastore, ModuleLibrary.build(schema.modules()),
-                                    access=self.access)
+                                    access=self.access, config_differ=config_edits(schema))
 
     def client(self, user: str) -> MemoryClient:
         return MemoryClient(self.server, username=user)
@@ -348,3 +351,119 @@ def test_notification_content_is_pruned_like_data(agent: Agent) -> None:
     nacm = agent.datastore.get_config("running").find(f"{{{NACM_NS}}}nacm")
     assert nacm is not None
     assert agent.access.session("olga").readable_notification(nacm) is None
+
+
+NCN_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
+SUBSCRIBE = '<create-subscription xmlns="urn:ietf:params:xml:ns:netconf:notification:1.0"/>'
+PSK_TARGET = "/ike:security/ike:ike/ike:policy[ike:name='10.1.1.1']/ike:pre-shared-key" \
+    "/ike:ascii-text"
+
+
+def policy_change(name: str, *, description: str = "", key: str = "") -> str:
+    inner = f"<description>{description}</description>" if description else ""
+    if key:
+        inner += f"<pre-shared-key><ascii-text>{key}</ascii-text></pre-shared-key>"
+    return (f'<security xmlns="{IKE_NS}"><ike><policy><name>{name}</name>{inner}</policy>'
+            "</ike></security>")
+
+
+async def events_until_session_end(client: MemoryClient) -> list[etree._Element]:
+    """The events a subscribed client receives, up to the first netconf-session-end."""
+    found: list[etree._Element] = []
+    while not found or etree.QName(found[-1]).localname != "netconf-session-end":
+        message = await client.reply()
+        assert etree.QName(message).localname == "notification", etree.tostring(message)
+        found.append(message[1])
+    return found
+
+
+def edit_targets(events: list[etree._Element]) -> list[list[str]]:
+    """Each netconf-config-change's edit targets."""
+    return [[str(t) for t in e.xpath(  # type: ignore[union-attr]
+        "n:edit/n:target/text()", namespaces={"n": NCN_NS})]
+            for e in events if etree.QName(e).localname == "netconf-config-change"]
+
+
+def test_config_change_events_hold_only_the_edits_the_user_may_read(agent: Agent) -> None:
+    """RFC 8341 section 3.4.6: an edit whose target (the changed node) the user may not read
+    is left out of netconf-config-change, and an event left without edits is not sent."""
+
+    async def scenario() -> None:
+        olga, watcher, admin = agent.client("olga"), agent.client("root"), agent.client("root")
+        assert is_ok(await olga.rpc(SUBSCRIBE)) and is_ok(await watcher.rpc(SUBSCRIBE))
+        # One commit with a readable and a hidden change, one with a key only, one of /nacm.
+        await admin_commit(agent, policy_change("10.1.1.1", description="d1", key="n3w-key"))
+        await admin_commit(agent, policy_change("10.1.1.2", key="an0ther-key"))
+        await admin_commit(agent, rule_list("operators", "operators", rule(
+            "get", "permit", rpc="get", operations="exec")))
+        assert is_ok(await admin.rpc("<close-session/>"))
+        description = "/ike:security/ike:ike/ike:policy[ike:name='10.1.1.1']/ike:description"
+        everything = edit_targets(await events_until_session_end(watcher))
+        assert everything[0] == [description, PSK_TARGET]
+        assert everything[1] == [PSK_TARGET.replace("10.1.1.1", "10.1.1.2")]
+        assert everything[2] == ["/nacm:nacm/nacm:rule-list[nacm:name='operators']"]
+        seen = await events_until_session_end(olga)
+        assert edit_targets(seen) == [[description]]
+        text = b"".join(etree.tostring(event) for event in seen)
+        assert b"pre-shared-key" not in text and b"nacm" not in text
+        assert b"n3w-key" not in text and b"an0ther-key" not in text
+        state = await agent.client("root").rpc("<get/>")
+        assert texts(state, "//n:nacm/n:denied-notifications") == ["0"]  # types not denied
+
+    run(scenario)
+
+
+def test_a_subscription_filter_cannot_select_on_an_edit_the_user_may_not_read(
+        agent: Agent) -> None:
+    async def scenario() -> None:
+        probe = (f'<filter type="subtree"><netconf-config-change xmlns="{NCN_NS}"><edit>'
+                 f"<target>{PSK_TARGET}</target></edit></netconf-config-change>"
+                 f'<netconf-session-end xmlns="{NCN_NS}"/></filter>')
+        subscribe = SUBSCRIBE.replace("/>", f">{probe}</create-subscription>")
+        olga, watcher, admin = agent.client("olga"), agent.client("root"), agent.client("root")
+        assert is_ok(await olga.rpc(subscribe)) and is_ok(await watcher.rpc(subscribe))
+        await admin_commit(agent, policy_change("10.1.1.1", description="d1", key="n3w-key"))
+        assert is_ok(await admin.rpc("<close-session/>"))
+        assert len(edit_targets(await events_until_session_end(watcher))) == 1
+        assert edit_targets(await events_until_session_end(olga)) == []
+
+    run(scenario)
+
+
+def test_replayed_config_changes_are_judged_like_live_ones(agent: Agent) -> None:
+    async def scenario() -> None:
+        admin = agent.client("root")
+        await admin_commit(agent, policy_change("10.1.1.1", description="d1", key="n3w-key"))
+        await admin_commit(agent, policy_change("10.1.1.2", key="an0ther-key"))
+        olga = agent.client("olga")
+        replay = SUBSCRIBE.replace(
+            "/>", "><startTime>2000-01-01T00:00:00Z</startTime></create-subscription>")
+        assert is_ok(await olga.rpc(replay))
+        assert is_ok(await admin.rpc("<close-session/>"))
+        seen = await events_until_session_end(olga)
+        assert edit_targets(seen) == [[
+            "/ike:security/ike:ike/ike:policy[ike:name='10.1.1.1']/ike:description"]]
+
+    run(scenario)
+
+
+def test_shipped_notifications_carry_no_secret() -> None:
+    """Event content other than netconf-config-change passes unpruned
+    (SessionAccess.readable_notification): that holds while no notification of a shipped
+    module has a node marked nacm:default-deny-all."""
+    directory = yang_directory()
+    context = pyang_context.Context(pyang_repository.FileRepository(str(directory),
+                                                                     use_env=False))
+    modules = [context.add_module(str(path), path.read_text(encoding="utf-8"))
+               for path in sorted(directory.glob("*.yang"))]
+    context.validate()
+
+    def marked(statement: Any) -> bool:
+        return any(sub.keyword == ("ietf-netconf-acm", "default-deny-all") or marked(sub)
+                   for sub in statement.substmts)
+
+    ike = next(m for m in modules if m is not None and m.arg == "ike-security")
+    assert marked(ike.search_one("container", "security"))  # the scan finds the keys' marks
+    notifications = [n for m in modules if m is not None for n in m.search("notification")]
+    assert notifications  # and sees the notifications (RFC 6470's, at least)
+    assert [n.arg for n in notifications if marked(n)] == []
