@@ -31,8 +31,10 @@ ENTRY_POINT_GROUP = "ike_agent.extensions"
 class RpcContext:
     """Who is asking: the NETCONF session id and the authenticated user name; ``read_config``,
     which returns a copy of a datastore's configuration (``running`` or ``candidate``) as a
-    ``<data>`` element, for RPCs that look at it (None: not available); and that user's
-    access control (None: no access control, as in tests of other layers)."""
+    ``<data>`` element, for RPCs that look at it (None: not available), holding only what
+    this user may read (RFC 8341 section 3.4.4: keys withheld by ``nacm:default-deny-all``
+    are absent, their containers may be left empty); and that user's access control (None:
+    no access control, as in tests of other layers)."""
 
     session_id: int
     username: str

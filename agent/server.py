@@ -48,7 +48,7 @@ from agent.extensions import (
     RpcHandler,
 )
 from agent.metrics import AgentMetrics, gauge
-from agent.nacm.control import AccessControl
+from agent.nacm.control import AccessControl, SessionAccess
 from agent.netconf.confirmed_commit import (
     CommitAttribution,
     CommitRequest,
@@ -226,9 +226,10 @@ class ServerSession:
             self._transport.pause_reading()
 
     async def _run(self) -> None:
-        access = self.server.access
-        context = RpcContext(self.session_id, self.username, self.server.datastore.get_config,
-                             None if access is None else access.session(self.username))
+        access = None if self.server.access is None else self.server.access.session(
+            self.username)
+        context = RpcContext(self.session_id, self.username,
+                             self._config_reader(access), access)
         while not self.closed:
             if self._reading_paused and self._queue.qsize() < PAUSE_READING_AT:
                 self._reading_paused = False
@@ -271,6 +272,15 @@ class ServerSession:
                 self._notifier = asyncio.get_running_loop().create_task(
                     self._send_notifications(self.subscription)
                 )
+
+    def _config_reader(self, access: SessionAccess | None) -> Callable[[str], etree._Element]:
+        """``RpcContext.read_config``: a datastore as this session's user may read it. RFC
+        8341 section 3.4.4: data an operation reads, directly or as a side effect, is subject
+        to read access like a get-config (section 3.4.5: what may not be read is left out)."""
+        get_config = self.server.datastore.get_config
+        if access is None:
+            return get_config
+        return lambda source: access.readable(get_config(source))  # prunes its own copy
 
     def subscribed(self, subscription: Subscription) -> None:
         """``<create-subscription>`` succeeded: send its notifications after the reply."""

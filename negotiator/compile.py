@@ -138,7 +138,11 @@ def proposal_attributes(node: etree._Element, name: str, where: str) -> Proposal
     )
 
 
-def _psk(policy: etree._Element) -> bytes | None:
+# What a key withheld from the reader compiles to in a dry run (never given to the engine).
+WITHHELD_KEY = b""
+
+
+def _psk(policy: etree._Element, keys_withheld: bool = False) -> bytes | None:
     container = policy.find(ike_tag("pre-shared-key"))
     if container is None:
         return None
@@ -148,10 +152,13 @@ def _psk(policy: etree._Element) -> bytes | None:
     hexadecimal = _text(container, "hexadecimal")
     if hexadecimal is not None:
         return bytes.fromhex(hexadecimal)
+    if keys_withheld and not len(container):
+        return WITHHELD_KEY
     raise ValueError("pre-shared-key without ascii-text or hexadecimal")
 
 
-def _compile_policy(node: etree._Element, proposals: dict[str, Proposal]) -> Policy:
+def _compile_policy(node: etree._Element, proposals: dict[str, Proposal],
+                    keys_withheld: bool = False) -> Policy:
     peer = ipaddress.ip_address(_required(node, "name", "policy"))
     names = [p.text.strip() for p in node.iterfind(ike_tag("proposals")) if p.text]
     missing = [n for n in names if n not in proposals]
@@ -162,7 +169,7 @@ def _compile_policy(node: etree._Element, proposals: dict[str, Proposal]) -> Pol
         peer=peer,
         mode=ExchangeMode(_text(node, "mode") or ExchangeMode.MAIN.value),
         proposals=tuple(proposals[n] for n in names),
-        psk=_psk(node),
+        psk=_psk(node, keys_withheld),
         local_certificate=(
             _text(certificate, "local-certificate") if certificate is not None else None
         ),
@@ -202,14 +209,18 @@ def _nat_traversal(policy: etree._Element) -> NatTraversal:
     )
 
 
-def compile_config(snapshot: ConfigSnapshot) -> NegotiatorConfig:
-    """Translate a validated snapshot; raises ValueError if it breaks the model."""
+def compile_config(snapshot: ConfigSnapshot, *, keys_withheld: bool = False) -> NegotiatorConfig:
+    """Translate a validated snapshot; raises ValueError if it breaks the model.
+    ``keys_withheld``: for a dry run only, on a configuration read for a user who may not
+    read the keys (RFC 8341: ``RpcContext.read_config`` leaves them out, and
+    ``pre-shared-key`` empty): such a policy still authenticates with a key, unknown
+    (:data:`WITHHELD_KEY`), which proposal selection does not need."""
     proposals = {p.name: p for p in map(_compile_proposal, _proposal_elements(snapshot))}
     policies: dict[IpAddress, Policy] = {}
     ike = _ike(snapshot)
     if ike is not None:
         for node in ike.iterfind(_POLICY_TAG):
-            policy = _compile_policy(node, proposals)
+            policy = _compile_policy(node, proposals, keys_withheld)
             policies[policy.peer] = policy
     credentials, anchors = compile_pki(snapshot, PkiReader())
     return NegotiatorConfig(

@@ -597,7 +597,7 @@ class NegotiatorService:
                                         "no datastore to test against"))
         snapshot = ConfigSnapshot(generation=0, data=context.read_config(datastore))
         try:
-            config = compile_config(snapshot)
+            config = compile_config(snapshot, keys_withheld=True)  # the dry run needs none
         except ValueError as exc:
             raise NetconfError(
                 RpcError(ErrorType.APPLICATION, ErrorTag.OPERATION_FAILED,

@@ -171,3 +171,22 @@ def test_config_change_notifications_hold_only_what_each_user_may_read(
         assert [targets(e) for e in seen] == [[described], [described]]
         text = b"".join(etree.tostring(e) for e in seen)
         assert b"hexadecimal" not in text and b"0badc0de" not in text
+
+
+def test_the_operator_dry_runs_a_negotiation_without_reading_keys(agent: RunningAgent) -> None:
+    """test-ike-negotiation reads running as the operator may (keys withheld, RFC 8341
+    section 3.4.4) and still answers: proposal selection needs no key."""
+    request = (f'<test-ike-negotiation xmlns="{IKE}"><peer-address>10.7.7.2</peer-address>'
+               "<datastore>running</datastore><offer><index>1</index>"
+               "<authentication-method>pre-shared-keys</authentication-method>"
+               "<dh-group>group14</dh-group><authentication-algorithm>sha-256"
+               "</authentication-algorithm><encryption-algorithm>aes-128-cbc"
+               "</encryption-algorithm></offer></test-ike-negotiation>")
+    with connect(agent, "tester", PASSWORD) as admin, \
+            connect(agent, OPERATOR, OPERATOR_PASSWORD) as olga:
+        admin.edit_config(target="candidate", config=CONFIG)
+        admin.commit()
+        for session in (admin, olga):
+            reply = etree.fromstring(session.dispatch(etree.fromstring(request)).xml.encode())
+            assert texts(reply, "//i:result") == ["match"], etree.tostring(reply)
+            assert texts(reply, "//i:proposal") == ["p1"]

@@ -17,6 +17,7 @@ from agent.cli import seed_access_control
 from agent.datastore.diff import config_edits
 from agent.datastore.schema import Schema, yang_directory
 from agent.datastore.store import Datastore
+from agent.extensions import RpcContext, RpcHandler
 from agent.nacm.control import AccessControl
 from agent.netconf.library import ModuleLibrary
 from agent.netconf.xmlutil import BASE_NS
@@ -52,6 +53,29 @@ def rule(name: str, action: str, *, path: str = "", rpc: str = "", module: str =
             "</rule>")
 
 
+class ReadConfigExtension:
+    """A plug-in with one RPC, ``read-config``, answering with what ``read_config`` gave it."""
+
+    NS = "urn:example:read-config"
+
+    def commit_subscriber(self) -> None:
+        return None
+
+    def operational_state(self) -> list[etree._Element]:
+        return []
+
+    def rpc_handlers(self) -> dict[tuple[str, str], RpcHandler]:
+        async def read(context: RpcContext, operation: etree._Element) -> list[etree._Element]:
+            assert context.read_config is not None
+            source = (operation.findtext(f"{{{self.NS}}}source") or "").strip()
+            return [context.read_config(source)]
+
+        return {(self.NS, "read-config"): read}
+
+    async def stop(self) -> None:
+        return None
+
+
 class Agent:
     def __init__(self, schema: Schema, state: pathlib.Path) -> None:
         self.datastore = Datastore(schema, state)
@@ -61,7 +85,8 @@ class Agent:
         self.access = AccessControl(schema, self.datastore.snapshot,
                                     lambda user: GROUPS.get(user, ()))
         self.server = NetconfServer(self.datastore, ModuleLibrary.build(schema.modules()),
-                                    access=self.access, config_differ=config_edits(schema))
+                                    [ReadConfigExtension()], access=self.access,
+                                    config_differ=config_edits(schema))
 
     def client(self, user: str) -> MemoryClient:
         return MemoryClient(self.server, username=user)
@@ -467,3 +492,31 @@ def test_shipped_notifications_carry_no_secret() -> None:
     notifications = [n for m in modules if m is not None for n in m.search("notification")]
     assert notifications  # and sees the notifications (RFC 6470's, at least)
     assert [n.arg for n in notifications if marked(n)] == []
+
+
+def test_a_plugged_in_rpc_reads_only_what_the_user_may_read(agent: Agent) -> None:
+    """RFC 8341 section 3.4.4: data an operation reads is subject to read access, so an
+    extension's RPC gets the configuration as the calling user may read it."""
+
+    def read(source: str) -> str:
+        return (f'<read-config xmlns="{ReadConfigExtension.NS}"><source>{source}</source>'
+                "</read-config>")
+
+    async def scenario() -> None:
+        await admin_commit(agent, rule_list("operators", "operators", rule(
+            "hide-one", "deny", path="/ike:security/ike:ike/ike:policy[ike:name='10.1.1.1']",
+            operations="read")))
+        for source in ("running", "candidate"):
+            admin = await agent.client("root").rpc(read(source))
+            assert texts(admin, "//i:policy/i:name") == ["10.1.1.1", "10.1.1.2"]
+            assert texts(admin, "//i:ascii-text") == ["s3cret", "s3cret"]
+            assert texts(admin, "//n:rule-list/n:name") == ["admin", "operators"]
+            olga = await agent.client("olga").rpc(read(source))
+            assert texts(olga, "//i:policy/i:name") == ["10.1.1.2"]
+            assert texts(olga, "//i:proposal/i:name") == ["proposal-1", "proposal-2"]
+            assert b"s3cret" not in etree.tostring(olga)
+            assert olga.xpath("//n:nacm", namespaces=NS) == []
+        # The datastore itself is untouched by the pruning of the copies.
+        assert texts(agent.datastore.snapshot().data, "//i:ascii-text") == ["s3cret", "s3cret"]
+
+    run(scenario)

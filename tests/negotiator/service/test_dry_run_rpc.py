@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 from lxml import etree
@@ -88,3 +89,19 @@ def test_bad_input_is_refused(request_: etree._Element, tag: ErrorTag) -> None:
     with pytest.raises(NetconfError) as caught:
         _call(request_)
     assert caught.value.errors[0].tag is tag
+
+
+def test_a_dry_run_needs_no_key_the_user_may_not_read() -> None:
+    """read_config withholds the keys from a user who may not read them (RFC 8341), leaving
+    pre-shared-key empty: the dry run does not use keys, so it still answers."""
+    withheld = snapshot([P("old", group="group14")], [policy_xml(PEER, ["old"])]).data
+    for key in withheld.iter(f"{{{IKE_NS}}}ascii-text"):
+        key.getparent().remove(key)  # type: ignore[union-attr]
+    assert withheld.find(f".//{{{IKE_NS}}}pre-shared-key") is not None
+    service = NegotiatorService(compile_config(snapshot([], [])))
+    handler = service.rpc_handlers()[(IKE_NS, "test-ike-negotiation")]
+    context = RpcContext(1, "olga", {"running": withheld}.__getitem__)
+    reply: Sequence[etree._Element] = asyncio.run(handler(  # type: ignore[arg-type]
+        context, _request(PEER, OFFER_14, datastore="running")))
+    assert _leaves(list(reply)) == {
+        "result": "match", "proposal": "old", "offer-index": "1", "lifetime-seconds": "3600"}
