@@ -406,6 +406,7 @@ class NetconfServer:
         state_sources.append(lambda: [library.yang_library()])
         if access is not None:
             state_sources.append(access.state)
+            datastore.add_subscriber(access)  # its views of running follow the commits
         operations = ConfigOperations(
             datastore, self.locks, self.confirmed, deadline_changed=self._arm_confirm_timer,
             defaults=defaults, list_keys=library.list_keys,

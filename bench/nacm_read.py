@@ -8,10 +8,11 @@ key, a denied RPC, read of proposals denied to descriptions, an update permit), 
 is pruned: 10,000 keys removed, one kept. get-configs of running alternate between the agents
 (same client code, one SSH session each), after warm-ups; medians are compared.
 
-``warm``: running unchanged between requests, so the pruned view is made once per commit and
-rules and then served (agent/nacm/control.py). ``cold``: a one-leaf commit by the admin before
-each request, so each request prunes a fresh copy of running; this is the worst case, the
-first read of each user after each commit.
+``warm``: running unchanged between requests, so the pruned view of running is served as it
+is (agent/nacm/control.py). ``cold``: a one-leaf commit by the admin before each request, so
+each request first brings the view up to date with that commit (agent/nacm/views.py: the
+nodes the change set touched are copied again from running and pruned); the first read of
+each user after each commit.
 
 Run: ``.venv/bin/python -m bench.nacm_read --policies 10000 --runs 15``
 """

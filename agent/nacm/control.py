@@ -13,14 +13,14 @@ call: :meth:`~SessionAccess.check_rpc` before any operation runs (section 3.4.4)
 notifications (section 3.4.6), :meth:`~SessionAccess.admit`, which the session's
 subscription asks before it queues an event (type, then content).
 
-Running changes only by commits, each with a new generation: its pruned view for one set of
-rules is made once per generation and rules (a copy, so later commits do not touch it) and
-then served like running itself.
+Running changes only by commits: the pruned view of running for one set of rules is made
+once, then served like running itself and kept up to date from each commit's change set
+(:mod:`agent.nacm.views`; the access control is a commit subscriber for that). A commit that
+changes ``/nacm`` changes the rules: the views are made anew.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,12 +41,12 @@ from agent.nacm.read import (
     readable_subtree,
 )
 from agent.nacm.rules import BASE_NS, UserRules, Verdict
+from agent.nacm.views import RunningViews
 from agent.nacm.writes import chain_path, path_namespaces, refused
 
 log = logging.getLogger("agent.nacm")
 
 ExternalGroups = Callable[[str], Sequence[str]]
-_VIEWS_KEPT = 8  # pruned views of running, for as many sets of rules
 # RFC 5277 replayComplete / notificationComplete: the subscription's own events, not data.
 NETMOD_NOTIFICATION_NS = "urn:ietf:params:xml:ns:netmod:notification"
 
@@ -71,7 +71,7 @@ class AccessControl:
         self._config = NacmConfig()
         self._rules: dict[frozenset[str], UserRules] = {}
         self._plans: dict[int, ReadPlan] = {}
-        self._views: dict[tuple[int, int], etree._Element] = {}
+        self.views = RunningViews(schema)
 
     def config(self) -> NacmConfig:
         snapshot = self._running()
@@ -81,8 +81,8 @@ class AccessControl:
                 self._config = config
                 self._rules.clear()
                 self._plans.clear()
+                self.views.clear()
             self._generation = snapshot.generation
-            self._views.clear()
         return self._config
 
     def session(self, username: str) -> SessionAccess:
@@ -103,17 +103,21 @@ class AccessControl:
         return plan
 
     def running_view(self, snapshot: ConfigSnapshot, rules: UserRules) -> etree._Element:
-        """Running as ``rules`` let it be read: made once per generation and rules (the
-        rules are those of this generation: :meth:`config` has seen it)."""
-        key = (snapshot.generation, id(rules))
-        view = self._views.get(key)
-        if view is None:
-            view = copy.deepcopy(snapshot.data)
-            prune(view, rules, self.plan(rules))
-            if len(self._views) >= _VIEWS_KEPT:
-                self._views.pop(next(iter(self._views)))
-            self._views[key] = view
-        return view
+        """Running as ``rules`` let it be read (the rules are those of this generation:
+        :meth:`config` has seen it)."""
+        return self.views.view(snapshot, rules, self.plan(rules))
+
+    # -- the commit subscriber (agent.datastore.subscriber.CommitSubscriber) --------------
+
+    def prepare(self, snapshot: ConfigSnapshot) -> None:
+        pass
+
+    def abort(self, snapshot: ConfigSnapshot) -> None:
+        pass
+
+    def commit(self, snapshot: ConfigSnapshot) -> None:
+        """Note what the commit touched, for the views to catch up at their next read."""
+        self.views.committed(snapshot.generation, snapshot.changes)
 
     def state(self) -> list[etree._Element]:
         """The counters, as ``/nacm`` state for ``<get>``."""

@@ -113,7 +113,7 @@ def read_plan(rules: UserRules) -> ReadPlan:
     return ReadPlan(tuple(denied), tuple(dynamic), tuple(keyed))
 
 
-def _detach(element: etree._Element) -> None:
+def detach(element: etree._Element) -> None:
     parent = element.getparent()
     if parent is not None:
         tail = element.tail
@@ -146,20 +146,20 @@ def prune(data: etree._Element, rules: UserRules, plan: ReadPlan) -> None:
         set_aside.append((placeholder, element, node))
     for finder in plan.denied:
         for found in finder(data):  # type: ignore[union-attr]
-            _detach(found)  # type: ignore[arg-type]
+            detach(found)  # type: ignore[arg-type]
     for finder, node in plan.dynamic:
         for found in finder(data):  # type: ignore[union-attr]
             assert isinstance(found, etree._Element)
             chain = _chain_of(found, data, node)
             if chain is not None:
-                _prune_instance(found, chain, rules)
+                prune_instance(found, chain, rules)
     for placeholder, element, node in set_aside:
         parent = placeholder.getparent()
         assert parent is not None
         parent.replace(placeholder, element)
         chain = _chain_of(element, data, node)
         if chain is not None:  # None: an ancestor was not readable
-            _prune_instance(element, chain, rules)
+            prune_instance(element, chain, rules)
 
 
 def _chain_of(element: etree._Element, data: etree._Element,
@@ -177,10 +177,10 @@ def _chain_of(element: etree._Element, data: etree._Element,
     return chain
 
 
-def _prune_instance(element: etree._Element, chain: Chain, rules: UserRules) -> None:
+def prune_instance(element: etree._Element, chain: Chain, rules: UserRules) -> None:
     node = chain[-1][0]
     if not rules.decide(Access.READ, chain):
-        _detach(element)
+        detach(element)
         return
     if rules.verdict(Access.READ, node) is not Verdict.DYNAMIC and rules.uniform(Access.READ,
                                                                                  node):
@@ -188,7 +188,7 @@ def _prune_instance(element: etree._Element, chain: Chain, rules: UserRules) -> 
     for child in list(element):
         child_schema = child_node(node, child, rules.schema)
         if child_schema is not None:
-            _prune_instance(child, [*chain, (child_schema, key_of(child, child_schema))],
+            prune_instance(child, [*chain, (child_schema, key_of(child, child_schema))],
                             rules)
 
 
