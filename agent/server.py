@@ -153,7 +153,8 @@ class ServerSession:
         self._close_after_reply = False
         self._transport = transport
         self._reading_paused = False
-        self._queue: asyncio.Queue[RpcReceived] = asyncio.Queue()
+        self._queue: asyncio.Queue[RpcReceived | None] = asyncio.Queue()  # None: input ended
+        self._input_ended = False
         self._worker: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._busy = False  # an RPC is being executed (not idle, whatever the clock says)
@@ -205,7 +206,16 @@ class ServerSession:
         now = asyncio.get_running_loop().time()
         in_hello = self.core.state is SessionState.AWAIT_HELLO
         for event in self.core.receive_data(data, now):
-            if isinstance(event, SessionFailed):
+            if isinstance(event, SessionFailed) and event.answer_first:
+                # The rpcs received before the error are answered, then the session closes.
+                self.log(logging.WARNING, "closing once the rpcs before it are answered: %s",
+                         event.reason)
+                self._input_ended = True
+                if not self._reading_paused:
+                    self._reading_paused = True
+                    self._transport.pause_reading()
+                self._queue.put_nowait(None)
+            elif isinstance(event, SessionFailed):
                 self.log(logging.WARNING, "closing: %s", event.reason)
                 self.close(TerminationReason.BAD_HELLO if in_hello else TerminationReason.OTHER)
             elif isinstance(event, HelloReceived):
@@ -231,10 +241,14 @@ class ServerSession:
         context = RpcContext(self.session_id, self.username,
                              self._config_reader(access), access)
         while not self.closed:
-            if self._reading_paused and self._queue.qsize() < PAUSE_READING_AT:
+            if (self._reading_paused and not self._input_ended
+                    and self._queue.qsize() < PAUSE_READING_AT):
                 self._reading_paused = False
                 self._transport.resume_reading()
             rpc = await self._queue.get()
+            if rpc is None:  # the input ended (a framing error) after the rpcs before it
+                self.close(TerminationReason.OTHER)
+                return
             self._busy = True
             started = asyncio.get_running_loop().time()
             if rpc.error is not None or rpc.operation is None:

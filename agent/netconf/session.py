@@ -11,7 +11,11 @@ whatever :meth:`data_to_send` returns. ``receive_data`` returns events:
   (bad XML, no ``message-id``, not an ``<rpc>``...) still yields an event, carrying the
   :class:`NetconfError` to answer with, so replies always leave in request order;
 - :class:`SessionFailed` when the stream cannot go on (framing error, bad hello): the shell
-  closes the transport.
+  closes the transport. A framing error after the hello (RFC 6242: the stream cannot be
+  resynchronised past it, so the session ends) leaves the messages received before it
+  standing: they are answered first (``answer_first``; the session is ``CLOSING`` meanwhile:
+  no input, replies still go out), so what a client gets does not depend on how its bytes
+  were split into reads.
 
 The shell answers each :class:`RpcReceived` with :meth:`send_reply`, the one route by which
 replies are built (see :mod:`agent.netconf.replies`).
@@ -74,6 +78,7 @@ class RpcReceived:
 @dataclass(frozen=True, slots=True)
 class SessionFailed:
     reason: str
+    answer_first: bool = False  # the RpcReceived events before it are still answered
 
 
 SessionEvent = HelloReceived | RpcReceived | SessionFailed
@@ -82,6 +87,7 @@ SessionEvent = HelloReceived | RpcReceived | SessionFailed
 class SessionState(Enum):
     AWAIT_HELLO = auto()
     OPEN = auto()
+    CLOSING = auto()  # input ended (a framing error): replies to what came before only
     CLOSED = auto()
 
 
@@ -166,13 +172,14 @@ class NetconfSession:
         return data
 
     def is_open(self) -> bool:
-        return self.state is not SessionState.CLOSED
+        """Whether input is still accepted (not ``CLOSING`` nor ``CLOSED``)."""
+        return self.state in (SessionState.AWAIT_HELLO, SessionState.OPEN)
 
     def close(self) -> None:
         self.state = SessionState.CLOSED
 
     def receive_data(self, data: bytes, now: float | None = None) -> list[SessionEvent]:
-        if self.state is SessionState.CLOSED:
+        if not self.is_open():
             return []
         if now is not None:
             self._last_activity = now
@@ -183,7 +190,12 @@ class NetconfSession:
             if frame is None:
                 break
             if isinstance(frame, FramingFailed):
-                events.append(self._fail(f"framing error: {frame.reason}"))
+                if self.state is SessionState.OPEN:
+                    self.state = SessionState.CLOSING
+                    events.append(SessionFailed(f"framing error: {frame.reason}",
+                                                answer_first=True))
+                else:
+                    events.append(self._fail(f"framing error: {frame.reason}"))
                 break
             if self.state is SessionState.AWAIT_HELLO:
                 events.append(self._hello(frame.data))

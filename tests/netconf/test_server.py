@@ -152,6 +152,35 @@ def test_candidate_discarded_when_lock_holder_ends() -> None:
     run(scenario)
 
 
+def test_rpcs_before_a_framing_error_are_answered_then_the_session_closes() -> None:
+    """RFC 6242: a framing error ends the session, but the rpcs complete before it, in the
+    same read, are answered first (as they would be had they come in an earlier read)."""
+
+    async def scenario() -> None:
+        store = FakeDatastore()
+        server = make_server(store)
+        a, watcher = MemoryClient(server), MemoryClient(server)
+        assert is_ok(await watcher.rpc(
+            '<create-subscription xmlns="urn:ietf:params:xml:ns:netconf:notification:1.0"/>'))
+        rpcs = [f'<rpc message-id="{n}" xmlns="{BASE_NS}">{body}</rpc>'
+                for n, body in ((1, edit()), (2, "<validate><source><candidate/></source>"
+                                               "</validate>"))]
+        a.session.data_received(b"".join(encode_chunked(r.encode()) for r in rpcs)
+                                + b"\n#999999999999\n")
+        first, second = await a.reply(), await a.reply()
+        assert [first.get("message-id"), second.get("message-id")] == ["1", "2"]
+        assert is_ok(first) and is_ok(second)
+        assert store.candidate_modified()  # the edit was done
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert a.closed and a.session_id not in server.sessions
+        ended = await watcher.reply()
+        reason = ended.findtext(".//{*}netconf-session-end/{*}termination-reason")
+        assert reason == "other", etree.tostring(ended)
+
+    run(scenario)
+
+
 def test_kill_session_releases_locks_and_refuses_self() -> None:
     async def scenario() -> None:
         server = make_server()

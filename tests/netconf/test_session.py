@@ -13,6 +13,7 @@ from agent.netconf.session import (
     NetconfSession,
     RpcReceived,
     SessionFailed,
+    SessionState,
 )
 from agent.netconf.xmlutil import BASE_NS
 
@@ -203,6 +204,37 @@ def test_framing_error_fails_session() -> None:
     assert isinstance(events[0], SessionFailed)
     assert not session.is_open()
     assert session.receive_data(encode_chunked(b"<rpc/>")) == []
+
+
+def test_rpcs_before_a_framing_error_are_still_answered() -> None:
+    session = opened(BASE_1_1)
+    rpcs = b"".join(encode_chunked(f'<rpc message-id="{n}" {NS}><get/></rpc>'.encode())
+                    for n in (1, 2))
+    events = session.receive_data(rpcs + b"\n#x\n" + encode_chunked(b"<rpc/>"))
+    assert [type(e) for e in events] == [RpcReceived, RpcReceived, SessionFailed]
+    failed = events[2]
+    assert isinstance(failed, SessionFailed) and failed.answer_first
+    assert not session.is_open() and session.next_deadline() is None
+    assert session.receive_data(encode_chunked(b"<rpc/>")) == []  # no more input
+    for event in events[:2]:
+        assert isinstance(event, RpcReceived)
+        session.send_reply(event, [])
+    decoder = FrameDecoder()
+    decoder.switch_to_chunked()
+    decoder.feed(session.data_to_send())
+    replies = [decoder.next_event(), decoder.next_event()]
+    assert [etree.fromstring(r.data).get("message-id") for r in replies
+            if isinstance(r, MessageReceived)] == ["1", "2"]
+    session.close()
+    assert session.receive_data(b"") == []
+
+
+def test_a_framing_error_in_the_hello_fails_at_once() -> None:
+    session = NetconfSession(7, [BASE_1_0, BASE_1_1], max_message_size=64)
+    session.start()
+    (failed,) = session.receive_data(b"<hello>" + b"x" * 200)
+    assert isinstance(failed, SessionFailed) and not failed.answer_first
+    assert session.state is SessionState.CLOSED
 
 
 def test_late_client_hello_fails_the_session() -> None:
