@@ -227,8 +227,15 @@ class EditEngine:
                     f"{name!r} does not exist (default-operation none).",
                     target, edit,
                 ))
-            else:  # nothing to do, but what the payload names must still exist in the model
+            else:  # what the payload names must exist in the model, then in the datastore
                 self._check_known(target, node, edit)
+                absent = _absent_level(node, edit)
+                if absent is not None:
+                    self._fail(self._err(
+                        ErrorTag.DATA_MISSING,
+                        f"{etree.QName(absent).localname!r} does not exist "
+                        "(default-operation none).", target, edit,
+                    ))
             return
         # merge, replace or create
         if existing is None:
@@ -445,6 +452,27 @@ class EditEngine:
 
 def _may_hold_prefixes(text: str | None) -> bool:
     return text is not None and ":" in text
+
+
+def _absent_level(node: SchemaNode, edit: etree._Element) -> etree._Element | None:
+    """RFC 6241 section 7.2, default-operation none: "If the configuration in the <config>
+    parameter contains data for which there is not a corresponding level in the target
+    datastore, an <rpc-error> is returned with an <error-tag> value of data-missing." The
+    first such node below ``edit`` (whose ``node`` does not exist), or None: a non-presence
+    container exists implicitly (its children are looked at), so does a leaf with a default,
+    and a subtree holding ``remove`` (the only operation left here) removes what is not there,
+    which RFC 6241 lets pass silently."""
+    if node.kind is NodeKind.CONTAINER and not node.presence:
+        for element in edit:
+            child = node.children.get(element.tag) if isinstance(element.tag, str) else None
+            if child is not None and element.get(OPERATION_ATTR) is None:
+                found = _absent_level(child, element)
+                if found is not None:
+                    return found
+        return None
+    if node.kind is NodeKind.LEAF and node.default is not None:
+        return None
+    return None if _has_operation(edit, skip=Operation.NONE) else edit
 
 
 def _has_operation(edit: etree._Element, skip: Operation) -> bool:

@@ -152,6 +152,46 @@ def test_default_operation_none_with_a_missing_parent_is_data_missing(
     assert error.tag is ErrorTag.DATA_MISSING
 
 
+@pytest.mark.parametrize(("body", "missing"), [
+    ("<policy><name>10.7.7.7</name></policy>", "policy"),  # an entry that is not there
+    ("<policy><name>10.1.1.1</name><description>d</description></policy>", "description"),
+    ("<policy><name>10.1.1.1</name><dead-peer-detection/></policy>", "dead-peer-detection"),
+    ("<policy><name>10.1.1.1</name><proposals>proposal-9</proposals></policy>", "proposals"),
+    ("<pki><ca-certificate><name>c</name></ca-certificate></pki>", "ca-certificate"),
+])
+def test_default_operation_none_over_data_that_is_not_there_is_data_missing(
+    seeded: Datastore, body: str, missing: str,
+) -> None:
+    """RFC 6241 section 7.2: with none, data in <config> without a corresponding level in
+    the target is data-missing, not a silent no-op."""
+    error = edit_error(seeded, security(body) if "<pki>" not in body
+                       else f'<security xmlns="{IKE_NS}">{body}</security>',
+                       default_operation="none")
+    assert error.tag is ErrorTag.DATA_MISSING
+    assert repr(missing) in error.message
+    assert not seeded.candidate_modified()
+
+
+@pytest.mark.parametrize("body", [
+    "<policy><name>10.1.1.1</name><mode>aggressive</mode></policy>",  # a default: it exists
+    f'<policy><name>10.7.7.7</name><description {NC.format("remove")}/></policy>',
+    f'<policy {NC.format("remove")}><name>10.7.7.7</name></policy>',
+])
+def test_default_operation_none_leaves_what_exists_or_is_removed_alone(
+    seeded: Datastore, body: str,
+) -> None:
+    seeded.edit_config(config(security(body)), default_operation="none")
+    assert not seeded.candidate_modified()
+
+
+def test_default_operation_none_takes_absent_non_presence_containers_as_there(
+    seeded: Datastore,
+) -> None:
+    seeded.edit_config(config(f'<security xmlns="{IKE_NS}"><pki/></security>'),
+                       default_operation="none")
+    assert not seeded.candidate_modified()
+
+
 def test_default_operation_replace_replaces_everything(seeded: Datastore) -> None:
     body = security(SEED_IKE.split("<policy>")[0] + policy("10.8.8.8"))
     seeded.edit_config(config(body), default_operation="replace")
