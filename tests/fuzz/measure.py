@@ -25,7 +25,8 @@ from tests.fuzz.harnesses import HARNESSES
 TARGETS: dict[str, tuple[str, ...]] = {
     "netconf_session": ("agent/netconf/framing.py", "agent/netconf/session.py"),
     "netconf_intake": ("agent/datastore/edit.py", "agent/datastore/validation.py",
-                       "agent/datastore/store.py", "agent/netconf/filters.py",
+                       "agent/datastore/store.py", "agent/datastore/journal.py",
+                       "agent/netconf/filters.py",
                        "agent/netconf/operations.py"),
     "isakmp_codec": ("negotiator/codec/*.py",),
     "ike_engine": ("negotiator/engine/*.py", "negotiator/codec/*.py"),
