@@ -58,3 +58,44 @@ def test_timeout_restores_running_unless_confirmed(m: manager.Manager, agent: Ru
     m.commit()
     assert changed(m)
     assert "confirmed commit confirmed" in agent.log()
+
+
+
+HELD = (
+    '<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">'
+    f'<security xmlns="{IKE}"><ike><proposal><name>proposal-2</name>'
+    "<description>held under a lock</description></proposal></ike></security></config>"
+)
+PROBE = CHANGE.replace("on probation", "to be rolled back")
+
+
+@pytest.mark.parametrize("ending", ["timeout", "session end"])
+def test_a_rollback_keeps_another_sessions_locked_uncommitted_edits(
+    m: manager.Manager, agent: RunningAgent, ending: str,
+) -> None:
+    """Issue #9, as a new user tried it: one session holds the candidate lock with edits it
+    has not committed when another session's confirmed commit is rolled back (it times out,
+    or its session ends). Running is restored; the edits stay in the candidate, and commit."""
+    before = canonical(security(m, "running"))
+    m.edit_config(target="candidate", config=PROBE)
+    m.commit(confirmed=True, timeout="2" if ending == "timeout" else "600")
+    holder = connect(agent)
+    try:
+        holder.lock(target="candidate")
+        holder.edit_config(target="candidate", config=HELD)
+        if ending == "session end":
+            m.close_session()
+        deadline = time.monotonic() + POLL_SECONDS
+        while (canonical(security(holder, "running")) != before
+               and time.monotonic() < deadline):
+            time.sleep(0.2)
+        assert canonical(security(holder, "running")) == before
+        assert "confirmed commit rolled back" in agent.log()
+        candidate = canonical(security(holder, "candidate"))
+        assert b"held under a lock" in candidate and b"to be rolled back" not in candidate
+        holder.commit()
+        running = canonical(security(holder, "running"))
+        assert b"held under a lock" in running and b"to be rolled back" not in running
+        holder.unlock(target="candidate")
+    finally:
+        holder.close_session()
