@@ -88,11 +88,19 @@ def version() -> str:
         return "unknown"
 
 
+def _summary() -> str:
+    """What the installed package says it is (its metadata), for ``--help``."""
+    try:
+        return importlib.metadata.metadata("ike-agent")["Summary"]
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
+        return "NETCONF/YANG configuration agent"
+
+
 def _parser(factories: Sequence[ExtensionFactory] | None = None) -> argparse.ArgumentParser:
     """The command line, with the options of ``factories`` (default: the installed
     extensions, :func:`agent.extensions.extension_factories`) added to ``run``."""
     parser = argparse.ArgumentParser(
-        prog="ike-agent", description="NETCONF/YANG configuration agent for IKE policy"
+        prog="ike-agent", description=_summary()
     )
     parser.add_argument("--version", action="version", version=f"ike-agent {version()}")
     common = argparse.ArgumentParser(add_help=False)
@@ -345,7 +353,7 @@ async def _serve(options: RunOptions) -> int:
     log.info("state directory %s", options.state_dir.resolve())
     if initial is not None:
         log.warning("created user 'admin'; its password is in %s", initial.resolve())
-    sd_notify("READY=1\nSTATUS=serving NETCONF and IKE")
+    sd_notify("READY=1\nSTATUS=serving NETCONF" + (" and extensions" if extensions else ""))
     await stop.wait()
     sd_notify("STOPPING=1")
     log.info("stopping: closing sessions (running is already persisted)")

@@ -42,8 +42,8 @@ class RpcContext:
     access: SessionAccess | None = None
 
 
-# Handles one RPC. Gets the ``<rpc>``'s operation element (e.g. ``<clear-ike-security-
-# associations>``); returns the reply's content elements (an empty list means ``<ok/>``).
+# Handles one RPC. Gets the ``<rpc>``'s operation element (of the extension's own module);
+# returns the reply's content elements (an empty list means ``<ok/>``).
 # Raises agent.errors.NetconfError to answer with rpc-errors.
 RpcHandler = Callable[[RpcContext, etree._Element], Awaitable[Sequence[etree._Element]]]
 
@@ -53,8 +53,8 @@ class AgentExtension(Protocol):
         """The subscriber to register with the commit pipeline, if any."""
 
     def operational_state(self) -> Sequence[etree._Element]:
-        """Top-level state elements to merge into ``<get>`` replies, e.g. a ``<security>``
-        element in the ike-security namespace holding ``ike/security-associations``."""
+        """Top-level state elements to merge into ``<get>`` replies, in the namespaces of
+        the extension's own modules (the negotiator: its security associations)."""
 
     def rpc_handlers(self) -> Mapping[tuple[str, str], RpcHandler]:
         """RPC handlers keyed by (namespace, local name)."""

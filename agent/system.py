@@ -34,7 +34,6 @@ from agent.datastore.persist import atomic_write
 from agent.datastore.schema import Schema
 from agent.datastore.store import Datastore
 from agent.datastore.subscriber import ConfigSnapshot
-from agent.datastore.validation import SECRET_LEAVES
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.extensions import RpcContext, RpcHandler
 from agent.netconf.confirmed_commit import CommitAttribution
@@ -174,7 +173,7 @@ class CommitHistory:
             new = self._datastore.get_config("candidate")
             if context.access is not None:  # NACM: only what this user may read (RFC 8341)
                 old, new = context.access.readable(old), context.access.readable(new)
-            text = compare(old, new, self._schema.roots, SECRET_LEAVES)
+            text = compare(old, new, self._schema.roots)
             difference = new_element(_tag("difference"), {None: SYS_NS})
             difference.text = text
             return [difference]

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from agent.datastore.persist import RUNNING_FILE, empty_data, write_running
-from agent.datastore.subscriber import IKE_NS
 from agent.nacm.config import initial_config
 from bench.common import PSK
+from negotiator.model import IKE_NS
 
 USER = "bench"
 PASSWORD = "bench-password-0123"

@@ -17,12 +17,13 @@ from lxml import etree
 
 from agent.datastore.schema import Schema
 from agent.datastore.store import Datastore
-from agent.datastore.subscriber import IKE_NS, CommitSubscriber, ConfigSnapshot
+from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
 from agent.netconf.xmlutil import BASE_NS
 from bench.agent_process import policy_name as preloaded_name
 from bench.agent_process import policy_xml, preload
 from bench.common import median
 from negotiator.compile import ConfigCompiler
+from negotiator.model import IKE_NS
 from negotiator.service import NegotiatorService
 
 

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agent.datastore.subscriber import IKE_NS
 from agent.netconf.xmlutil import BASE_NS
 from bench.agent_process import PASSWORD, USER, AgentUnderTest, policy_xml, started_agent
 from bench.commit_breakdown import Breakdown
@@ -19,6 +18,7 @@ from bench.commit_breakdown import measure as measure_breakdown
 from bench.common import median, percentile, rss_bytes
 from bench.netconf_client import NetconfClient
 from bench.profiling import Profile, PySpy
+from negotiator.model import IKE_NS
 
 GET_CONFIG = "<get-config><source><running/></source></get-config>"
 

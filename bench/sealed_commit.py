@@ -17,10 +17,10 @@ from lxml import etree
 from agent.datastore.schema import Schema
 from agent.datastore.secrets import KeyRing, Sealer
 from agent.datastore.store import Datastore
-from agent.datastore.subscriber import IKE_NS
 from agent.netconf.xmlutil import BASE_NS
 from bench.agent_process import policy_name, policy_xml, preload
 from bench.common import machine, median
+from negotiator.model import IKE_NS
 
 
 def _edit(number: int) -> etree._Element:

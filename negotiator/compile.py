@@ -24,7 +24,7 @@ from typing import cast
 
 from lxml import etree
 
-from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
+from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, RpcError
 from negotiator.config import (
     AuthMethod,
@@ -40,6 +40,7 @@ from negotiator.config import (
 )
 from negotiator.crypto.cipher import SUPPORTED_CIPHERS
 from negotiator.crypto.dh import SUPPORTED_DH_GROUPS
+from negotiator.model import IKE_NS
 from negotiator.pki import LocalCredential, PkiReader, TrustAnchor
 from negotiator.policy_map import PolicyMap
 

@@ -20,13 +20,14 @@ from collections.abc import Iterable
 
 from lxml import etree
 
-from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
+from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, RpcError
 from negotiator.certificates import confirms
 from negotiator.compile import ike_tag, pki_element
 from negotiator.config import SIGNATURE_KEYS, NegotiatorConfig, Policy
 from negotiator.dn import looks_like_dn, parse_dn
 from negotiator.engine.identity import identity_payload
+from negotiator.model import IKE_NS
 from negotiator.pki import LocalCredential, PkiFault, PkiReader, validity_fault
 
 _NAMESPACES = (("ike", IKE_NS),)

@@ -25,7 +25,7 @@ from cryptography import x509
 from lxml import etree
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from agent.datastore.subscriber import IKE_NS, CommitSubscriber, ConfigSnapshot
+from agent.datastore.subscriber import CommitSubscriber, ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.extensions import Publish, RpcContext, RpcHandler
 from negotiator.compile import (
@@ -48,6 +48,7 @@ from negotiator.engine.events import (
     SaInfo,
 )
 from negotiator.engine.statistics import PeerStatistics
+from negotiator.model import IKE_NS
 from negotiator.notifications import (
     FAILURES_IN_ALL,
     FAILURES_PER_PEER,

@@ -14,7 +14,7 @@ key) never shows its value: its line reads ``ascii-text "****"; ## SECRET-DATA``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from lxml import etree
 
@@ -43,8 +43,8 @@ def _label(step: Step) -> str:
     return step.node.name
 
 
-def _leaf_line(node: SchemaNode, value: str, secrets: frozenset[str]) -> str:
-    if node.name in secrets:
+def _leaf_line(node: SchemaNode, value: str) -> str:
+    if node.deny_all:  # a secret (nacm:default-deny-all, RFC 8341): never printed
         return f"{node.name} {HIDDEN}; {SECRET_MARK}"
     return f"{node.name} {_quoted(value)};"
 
@@ -55,11 +55,10 @@ def _leaf_list_line(node: SchemaNode, values: Sequence[str]) -> str:
     return f"{node.name} [ {' '.join(_quoted(v) for v in values)} ];"
 
 
-def _block(element: etree._Element, node: SchemaNode, label: str,
-           secrets: frozenset[str]) -> list[str]:
+def _block(element: etree._Element, node: SchemaNode, label: str) -> list[str]:
     """``element`` (a container or list entry) as Junos prints it, one string per line."""
     if node.kind is NodeKind.LEAF:
-        return [_leaf_line(node, _text(element), secrets)]
+        return [_leaf_line(node, _text(element))]
     lines = [f"{label} {{"]
     for child_tag, children in _grouped(element, node.children):
         child_node = node.children[child_tag]
@@ -70,13 +69,13 @@ def _block(element: etree._Element, node: SchemaNode, label: str,
             if child_node.kind is NodeKind.LEAF:
                 if node.kind is NodeKind.LIST and child_node.name in node.keys:
                     continue  # the key is in the label
-                lines.append(INDENT + _leaf_line(child_node, _text(child), secrets))
+                lines.append(INDENT + _leaf_line(child_node, _text(child)))
             else:
                 step = Step(child_node, tuple(
                     _text(k) for key in child_node.keys
                     if (k := child.find(f"{{{child_node.namespace}}}{key}")) is not None))
                 lines.extend(INDENT + line
-                             for line in _block(child, child_node, _label(step), secrets))
+                             for line in _block(child, child_node, _label(step)))
     lines.append("}")
     return lines
 
@@ -117,10 +116,8 @@ def _find(root: etree._Element, path: Sequence[Step]) -> etree._Element | None:
     return current
 
 
-def compare(old: etree._Element, new: etree._Element, roots: Mapping[str, SchemaNode],
-            secrets: Iterable[str] = ()) -> str:
+def compare(old: etree._Element, new: etree._Element, roots: Mapping[str, SchemaNode]) -> str:
     """``new`` against ``old`` (``<data>`` trees) as Junos ``show | compare`` prints it."""
-    hidden = frozenset(secrets)
     sections: list[tuple[tuple[Step, ...], list[str]]] = []
     done_leaf_lists: set[tuple[tuple[str, tuple[str, ...]], ...]] = set()
 
@@ -152,10 +149,10 @@ def compare(old: etree._Element, new: etree._Element, roots: Mapping[str, Schema
         lines = []
         if change.old is not None and change.operation in ("delete", "replace", "move"):
             lines += ["-" + INDENT + line
-                      for line in _block(change.old, node, _label(last), hidden)]
+                      for line in _block(change.old, node, _label(last))]
         if change.new is not None and change.operation in ("create", "replace", "move"):
             lines += ["+" + INDENT + line
-                      for line in _block(change.new, node, _label(last), hidden)]
+                      for line in _block(change.new, node, _label(last))]
         emit(parent, lines)
     out: list[str] = []
     for parent, lines in sections:

@@ -1,6 +1,6 @@
 """error-path values: XML instance-identifiers with module prefixes (RFC 6241 section 4.3).
 
-Two sources: libyang's data paths (``/ike-security:security/ike/policy[name='x']``, module
+Two sources: libyang's data paths (``/example-inventory:inventory/item[name='x']``, module
 names on the first node only) and lxml elements of a configuration tree. And back: the
 entries of a configuration that errors name (:func:`without_entries`, for continue-on-error).
 """

@@ -15,15 +15,13 @@ from lxml import etree
 
 from agent.datastore.changes import ChangeSet
 
-IKE_NS = "urn:ike-agent:yang:ike-security"
-
 
 @dataclass(frozen=True, slots=True)
 class ConfigSnapshot:
     """A committed (or about to be committed) configuration.
 
     ``data`` is a ``<data>`` element (any namespace) whose children are the top-level
-    configuration nodes, e.g. ``{urn:ike-agent:yang:ike-security}security``. It is the
+    configuration nodes, e.g. ``{urn:example:inventory}inventory``. It is the
     datastore's own tree, not a copy: read-only, and valid during the call it is handed to
     (``prepare``, ``commit``); running is changed in place by later commits, so a subscriber
     keeps what it compiled from it, or a copy.

@@ -47,9 +47,6 @@ from agent.datastore.paths import (
 from agent.datastore.schema import Schema, SchemaNode
 from agent.errors import ErrorTag, ErrorType, RpcError
 
-# Leaves whose values are secrets: never echoed in an error message.
-SECRET_LEAVES = frozenset({"ascii-text", "hexadecimal", "private-key"})
-
 # RFC 7950 section 15: error-app-tag -> error-tag.
 _APP_TAG_TO_TAG = {
     "instance-required": ErrorTag.DATA_MISSING,  # 15.5
@@ -175,7 +172,8 @@ class Validator:
             tag = ErrorTag.DATA_MISSING  # a mandatory node below this one is missing
         # One line, and bounded: libyang quotes the offending value (a certificate can be long).
         message = clip(" ".join(error.message.split()), 400)
-        if node is not None and node.name in SECRET_LEAVES and tag is ErrorTag.INVALID_VALUE:
+        # A secret (nacm:default-deny-all, RFC 8341) is never echoed in an error message.
+        if node is not None and node.deny_all and tag is ErrorTag.INVALID_VALUE:
             message = (f"Invalid {node.name}: the value does not satisfy its type "
                        "(length or pattern). The value is secret and not shown.")
         path = (libyang_path_to_instance_id(data_path, self._module_prefixes)

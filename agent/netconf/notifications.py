@@ -54,7 +54,8 @@ from agent.netconf.xmlutil import (
 NOTIFICATION_NS = "urn:ietf:params:xml:ns:netconf:notification:1.0"  # ncEvent
 NETMOD_NOTIFICATION_NS = "urn:ietf:params:xml:ns:netmod:notification"  # manageEvent
 STREAM = "NETCONF"
-STREAM_DESCRIPTION = "The default NETCONF event stream: configuration, session and IKE events."
+STREAM_DESCRIPTION = ("The default NETCONF event stream: configuration, session and extension "
+                      "events.")
 DEFAULT_REPLAY_LIMIT = 1000  # notifications kept for replay
 DEFAULT_QUEUE_LIMIT = 1000  # live notifications waiting for one slow subscriber
 MAX_TIME_LENGTH = 64

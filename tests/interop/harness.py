@@ -27,7 +27,7 @@ from typing import Any
 
 from lxml import etree
 
-from agent.datastore.subscriber import IKE_NS
+from negotiator.model import IKE_NS
 
 PROJECT = Path(__file__).resolve().parents[2]
 CHARON = Path("/usr/lib/ipsec/charon")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.datastore.subscriber import IKE_NS
 from negotiator.dn import format_dn
+from negotiator.model import IKE_NS
 from tests.certificates import Issued, chain_pem, issue, key
 
 from .harness import ADDRESS_A, ADDRESS_B, AgentProcess, Charon, Connection

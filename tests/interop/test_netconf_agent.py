@@ -21,8 +21,8 @@ import pytest
 from lxml import etree
 from ncclient import manager
 
-from agent.datastore.subscriber import IKE_NS
 from agent.netconf.xmlutil import BASE_NS
+from negotiator.model import IKE_NS
 from tests.notification_events import take_events
 
 from .harness import (

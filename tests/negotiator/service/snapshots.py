@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
+from agent.datastore.subscriber import ConfigSnapshot
+from negotiator.model import IKE_NS
 
 
 @dataclass(frozen=True)

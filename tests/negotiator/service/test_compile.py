@@ -7,10 +7,11 @@ import ipaddress
 import pytest
 from lxml import etree
 
-from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
+from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType
 from negotiator.compile import UNSUPPORTED_APP_TAG, check_supported, compile_config
 from negotiator.config import AuthMethod, EncryptionAlgorithm, ExchangeMode, HashAlgorithm
+from negotiator.model import IKE_NS
 
 from .snapshots import P, policy_xml, snapshot
 

@@ -13,10 +13,11 @@ from lxml import etree
 
 from agent.datastore.schema import Schema
 from agent.datastore.store import Datastore
-from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
+from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from negotiator.compile import ConfigCompiler, compile_config
 from negotiator.config import NegotiatorConfig
+from negotiator.model import IKE_NS
 from negotiator.service import NegotiatorService
 from tests.xpath_results import xpath_texts
 

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field, replace
 import pytest
 from lxml import etree
 
-from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
+from agent.datastore.subscriber import ConfigSnapshot
 from negotiator.compile import ConfigCompiler, _policy_keys, compile_config
 from negotiator.config import NegotiatorConfig
+from negotiator.model import IKE_NS
 
 from .snapshots import P, policy_xml, snapshot
 

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import pytest
 from lxml import etree
 
-from agent.datastore.subscriber import IKE_NS
 from agent.errors import ErrorTag, NetconfError
 from agent.extensions import RpcContext
 from negotiator.compile import compile_config
+from negotiator.model import IKE_NS
 from negotiator.service import NegotiatorService
 
 from .snapshots import P, policy_xml, snapshot

@@ -12,10 +12,11 @@ from lxml import etree
 
 from agent.datastore.schema import Schema
 from agent.datastore.store import Datastore
-from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
+from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from negotiator.compile import compile_config
 from negotiator.config import NegotiatorConfig
+from negotiator.model import IKE_NS
 from negotiator.service import NegotiatorService, certificate_status_element
 from tests.certificates import NOW, NOW_TS, Issued, chain_pem, issue, key
 from tests.negotiator.engine.test_engine_signatures import malformed_der

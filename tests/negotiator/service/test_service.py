@@ -10,12 +10,12 @@ from typing import TypeVar
 import pytest
 from lxml import etree
 
-from agent.datastore.subscriber import IKE_NS
 from agent.errors import ErrorTag, NetconfError
 from agent.extensions import RpcContext
 from negotiator.compile import compile_config
 from negotiator.config import ExchangeMode, NegotiatorConfig
 from negotiator.engine.statistics import PeerStatistics
+from negotiator.model import IKE_NS
 from negotiator.service import NegotiatorService, rfc3339, security_association_element
 from tests.negotiator.engine.engine_harness import I_ADDR, R_ADDR, config, engine
 from tests.xpath_results import xpath_elements
