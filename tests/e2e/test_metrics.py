@@ -16,7 +16,7 @@ import pytest
 from ncclient.operations import RPCError
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.datastore.subscriber import IKE_NS
+from negotiator.model import IKE_NS
 from tests.certificates import chain_pem, issue, key
 
 from .conftest import RunningAgent, agent_with

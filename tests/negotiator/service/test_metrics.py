@@ -8,10 +8,11 @@ import math
 from lxml import etree
 from prometheus_client.core import Metric
 
-from agent.datastore.subscriber import IKE_NS, ConfigSnapshot
+from agent.datastore.subscriber import ConfigSnapshot
 from negotiator.compile import compile_config
 from negotiator.config import NegotiatorConfig
 from negotiator.engine.events import NegotiationRefused, SaEstablished, SaFailed
+from negotiator.model import IKE_NS
 from negotiator.service import MAX_FAILURE_REASONS, NegotiatorService
 from tests.certificates import chain_pem, issue, key
 
