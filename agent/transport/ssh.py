@@ -1,6 +1,6 @@
 """SSH glue (RFC 6242 section 3): the ``netconf`` subsystem over asyncssh, nothing more.
 
-Bytes from the channel go to the :class:`agent.server.ServerSession`; bytes it produces go
+Bytes from the channel go to the :class:`agent.session_shell.ServerSession`; bytes it produces go
 back to the channel. Authentication asks the :class:`agent.auth.UserStore` (password or
 OpenSSH authorized key), with a bounded number of password attempts per connection. The
 ed25519 host key is generated on first start in the state directory and reused afterwards.
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import asyncssh
 
 from agent.auth import AuthError, UserStore, write_private
-from agent.server import NetconfServer, ServerSession
+from agent.server import NetconfServer
+from agent.session_shell import ServerSession
 
 log = logging.getLogger("agent.ssh")
 

@@ -21,7 +21,8 @@ from agent.errors import ErrorTag, ErrorType, NetconfError, RpcError
 from agent.netconf.framing import FrameDecoder, MessageReceived, encode
 from agent.netconf.library import ModuleLibrary
 from agent.netconf.xmlutil import BASE_NS, new_element
-from agent.server import NetconfServer, ServerSession
+from agent.server import NetconfServer
+from agent.session_shell import ServerSession
 
 IKE_NS = "urn:ike-agent:yang:ike-security"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
