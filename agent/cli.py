@@ -332,6 +332,7 @@ async def _serve(options: RunOptions) -> int:
             raise OSError(exc.errno, f"cannot bind the metrics address (--metrics-listen): "
                                      f"{exc.strerror or exc}") from exc
         log.info("Prometheus metrics on http://%s:%d/metrics", *metrics.address)
+    server.trimmer.now()  # what loading, checking and compiling running freed (agent.memory)
     fingerprint = load_or_create_host_key(options.state_dir).get_fingerprint()
     acceptor = await start_ssh_server(
         server,

@@ -43,6 +43,7 @@ from agent.extensions import (
     RpcContext,
     RpcHandler,
 )
+from agent.memory import MemoryTrimmer
 from agent.metrics import AgentMetrics, gauge
 from agent.monitoring_state import netconf_state
 from agent.nacm.control import AccessControl
@@ -154,6 +155,7 @@ class NetconfServer:
         )
         self.dispatcher.register_all(self._session_handlers())
         self.metrics = AgentMetrics()
+        self.trimmer = MemoryTrimmer()  # freed pages back to the system after large replies
         datastore.add_subscriber(self.metrics.commit_subscriber())
         self._metric_sources = [e for e in extensions if isinstance(e, MetricsExtension)]
         for extension in extensions:

@@ -192,11 +192,10 @@ class ServerSession:
             else:
                 operation = self.server.dispatcher.operation_name(rpc.operation)
                 result = await self.server.dispatcher.dispatch(context, rpc.operation)
-            self.server.metrics.rpc_answered(
-                operation,
-                not isinstance(result, NetconfError),
-                asyncio.get_running_loop().time() - started,
-            )
+            elapsed = asyncio.get_running_loop().time() - started
+            self.server.metrics.rpc_answered(operation, not isinstance(result, NetconfError),
+                                             elapsed)
+            self.server.trimmer.worked(elapsed)
             # Busy only while executing: a client that does not read its replies is idle.
             self._busy = False
             if isinstance(result, NetconfError):
@@ -259,6 +258,7 @@ class ServerSession:
         data = self.core.data_to_send()
         if data and not self.closed:
             self._transport.write(data)
+            self.server.trimmer.wrote(len(data))
 
     def close_after_reply(self) -> None:
         self._close_after_reply = True

@@ -4,7 +4,7 @@ configuration, driven over NETCONF by this tree's own client (bench/netconf_clie
 
 Per tree and datastore size it measures: start-up (process start until the NETCONF port
 accepts) on the preloaded file and again on what the run left, the agent's RSS per stored
-policy after the run, one-policy edit-config + commit (p50, p95), a
+policy after the run (2 s after its last reply), one-policy edit-config + commit (p50, p95), a
 100-policy edit-config + commit (p50), and get-config of running (MB/s, median).
 
 For a before/after of a change: ``git worktree add /tmp/before <commit>``, then
@@ -112,6 +112,7 @@ def measure(tree: pathlib.Path, tag: str, policies: int, runs: int,
     row.startup_s = time.monotonic() - start
     try:
         asyncio.run(_drive(agent, row, runs))
+        time.sleep(2)  # at rest: what the last replies' buffers held is freed and trimmed
         row.rss_bytes = rss_bytes(agent.pid)
     finally:
         agent.stop()
