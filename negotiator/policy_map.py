@@ -76,6 +76,15 @@ class PolicyMap(Mapping[IpAddress, Policy]):
             if peer not in changed or changed[peer] is not None:
                 yield peer
 
+    def peers_changed_from(self, other: Mapping[IpAddress, Policy]) -> set[IpAddress] | None:
+        """The peers whose entry may differ between ``other`` and this map, in O(changes)
+        when both derive from one base (a commit's :meth:`patched` copy of the one before):
+        the keys of their overlays (an entry of the base that neither changed is the same
+        object in both). None when ``other`` does not share the base: compare everything."""
+        if not isinstance(other, PolicyMap) or other._base is not self._base:
+            return None
+        return {*self._changed, *self._appended, *other._changed, *other._appended}
+
     def as_dict(self) -> dict[IpAddress, Policy]:
         """A new plain dict with the same entries in the same order."""
         if not self._changed and not self._appended:

@@ -90,6 +90,7 @@ from negotiator.engine.state import (
 )
 from negotiator.engine.statistics import PeerStatistics, Statistics
 from negotiator.engine.timers import Deadlines
+from negotiator.policy_map import PolicyMap
 
 log = logging.getLogger("negotiator.engine")
 
@@ -154,9 +155,20 @@ class Engine:
 
     def update_config(self, config: NegotiatorConfig) -> None:
         old, self._config = self._config, config
-        kept = [str(p.peer) for p in config.policies.values() if p.establish_immediately]
-        changed = [peer for peer in kept if old.policy_for(peer) != config.policy_for(peer)]
-        self._keeper.configure(kept, changed, self._now)
+        # A commit's policies derive from the last ones (PolicyMap.patched): only the peers
+        # it changed are looked at, so a one-policy commit costs the same at 100,000
+        # policies as at 10 (a scan of every policy was ~160 ms there).
+        peers = (config.policies.peers_changed_from(old.policies)
+                 if isinstance(config.policies, PolicyMap) else None)
+        if peers is None:
+            kept = [str(p.peer) for p in config.policies.values() if p.establish_immediately]
+            changed = [peer for peer in kept if old.policy_for(peer) != config.policy_for(peer)]
+            self._keeper.configure(kept, changed, self._now)
+            return
+        for peer in peers:
+            policy = config.policies.get(peer)
+            keep = policy is not None and policy.establish_immediately
+            self._keeper.reconsider(str(peer), keep, policy != old.policies.get(peer), self._now)
 
     def initiate(
         self, peer: str, now: float, *, remote_port: int = 500, local: Address | None = None

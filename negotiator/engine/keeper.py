@@ -64,6 +64,20 @@ class TunnelKeeper:
             if peer in self._kept:
                 self._due.set(self._key(peer), now)
 
+    def reconsider(self, peer: str, keep: bool, changed: bool, now: float) -> None:
+        """:meth:`configure` for one peer whose policy a commit may have changed: kept from
+        now on (due at once if new, or if ``changed``), or forgotten."""
+        if not keep:
+            if peer in self._kept:
+                del self._kept[peer]
+                self._due.discard(self._key(peer))
+            return
+        if peer not in self._kept:
+            self._kept[peer] = 0
+            self._due.set(self._key(peer), now)
+        elif changed:
+            self._due.set(self._key(peer), now)
+
     def lost(self, peer: str, now: float, *, failed: bool) -> None:
         """An SA with ``peer`` ended (``failed``: a negotiation that did not establish)."""
         if peer not in self._kept:

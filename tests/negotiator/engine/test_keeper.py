@@ -4,12 +4,14 @@ up, re-authentication before expiry with overlap, re-initiation after a loss, ba
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from types import MappingProxyType
 
 from negotiator.config import NegotiatorConfig
 from negotiator.engine.engine import Engine
 from negotiator.engine.events import Event, InitiationDue, SaDeleted, SaEstablished, SaFailed
 from negotiator.engine.keeper import backoff, reauth_margin
+from negotiator.policy_map import PolicyMap
 from tests.negotiator.engine.engine_harness import (
     I_ADDR,
     R_ADDR,
@@ -150,6 +152,31 @@ def test_on_request_again_stops_keeping_the_tunnel() -> None:
     driver.run_until(5000.0)
     assert driver.kinds()[2:] == [(200.0, "SaDeleted")]
     assert driver.wires.initiator.next_timer() is None
+
+
+def test_a_commit_derived_from_the_last_one_updates_only_its_peers() -> None:
+    """The service's commits give PolicyMaps patched from the last (one shared base): the
+    engine looks at the changed peers only, with the same outcome as the full scan."""
+    driver = _driver()
+    driver.step()
+    initiator = driver.wires.initiator
+    base = PolicyMap(dict(initiator.config.policies))
+    other = ipaddress.ip_address("192.0.2.77")
+    [kept] = base.values()
+    base.put(dataclasses.replace(kept, peer=other, establish_immediately=False))
+    initiator.update_config(NegotiatorConfig(3, base))  # another base: the full scan
+    assert R_ADDR in initiator._keeper and str(other) not in initiator._keeper
+    on_request = base.patched()
+    on_request.put(dataclasses.replace(kept, establish_immediately=False))
+    assert kept.peer in (on_request.peers_changed_from(base) or ())
+    initiator.update_config(NegotiatorConfig(4, on_request))
+    assert R_ADDR not in initiator._keeper  # forgotten, as the full scan does
+    again = on_request.patched()
+    again.put(kept)
+    driver.now = 300.0
+    initiator.handle_timers(300.0)
+    initiator.update_config(NegotiatorConfig(5, again))
+    assert R_ADDR in initiator._keeper and initiator.next_timer() == 300.0  # due at once
 
 
 def test_a_dead_peer_is_replaced() -> None:

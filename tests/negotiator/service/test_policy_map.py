@@ -9,7 +9,7 @@ import random
 import pytest
 
 from negotiator.config import ExchangeMode, Policy
-from negotiator.policy_map import PolicyMap
+from negotiator.policy_map import MIN_OVERLAY, PolicyMap
 
 
 def _policy(n: int, version: int = 0) -> Policy:
@@ -40,7 +40,26 @@ def test_patched_maps_match_an_ordered_dict_model(seed: int) -> None:
         assert len(derived) == len(model) and derived.as_dict() == model
         absent = ipaddress.ip_address("198.51.100.1")
         assert absent not in derived and derived.get(absent) is None
+        # What a commit's engine update looks at: every peer whose policy changed.
+        candidates = derived.peers_changed_from(current)
+        changed = {peer for peer in {*current, *derived}
+                   if current.get(peer) is not derived.get(peer)}
+        assert candidates is not None and changed <= candidates
         published.append((derived, list(model.items())))
         current = derived
     # deriving never changed an earlier (published) map
     assert all(list(m.items()) == items for m, items in published)
+    assert PolicyMap(dict(model)).peers_changed_from(current) is None  # another base
+
+
+def test_peers_changed_are_the_overlays_until_a_fold() -> None:
+    first = PolicyMap({p.peer: p for p in map(_policy, range(10))})
+    grown = first.patched()
+    grown.put(_policy(3, 1))
+    grown.remove(ipaddress.ip_address("192.0.2.4"))
+    assert grown.peers_changed_from(first) == {_policy(3).peer, _policy(4).peer}
+    for n in range(MIN_OVERLAY + 1):  # an overlay past the bound: the next copy folds it
+        grown.put(Policy(peer=ipaddress.ip_address(f"10.0.{n // 256}.{n % 256}"),
+                         mode=ExchangeMode.MAIN, proposals=(), psk=b"k"))
+    folded = grown.patched()
+    assert folded.peers_changed_from(grown) is None and folded.as_dict() == grown.as_dict()
