@@ -82,7 +82,7 @@ def extension_factories() -> list[ExtensionFactory]:
 
 
 # Publishes one event on the NETCONF stream (RFC 5277): a top-level ``notification`` of the
-# extension's YANG module, e.g. ``<ike-sa-up xmlns="urn:ike-agent:yang:ike-security">``.
+# extension's YANG module (the negotiator's: an SA up or down, a failed negotiation).
 Publish = Callable[[etree._Element], None]
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from agent.datastore.subscriber import IKE_NS
 from agent.netconf.xmlutil import new_element
 from negotiator.compile import ike_tag
 from negotiator.engine.events import (
@@ -26,6 +25,7 @@ from negotiator.engine.events import (
     SaEstablished,
     SaFailed,
 )
+from negotiator.model import IKE_NS
 
 MAX_REASON = 256  # characters of the human reason carried
 FAILURES_PER_PEER = 5  # ike-negotiation-failed per remote address per second

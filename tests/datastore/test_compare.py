@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from agent.datastore.compare import compare
 from agent.datastore.schema import Schema
-from agent.datastore.validation import SECRET_LEAVES
 
 from .builders import SEED, SEED_IKE, config, security
 
 
 def lines(schema: Schema, old: str, new: str) -> list[str]:
-    return compare(config(old), config(new), schema.roots, SECRET_LEAVES).splitlines()
+    return compare(config(old), config(new), schema.roots).splitlines()
 
 
 def test_no_difference_is_empty(schema: Schema) -> None:
-    assert compare(config(SEED), config(SEED), schema.roots, SECRET_LEAVES) == ""
+    assert compare(config(SEED), config(SEED), schema.roots) == ""
 
 
 def test_changed_values_are_quoted_and_secrets_hidden(schema: Schema) -> None:

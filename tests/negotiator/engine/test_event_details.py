@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from lxml import etree
 
-from agent.datastore.subscriber import IKE_NS
 from negotiator.config import ExchangeMode
 from negotiator.engine.events import (
     DownReason,
@@ -15,6 +14,7 @@ from negotiator.engine.events import (
     SaEstablished,
     SaFailed,
 )
+from negotiator.model import IKE_NS
 from negotiator.notifications import notification_of
 from tests.negotiator.engine.engine_harness import I_ADDR, R_ADDR, events, pair, proposal
 
