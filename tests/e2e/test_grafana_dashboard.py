@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.datastore.subscriber import IKE_NS
+from negotiator.model import IKE_NS
 from tests.certificates import issue, key
 
 from .conftest import RunningAgent, agent_with
