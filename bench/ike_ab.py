@@ -34,15 +34,22 @@ def run_once(tree: pathlib.Path, work: pathlib.Path, tag: str, args: argparse.Na
     agent = AgentUnderTest(state, free_tcp_port(), f"127.0.0.1:{port}", project=tree)
     agent.start()
     try:
-        cpu_before, wall_before = cpu_seconds(agent.pid), time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.ike_load", "--local", GENERATOR,
-             "--target", f"127.0.0.1:{port}", "--group", str(args.group),
-             "--warmup", str(args.warmup), "--seconds", str(args.seconds)],
-            capture_output=True, text=True, check=True, timeout=600)
-        cpu = (cpu_seconds(agent.pid) - cpu_before) / (time.monotonic() - wall_before)
+        return drive_load(agent, port, args)
     finally:
         agent.stop()
+
+
+def drive_load(agent: AgentUnderTest, port: int, args: argparse.Namespace
+               ) -> tuple[float, float]:
+    """Run the load generator (bench/ike_load.py) against ``agent`` listening on UDP ``port``:
+    (handshakes/s in its measured window, the agent's CPU seconds per handshake)."""
+    cpu_before, wall_before = cpu_seconds(agent.pid), time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ike_load", "--local", GENERATOR,
+         "--target", f"127.0.0.1:{port}", "--group", str(args.group),
+         "--warmup", str(args.warmup), "--seconds", str(args.seconds)],
+        capture_output=True, text=True, check=True, timeout=600)
+    cpu = (cpu_seconds(agent.pid) - cpu_before) / (time.monotonic() - wall_before)
     generator = json.loads(done.stdout.strip().splitlines()[-1])
     rate = generator["in_window"] / generator["window_seconds"]
     return rate, cpu / rate

@@ -27,8 +27,8 @@ import urllib.request
 
 from bench.agent_process import AgentUnderTest, add_user, free_tcp_port, free_udp_port, preload
 from bench.common import cpu_seconds, median
+from bench.ike_ab import GENERATOR, drive_load
 
-GENERATOR = "127.0.0.2"
 SCRAPE_INTERVAL = 1.0
 
 
@@ -57,23 +57,15 @@ def run_once(work: pathlib.Path, tag: str, scrape: bool, args: argparse.Namespac
     try:
         if scrape:
             scraper.start()
-        cpu_before, wall_before = cpu_seconds(agent.pid), time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.ike_load", "--local", GENERATOR,
-             "--target", f"127.0.0.1:{port}", "--group", str(args.group),
-             "--warmup", str(args.warmup), "--seconds", str(args.seconds)],
-            capture_output=True, text=True, check=True, timeout=600)
-        cpu = (cpu_seconds(agent.pid) - cpu_before) / (time.monotonic() - wall_before)
+        rate, cpu_per_handshake = drive_load(agent, port, args)
     finally:
         stop.set()
         if scrape:
             scraper.join()
         agent.stop()
-    generator = json.loads(done.stdout.strip().splitlines()[-1])
-    rate = generator["in_window"] / generator["window_seconds"]
     if scrape and not sizes:
         raise RuntimeError("no scrape was answered")
-    return rate, cpu / rate, len(sizes)
+    return rate, cpu_per_handshake, len(sizes)
 
 
 def scrape_cost(work: pathlib.Path, args: argparse.Namespace) -> float:
