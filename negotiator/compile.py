@@ -18,6 +18,7 @@ commit itself. The app-tag ``unsupported-algorithm`` distinguishes it from schem
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import cast
@@ -141,16 +142,18 @@ def proposal_attributes(node: etree._Element, name: str, where: str) -> Proposal
 
 # What a key withheld from the reader compiles to in a dry run (never given to the engine).
 WITHHELD_KEY = b""
+_ASCII_TEXT_TAG = ike_tag("ascii-text")
+_HEXADECIMAL_TAG = ike_tag("hexadecimal")
 
 
-def _psk(policy: etree._Element, keys_withheld: bool = False) -> bytes | None:
-    container = policy.find(ike_tag("pre-shared-key"))
-    if container is None:
-        return None
-    ascii_text = container.find(ike_tag("ascii-text"))
-    if ascii_text is not None:
-        return (ascii_text.text or "").encode("utf-8")
-    hexadecimal = _text(container, "hexadecimal")
+def _psk(container: etree._Element, keys_withheld: bool = False) -> bytes:
+    """The key of a ``pre-shared-key`` container (its one child, a choice)."""
+    hexadecimal = None
+    for child in container:
+        if child.tag == _ASCII_TEXT_TAG:
+            return (child.text or "").encode("utf-8")
+        if child.tag == _HEXADECIMAL_TAG and child.text is not None and hexadecimal is None:
+            hexadecimal = child.text.strip()
     if hexadecimal is not None:
         return bytes.fromhex(hexadecimal)
     if keys_withheld and not len(container):
@@ -158,38 +161,87 @@ def _psk(policy: etree._Element, keys_withheld: bool = False) -> bytes | None:
     raise ValueError("pre-shared-key without ascii-text or hexadecimal")
 
 
+def peer_address(name: str) -> IpAddress:
+    """A policy's key as an address (ValueError if it is none): dotted-quad IPv4 through
+    ``inet_pton``, 10x cheaper than :func:`ipaddress.ip_address` and as strict (it too
+    refuses leading zeros), which at start-up compiles every policy."""
+    try:
+        return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, name))
+    except OSError:
+        return ipaddress.ip_address(name)
+
+
+_POLICY_LEAVES = {ike_tag(name): name for name in (
+    "name", "mode", "description", "local-identity", "remote-identity", "establish-tunnels",
+)}
+_PROPOSALS_TAG = ike_tag("proposals")
+_PSK_TAG = ike_tag("pre-shared-key")
+_CERTIFICATE_TAG = ike_tag("certificate")
+_DPD_TAG = ike_tag("dead-peer-detection")
+_NATT_TAG = ike_tag("nat-traversal")
+_DEFAULT_NAT_TRAVERSAL = NatTraversal()
+
+ProposalLists = dict[tuple[str, ...], tuple[Proposal, ...]]
+
+
 def _compile_policy(node: etree._Element, proposals: dict[str, Proposal],
-                    keys_withheld: bool = False) -> Policy:
-    peer = ipaddress.ip_address(_required(node, "name", "policy"))
-    names = [p.text.strip() for p in node.iterfind(ike_tag("proposals")) if p.text]
-    missing = [n for n in names if n not in proposals]
-    if missing:
-        raise ValueError(f"policy {peer}: unknown proposals {missing}")
-    certificate = node.find(ike_tag("certificate"))
+                    keys_withheld: bool = False,
+                    lists: ProposalLists | None = None) -> Policy:
+    """One policy entry, read in one pass over its children (the start-up compiles 100,000
+    of them). ``lists``: proposal lists already resolved against ``proposals``, shared
+    between the policies of one compile (most name the same few lists)."""
+    leaves: dict[str, str] = {}
+    names: list[str] = []
+    psk = certificate = dpd = natt = None
+    for child in node:
+        tag = child.tag  # a comment's is a function: it matches no name
+        if tag == _PROPOSALS_TAG:
+            if child.text:
+                names.append(child.text.strip())
+        elif tag in _POLICY_LEAVES:
+            if child.text is not None:
+                leaves.setdefault(_POLICY_LEAVES[tag], child.text.strip())
+        elif tag == _PSK_TAG:
+            psk = psk if psk is not None else child
+        elif tag == _CERTIFICATE_TAG:
+            certificate = certificate if certificate is not None else child
+        elif tag == _DPD_TAG:
+            dpd = dpd if dpd is not None else child
+        elif tag == _NATT_TAG:
+            natt = natt if natt is not None else child
+    if "name" not in leaves:
+        raise ValueError("policy: missing name")
+    peer = peer_address(leaves["name"])
+    key = tuple(names)
+    chosen = lists.get(key) if lists is not None else None
+    if chosen is None:
+        missing = [n for n in names if n not in proposals]
+        if missing:
+            raise ValueError(f"policy {peer}: unknown proposals {missing}")
+        chosen = tuple(proposals[n] for n in names)
+        if lists is not None:
+            lists[key] = chosen
     return Policy(
         peer=peer,
-        mode=ExchangeMode(_text(node, "mode") or ExchangeMode.MAIN.value),
-        proposals=tuple(proposals[n] for n in names),
-        psk=_psk(node, keys_withheld),
+        mode=ExchangeMode(leaves.get("mode") or ExchangeMode.MAIN.value),
+        proposals=chosen,
+        psk=_psk(psk, keys_withheld) if psk is not None else None,
         local_certificate=(
             _text(certificate, "local-certificate") if certificate is not None else None
         ),
-        description=_text(node, "description"),
-        local_identity=_text(node, "local-identity"),
-        remote_identity=_text(node, "remote-identity"),
-        dead_peer_detection=_dead_peer_detection(node),
-        nat_traversal=_nat_traversal(node),
-        establish_immediately=_text(node, "establish-tunnels") == "immediately",
+        description=leaves.get("description"),
+        local_identity=leaves.get("local-identity"),
+        remote_identity=leaves.get("remote-identity"),
+        dead_peer_detection=_dead_peer_detection(dpd) if dpd is not None else None,
+        nat_traversal=_nat_traversal(natt) if natt is not None else _DEFAULT_NAT_TRAVERSAL,
+        establish_immediately=leaves.get("establish-tunnels") == "immediately",
         trusted_cas=() if certificate is None else tuple(
             ca.text.strip() for ca in certificate.iterfind(ike_tag("trusted-ca")) if ca.text
         ),
     )
 
 
-def _dead_peer_detection(policy: etree._Element) -> DeadPeerDetection | None:
-    container = policy.find(ike_tag("dead-peer-detection"))
-    if container is None:
-        return None
+def _dead_peer_detection(container: etree._Element) -> DeadPeerDetection:
     interval, threshold = _text(container, "interval"), _text(container, "threshold")
     default = DeadPeerDetection()
     return DeadPeerDetection(
@@ -198,15 +250,11 @@ def _dead_peer_detection(policy: etree._Element) -> DeadPeerDetection | None:
     )
 
 
-def _nat_traversal(policy: etree._Element) -> NatTraversal:
-    container = policy.find(ike_tag("nat-traversal"))
-    default = NatTraversal()
-    if container is None:
-        return default
+def _nat_traversal(container: etree._Element) -> NatTraversal:
     enabled, interval = _text(container, "enabled"), _text(container, "keepalive-interval")
     return NatTraversal(
-        enabled != "false" if enabled is not None else default.enabled,
-        int(interval) if interval is not None else default.keepalive_interval,
+        enabled != "false" if enabled is not None else _DEFAULT_NAT_TRAVERSAL.enabled,
+        int(interval) if interval is not None else _DEFAULT_NAT_TRAVERSAL.keepalive_interval,
     )
 
 
@@ -220,8 +268,9 @@ def compile_config(snapshot: ConfigSnapshot, *, keys_withheld: bool = False) -> 
     policies: dict[IpAddress, Policy] = {}
     ike = _ike(snapshot)
     if ike is not None:
+        lists: ProposalLists = {}
         for node in ike.iterfind(_POLICY_TAG):
-            policy = _compile_policy(node, proposals, keys_withheld)
+            policy = _compile_policy(node, proposals, keys_withheld, lists)
             policies[policy.peer] = policy
     credentials, anchors = compile_pki(snapshot, PkiReader())
     return NegotiatorConfig(
@@ -386,7 +435,8 @@ class ConfigCompiler:
         in_place = [node for node in nodes if node not in in_tail]
         if len(in_place) > 1:
             in_place.sort(key=ike.index)  # O(n) each, in C: only to raise the first error
-        compiled = [(node in in_tail, _compile_policy(node, self._proposals))
+        lists: ProposalLists = {}
+        compiled = [(node in in_tail, _compile_policy(node, self._proposals, lists=lists))
                     for node in (*in_place, *tail)]
         for appended, policy in compiled:
             if appended == (policy.peer in policies):
@@ -428,8 +478,9 @@ class ConfigCompiler:
         compiled: list[Policy] = []
         if stale:
             assert ike is not None
+            lists: ProposalLists = {}
             for i, node in _policy_nodes(ike, stale).items():
-                found[i] = policy = _compile_policy(node, proposals)
+                found[i] = policy = _compile_policy(node, proposals, lists=lists)
                 compiled.append(policy)
         in_order = cast(list[Policy], found)  # no None left
         fresh = dict(zip(keys, in_order, strict=True))

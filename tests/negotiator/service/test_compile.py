@@ -9,7 +9,12 @@ from lxml import etree
 
 from agent.datastore.subscriber import ConfigSnapshot
 from agent.errors import ErrorTag, ErrorType
-from negotiator.compile import UNSUPPORTED_APP_TAG, check_supported, compile_config
+from negotiator.compile import (
+    UNSUPPORTED_APP_TAG,
+    check_supported,
+    compile_config,
+    peer_address,
+)
 from negotiator.config import AuthMethod, EncryptionAlgorithm, ExchangeMode, HashAlgorithm
 from negotiator.model import IKE_NS
 
@@ -57,6 +62,32 @@ def test_hexadecimal_psk_mode_identities_and_ipv6_peer() -> None:
     assert policy.description == "lab"
     assert policy.local_identity == "me@example.net"
     assert policy.remote_identity == "peer.example.net"
+
+
+@pytest.mark.parametrize("name", [
+    "192.0.2.1", "0.0.0.0", "255.255.255.255", "2001:db8::1", "::ffff:192.0.2.1", "fe80::1%eth0",
+])
+def test_peer_address_reads_what_ipaddress_reads(name: str) -> None:
+    assert peer_address(name) == ipaddress.ip_address(name)
+    assert type(peer_address(name)) is type(ipaddress.ip_address(name))
+
+
+@pytest.mark.parametrize("name", ["192.0.2.01", "192.0.2", "192.0.2.256", "1.2.3.4%eth0", ""])
+def test_peer_address_refuses_what_ipaddress_refuses(name: str) -> None:
+    with pytest.raises(ValueError):
+        ipaddress.ip_address(name)
+    with pytest.raises(ValueError):
+        peer_address(name)
+
+
+def test_comments_inside_a_policy_change_nothing() -> None:
+    plain = snapshot([P("a"), P("b")], [policy_xml("192.0.2.7", ["a", "b"], psk="k")])
+    commented = snapshot([P("a"), P("b")], [policy_xml("192.0.2.7", ["a", "b"], psk="k")])
+    for policy in commented.data.iter(f"{{{IKE_NS}}}policy"):
+        for child in list(policy):
+            child.addprevious(etree.Comment(" note "))
+        policy.find(f"{{{IKE_NS}}}pre-shared-key").insert(0, etree.Comment(" key "))
+    assert compile_config(commented).policies == compile_config(plain).policies
 
 
 def test_ascii_psk_is_utf8_and_never_in_repr() -> None:
