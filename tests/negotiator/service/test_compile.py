@@ -86,7 +86,9 @@ def test_comments_inside_a_policy_change_nothing() -> None:
     for policy in commented.data.iter(f"{{{IKE_NS}}}policy"):
         for child in list(policy):
             child.addprevious(etree.Comment(" note "))
-        policy.find(f"{{{IKE_NS}}}pre-shared-key").insert(0, etree.Comment(" key "))
+        key = policy.find(f"{{{IKE_NS}}}pre-shared-key")
+        assert key is not None
+        key.insert(0, etree.Comment(" key "))
     assert compile_config(commented).policies == compile_config(plain).policies
 
 
