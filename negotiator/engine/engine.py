@@ -420,6 +420,13 @@ class Engine:
             return
         if message is None:
             return
+        if message[:16] != data[:16]:
+            # A fragment's header carries the cookies of the message it is a slice of (split
+            # copies them): a message naming another SA was not this SA's to reassemble.
+            self._dropped += 1
+            log.info("%s: reassembled message from %s names other cookies: dropped", prefix,
+                     remote[0])
+            return
         log.info("%s: reassembled a %d-byte message from fragments", prefix, len(message))
         self._receive(message, remote, local, now)
 

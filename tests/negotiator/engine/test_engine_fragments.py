@@ -217,3 +217,25 @@ def test_a_fragment_for_no_sa_or_a_psk_sa_is_dropped() -> None:
         pair.responder.datagram_received(datagram, (I_ADDR, 500), 1.0)
     assert pair.responder.datagrams_to_send() == [] and events(pair.responder) == []
     assert pair.responder.counters().datagrams_dropped == 3
+
+
+def test_a_reassembled_message_naming_another_sa_is_dropped() -> None:
+    """Fragments arrive under an SA's cookies; what they put together must be that SA's
+    message: here a new main mode message 1 (responder cookie zero), which would otherwise
+    start a negotiation the fragments' SA never asked for."""
+    pair = wire(*sides())
+    run(pair)
+    established = pull_header(next(d for ip, d in pair.wire if ip == I_ADDR))
+    first = next(data for ip, data in pair.wire if ip == R_ADDR)
+    first = b"\x99" * 8 + first[8:]  # a message 1 of another negotiation: (new icookie, 0)
+    assert pull_header(first).responder_cookie == bytes(8)
+    half = len(first) // 2
+    for number, piece in ((1, first[:half]), (2, first[half:])):
+        pair.responder.datagram_received(encode_plain_message(
+            established.initiator_cookie, established.responder_cookie,
+            ExchangeType.IDENTITY_PROTECTION, 0,
+            [FragmentPayload(9, number, number == 2, piece)],
+        ), (I_ADDR, 500), 101.0)
+    assert pair.responder.datagrams_to_send() == []
+    assert pair.responder.counters().datagrams_dropped == 1
+    assert pair.responder.counters().negotiating == 0
