@@ -13,6 +13,7 @@ cost is shared by many commits.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Mapping
 
 from negotiator.config import IpAddress, Policy
@@ -24,7 +25,8 @@ MIN_OVERLAY = 256
 class PolicyMap(Mapping[IpAddress, Policy]):
     """Read-only once published; :meth:`patched` gives a changed copy."""
 
-    __slots__ = ("_appended", "_base", "_changed", "_length")
+    __slots__ = ("__weakref__", "_appended", "_base", "_changed", "_length", "_parent",
+                 "_touched")
 
     def __init__(self, base: dict[IpAddress, Policy] | None = None) -> None:
         self._base: dict[IpAddress, Policy] = base if base is not None else {}
@@ -32,6 +34,9 @@ class PolicyMap(Mapping[IpAddress, Policy]):
         self._changed: dict[IpAddress, Policy | None] = {}
         self._appended: dict[IpAddress, Policy] = {}  # peers not live in base, in order
         self._length = len(self._base)
+        # The map this one was patched from (while it lives) and the peers patched since.
+        self._parent: weakref.ref[PolicyMap] | None = None
+        self._touched: set[IpAddress] = set()
 
     # -- reading ----------------------------------------------------------------------
 
@@ -77,10 +82,13 @@ class PolicyMap(Mapping[IpAddress, Policy]):
                 yield peer
 
     def peers_changed_from(self, other: Mapping[IpAddress, Policy]) -> set[IpAddress] | None:
-        """The peers whose entry may differ between ``other`` and this map, in O(changes)
-        when both derive from one base (a commit's :meth:`patched` copy of the one before):
-        the keys of their overlays (an entry of the base that neither changed is the same
-        object in both). None when ``other`` does not share the base: compare everything."""
+        """The peers whose entry may differ between ``other`` and this map: the peers patched
+        when ``other`` is the map this one was :meth:`patched` from (a commit's copy of the
+        one before, folded or not), so O(changes); else the keys of both overlays when both
+        derive from one base (an entry of the base that neither changed is the same object
+        in both). None when ``other`` is unrelated: compare everything."""
+        if self._parent is not None and self._parent() is other:
+            return set(self._touched)
         if not isinstance(other, PolicyMap) or other._base is not self._base:
             return None
         return {*self._changed, *self._appended, *other._changed, *other._appended}
@@ -103,10 +111,12 @@ class PolicyMap(Mapping[IpAddress, Policy]):
             copy._base = self._base
             copy._changed, copy._appended = dict(self._changed), dict(self._appended)
         copy._length = self._length
+        copy._parent, copy._touched = weakref.ref(self), set()
         return copy
 
     def remove(self, peer: IpAddress) -> None:
         """Forget ``peer`` if present."""
+        self._touched.add(peer)
         if peer in self._appended:
             del self._appended[peer]
         elif peer in self._base and self._changed.get(peer, self._base[peer]) is not None:
@@ -118,6 +128,7 @@ class PolicyMap(Mapping[IpAddress, Policy]):
     def put(self, policy: Policy) -> None:
         """Replace the policy of ``policy.peer`` in its place, or append it after the rest."""
         peer = policy.peer
+        self._touched.add(peer)
         if peer in self._appended:
             self._appended[peer] = policy
         elif peer in self._base and self._changed.get(peer, self._base[peer]) is not None:

@@ -25,9 +25,11 @@ def test_patched_maps_match_an_ordered_dict_model(seed: int) -> None:
     published: list[tuple[PolicyMap, list[tuple[object, Policy]]]] = []
     for step in range(400):
         derived = current.patched()
+        touched = set()
         for _ in range(rng.randint(1, 6)):
             n = rng.randrange(60)
             peer = ipaddress.ip_address(f"192.0.2.{n}")
+            touched.add(peer)
             if rng.random() < 0.4:
                 derived.remove(peer)
                 model.pop(peer, None)
@@ -44,7 +46,7 @@ def test_patched_maps_match_an_ordered_dict_model(seed: int) -> None:
         candidates = derived.peers_changed_from(current)
         changed = {peer for peer in {*current, *derived}
                    if current.get(peer) is not derived.get(peer)}
-        assert candidates is not None and changed <= candidates
+        assert candidates is not None and changed <= candidates <= touched  # O(changes)
         published.append((derived, list(model.items())))
         current = derived
     # deriving never changed an earlier (published) map
@@ -52,7 +54,7 @@ def test_patched_maps_match_an_ordered_dict_model(seed: int) -> None:
     assert PolicyMap(dict(model)).peers_changed_from(current) is None  # another base
 
 
-def test_peers_changed_are_the_overlays_until_a_fold() -> None:
+def test_peers_changed_are_those_patched_even_across_a_fold() -> None:
     first = PolicyMap({p.peer: p for p in map(_policy, range(10))})
     grown = first.patched()
     grown.put(_policy(3, 1))
@@ -62,4 +64,13 @@ def test_peers_changed_are_the_overlays_until_a_fold() -> None:
         grown.put(Policy(peer=ipaddress.ip_address(f"10.0.{n // 256}.{n % 256}"),
                          mode=ExchangeMode.MAIN, proposals=(), psk=b"k"))
     folded = grown.patched()
-    assert folded.peers_changed_from(grown) is None and folded.as_dict() == grown.as_dict()
+    folded.put(_policy(5, 2))
+    assert folded.peers_changed_from(grown) == {_policy(5).peer}
+    assert folded.as_dict() == {**grown.as_dict(), _policy(5).peer: _policy(5, 2)}
+    # Not its parent: the overlays of a shared base, or None (compare everything).
+    assert folded.peers_changed_from(first) is None
+    sibling = first.patched()
+    sibling.put(_policy(6, 3))
+    assert grown.peers_changed_from(sibling) == {
+        _policy(3).peer, _policy(4).peer, _policy(6).peer,
+        *(p for p in grown if str(p).startswith("10."))}
