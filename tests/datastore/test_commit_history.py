@@ -4,8 +4,11 @@ configurations kept for every index, and the history surviving a restart."""
 from __future__ import annotations
 
 import asyncio
+import json
 import pathlib
+from dataclasses import asdict
 
+import pytest
 from lxml import etree
 
 from agent.datastore.schema import Schema
@@ -46,9 +49,77 @@ def test_records_survive_a_restart(schema: Schema, tmp_path: pathlib.Path) -> No
     assert newest.generation == first.generation + 1
     again.settled()
     assert not any(r.confirmed for r in again.records)
-    (state / "commit-history.json").write_text("{not json")
+    (state / "commit-history.jsonl").write_text("{not json\n")
     assert CommitHistory(datastore, schema, state).records == []
-    assert (state / "commit-history.json.corrupt").exists()
+    assert (state / "commit-history.jsonl.corrupt").exists()
+
+
+def _commits(datastore: Datastore, count: int, start: int = 0) -> None:
+    for n in range(start, start + count):
+        datastore.edit_config(config(security(policy(f"10.3.{n // 250}.{n % 250 + 1}"))))
+        datastore.commit()
+
+
+def test_a_record_torn_by_a_crash_is_dropped_and_the_rest_kept(
+    schema: Schema, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "state"
+    datastore = Datastore(schema, state, history=LIMIT - 1)
+    history = history_of(datastore, schema, state)
+    datastore.edit_config(config(SEED))
+    datastore.commit()
+    _commits(datastore, 3)
+    path = state / "commit-history.jsonl"
+    whole = path.read_bytes()
+    assert whole.count(b"\n") == 4 and whole.endswith(b"\n")
+    path.write_bytes(whole + whole.splitlines(keepends=True)[-1][:17])  # a torn append
+    restarted = Datastore(schema, state, history=LIMIT - 1)
+    again = history_of(restarted, schema, state)
+    assert again.records == history.records
+    assert "left incomplete" in caplog.text
+    assert path.read_bytes() == whole  # rewritten without it: the next append is clean
+    _commits(restarted, 1, start=3)
+    assert len(again.records) == 5
+    assert CommitHistory(restarted, schema, state).records == again.records
+
+
+def test_the_file_is_appended_to_and_rewritten_at_twice_the_bound(
+    schema: Schema, tmp_path: pathlib.Path
+) -> None:
+    state = tmp_path / "state"
+    datastore = Datastore(schema, state, history=LIMIT - 1)
+    history = history_of(datastore, schema, state)
+    datastore.edit_config(config(SEED))
+    datastore.commit()
+    path = state / "commit-history.jsonl"
+    sizes = []
+    for n in range(2 * LIMIT + 5):
+        _commits(datastore, 1, start=n)
+        sizes.append(len(path.read_bytes().splitlines()))
+    assert max(sizes) == 2 * LIMIT - 1  # appended up to there, then rewritten with LIMIT
+    assert sizes[-1] < 2 * LIMIT - 1 and min(sizes[LIMIT:]) == LIMIT
+    assert CommitHistory(datastore, schema, state).records == history.records
+    assert len(history.records) == LIMIT
+    assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_history_in_the_former_format_is_read_and_converted(
+    schema: Schema, tmp_path: pathlib.Path
+) -> None:
+    state = tmp_path / "state"
+    datastore = Datastore(schema, state, history=LIMIT - 1)
+    history = history_of(datastore, schema, state)
+    history.attribution = lambda: CommitAttribution(ALICE, "old", False)
+    datastore.edit_config(config(SEED))
+    datastore.commit()
+    _commits(datastore, 2)
+    records = history.records
+    (state / "commit-history.jsonl").unlink()
+    (state / "commit-history.json").write_text(json.dumps([asdict(r) for r in records]))
+    again = CommitHistory(datastore, schema, state)
+    assert again.records == records
+    assert not (state / "commit-history.json").exists()
+    assert CommitHistory(datastore, schema, state).records == records
 
 
 def test_fifty_commits_are_kept_and_each_can_be_rolled_back_to(
