@@ -54,6 +54,17 @@ def test_records_survive_a_restart(schema: Schema, tmp_path: pathlib.Path) -> No
     assert (state / "commit-history.jsonl.corrupt").exists()
 
 
+def seeded(schema: Schema, tmp_path: pathlib.Path
+           ) -> tuple[pathlib.Path, Datastore, CommitHistory]:
+    """A state directory whose datastore recorded one commit (the seed) in its history."""
+    state = tmp_path / "state"
+    datastore = Datastore(schema, state, history=LIMIT - 1)
+    history = history_of(datastore, schema, state)
+    datastore.edit_config(config(SEED))
+    datastore.commit()
+    return state, datastore, history
+
+
 def _commits(datastore: Datastore, count: int, start: int = 0) -> None:
     for n in range(start, start + count):
         datastore.edit_config(config(security(policy(f"10.3.{n // 250}.{n % 250 + 1}"))))
@@ -63,11 +74,7 @@ def _commits(datastore: Datastore, count: int, start: int = 0) -> None:
 def test_a_record_torn_by_a_crash_is_dropped_and_the_rest_kept(
     schema: Schema, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    state = tmp_path / "state"
-    datastore = Datastore(schema, state, history=LIMIT - 1)
-    history = history_of(datastore, schema, state)
-    datastore.edit_config(config(SEED))
-    datastore.commit()
+    state, datastore, history = seeded(schema, tmp_path)
     _commits(datastore, 3)
     path = state / "commit-history.jsonl"
     whole = path.read_bytes()
@@ -86,11 +93,7 @@ def test_a_record_torn_by_a_crash_is_dropped_and_the_rest_kept(
 def test_the_file_is_appended_to_and_rewritten_at_twice_the_bound(
     schema: Schema, tmp_path: pathlib.Path
 ) -> None:
-    state = tmp_path / "state"
-    datastore = Datastore(schema, state, history=LIMIT - 1)
-    history = history_of(datastore, schema, state)
-    datastore.edit_config(config(SEED))
-    datastore.commit()
+    state, datastore, history = seeded(schema, tmp_path)
     path = state / "commit-history.jsonl"
     sizes = []
     for n in range(2 * LIMIT + 5):
@@ -125,11 +128,7 @@ def test_a_history_in_the_former_format_is_read_and_converted(
 def test_fifty_commits_are_kept_and_each_can_be_rolled_back_to(
     schema: Schema, tmp_path: pathlib.Path
 ) -> None:
-    state = tmp_path / "state"
-    datastore = Datastore(schema, state, history=LIMIT - 1)
-    history = history_of(datastore, schema, state)
-    datastore.edit_config(config(SEED))
-    datastore.commit()
+    _, datastore, history = seeded(schema, tmp_path)
     for n in range(LIMIT):
         datastore.edit_config(config(security(policy(f"10.2.0.{n}"))))
         datastore.commit()
