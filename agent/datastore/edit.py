@@ -186,11 +186,9 @@ class EditEngine:
 
     def _is_key(self, schema_node: SchemaNode | None, edit: etree._Element,
                 target: etree._Element) -> bool:
-        if schema_node is None or schema_node.kind is not NodeKind.LIST:
+        if schema_node is None or edit.tag not in schema_node.key_tags:
             return False
         name = etree.QName(edit).localname
-        if etree.QName(edit).namespace != schema_node.namespace or name not in schema_node.keys:
-            return False
         if edit.get(OPERATION_ATTR) in (Operation.DELETE.value, Operation.REMOVE.value):
             raise _Failed(self._err(
                 ErrorTag.BAD_ATTRIBUTE,
@@ -205,12 +203,13 @@ class EditEngine:
     def _edit_node(self, target: etree._Element, node: SchemaNode, edit: etree._Element,
                    op: Operation) -> None:
         existing = self._find(target, node, edit)
-        name = etree.QName(edit).localname
         if op is Operation.CREATE and existing is not None:
-            self._fail(self._err(ErrorTag.DATA_EXISTS, f"{name!r} already exists.", target, edit))
+            self._fail(self._err(ErrorTag.DATA_EXISTS, f"{node.name!r} already exists.",
+                                 target, edit))
             return
         if op is Operation.DELETE and existing is None:
-            self._fail(self._err(ErrorTag.DATA_MISSING, f"{name!r} does not exist.", target, edit))
+            self._fail(self._err(ErrorTag.DATA_MISSING, f"{node.name!r} does not exist.",
+                                 target, edit))
             return
         if op in (Operation.DELETE, Operation.REMOVE):
             if existing is not None:
@@ -224,7 +223,7 @@ class EditEngine:
             elif _has_operation(edit, skip=Operation.REMOVE):
                 self._fail(self._err(
                     ErrorTag.DATA_MISSING,
-                    f"{name!r} does not exist (default-operation none).",
+                    f"{node.name!r} does not exist (default-operation none).",
                     target, edit,
                 ))
             else:  # what the payload names must exist in the model, then in the datastore

@@ -86,14 +86,15 @@ class SchemaNode:
     deny_all: bool = False
     # A leaf whose values name modules by XML prefix (instance-identifier, yang:xpath1.0).
     prefixed_value: bool = False
+    # Derived once (an edit asks each node of every entry for them).
+    tag: str = field(init=False, repr=False)  # the Clark name, {namespace}name
+    is_term: bool = field(init=False, repr=False)  # a leaf or a leaf-list
+    key_tags: frozenset[str] = field(init=False, repr=False)  # a list's keys, Clark names
 
-    @property
-    def tag(self) -> str:
-        return f"{{{self.namespace}}}{self.name}"
-
-    @property
-    def is_term(self) -> bool:
-        return self.kind in (NodeKind.LEAF, NodeKind.LEAF_LIST)
+    def __post_init__(self) -> None:
+        self.tag = f"{{{self.namespace}}}{self.name}"
+        self.is_term = self.kind in (NodeKind.LEAF, NodeKind.LEAF_LIST)
+        self.key_tags = frozenset(f"{{{self.namespace}}}{key}" for key in self.keys)
 
 
 def yang_directory() -> pathlib.Path:
