@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -169,6 +170,12 @@ def test_kill_session_releases_its_lock(agent: RunningAgent, m: manager.Manager)
     victim = connect(agent)
     victim.lock("running")
     m.kill_session(victim.session_id)
+    # The agent closes the victim's transport (RFC 6241 7.9); wait for ncclient to see it
+    # rather than race a request into the closing channel.
+    deadline = time.monotonic() + 30
+    while victim.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not victim.connected
     with pytest.raises((TransportError, RPCError, OSError)):
         victim.get_config(source="running")
     m.lock("running")
