@@ -2,5 +2,5 @@
 
 HARNESSES = (
     "netconf_session", "netconf_intake", "isakmp_codec", "ike_engine", "ike_certificates",
-    "pki_pem",
+    "pki_pem", "ike_natt",
 )

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from negotiator.codec import (
     DeletePayload,
@@ -126,7 +127,8 @@ class _Seeded(Deterministic):
 
 
 def _engine(
-    peer: str, local: str, seed: int, mode: ExchangeMode, offer: Proposal, psk: bytes = PSK
+    peer: str, local: str, seed: int, mode: ExchangeMode, offer: Proposal, psk: bytes = PSK,
+    natt_port: int | None = None,
 ) -> Engine:
     source = _Seeded(seed)
     return Engine(
@@ -136,6 +138,7 @@ def _engine(
         dh_factory=source.dh,
         max_half_open=MAX_HALF_OPEN,
         half_open_timeout=30.0,
+        natt_port=natt_port,
     )
 
 
@@ -238,34 +241,65 @@ def honest_part(victim: Engine, peer: Engine, stage: int, victim_is_responder: b
     return cookies
 
 
-def run_out(victim: Engine, now: float) -> None:
-    """Time runs out: every negotiation times out and every SA expires, leaving nothing."""
+def _check_engine_sent(victim: Engine) -> None:
+    _check_sent(victim.datagrams_to_send())
+
+
+def run_out(victim: Engine, now: float,
+            check_sent: Callable[[Engine], None] = _check_engine_sent) -> None:
+    """Time runs out: every negotiation times out and every SA expires, leaving nothing
+    (``check_sent`` checks what the victim sends meanwhile)."""
     for _ in range(256):
         deadline = victim.next_timer()
         if deadline is None:
             break
         now = max(now, deadline)
         victim.handle_timers(now)
-        _check_sent(victim.datagrams_to_send())
+        check_sent(victim)
     events(victim)
     assert len(victim._table) == 0, f"{len(victim._table)} SAs left after every timer ran"
     assert victim.next_timer() is None
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """The first two bytes of an input: scenario (victim initiates 0x01, aggressive 0x02,
+    proposal 0x0c, victim with another key 0x40) and stage."""
+
+    victim_is_responder: bool
+    mode: ExchangeMode
+    offer: Proposal
+    wrong_key: bool
+    stage: int
+
+    @classmethod
+    def read(cls, draw: Draw) -> Scenario:
+        scenario = draw.byte()
+        return cls(
+            victim_is_responder=scenario & 1 == 0,
+            mode=ExchangeMode.AGGRESSIVE if scenario & 2 else ExchangeMode.MAIN,
+            offer=PROPOSALS[(scenario >> 2) % len(PROPOSALS)],
+            wrong_key=scenario & 0x40 != 0,
+            stage=draw.below(8),
+        )
+
+    def keys(self) -> tuple[bytes, bytes]:
+        """The pre-shared keys of (initiator, responder). The victim's key changes, not the
+        peer's: with the peer's key changed, the victim would expect the very HASH_I / HASH_R
+        that the seeds of the same exchange carry (the first campaign found that: a seed with
+        the 0x40 bit flipped). VICTIM_ONLY_KEY is in no seed."""
+        victim_key = VICTIM_ONLY_KEY if self.wrong_key else PSK
+        return (PSK, victim_key) if self.victim_is_responder else (victim_key, PSK)
+
+
 def one_input(data: bytes) -> None:
     draw = Draw(data)
-    scenario = draw.byte()
-    victim_is_responder = scenario & 1 == 0
-    mode = ExchangeMode.AGGRESSIVE if scenario & 2 else ExchangeMode.MAIN
-    offer = PROPOSALS[(scenario >> 2) % len(PROPOSALS)]
-    wrong_key = scenario & 0x40 != 0
-    stage = draw.below(8)
-    # The victim's key changes, not the peer's: with the peer's key changed, the victim would
-    # expect the very HASH_I / HASH_R that the seeds of the same exchange carry (the first
-    # campaign found that: a seed with the 0x40 bit flipped). This key is in no seed.
-    victim_key = VICTIM_ONLY_KEY if wrong_key else PSK
-    initiator = _engine(R_ADDR, I_ADDR, 1, mode, offer, PSK if victim_is_responder else victim_key)
-    responder = _engine(I_ADDR, R_ADDR, 2, mode, offer, victim_key if victim_is_responder else PSK)
+    scenario = Scenario.read(draw)
+    victim_is_responder, mode, offer = scenario.victim_is_responder, scenario.mode, scenario.offer
+    wrong_key, stage = scenario.wrong_key, scenario.stage
+    initiator_key, responder_key = scenario.keys()
+    initiator = _engine(R_ADDR, I_ADDR, 1, mode, offer, initiator_key)
+    responder = _engine(I_ADDR, R_ADDR, 2, mode, offer, responder_key)
     victim, peer = (responder, initiator) if victim_is_responder else (initiator, responder)
     peer_address = I_ADDR if victim_is_responder else R_ADDR
     victim_address = R_ADDR if victim_is_responder else I_ADDR

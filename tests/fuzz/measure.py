@@ -34,6 +34,8 @@ TARGETS: dict[str, tuple[str, ...]] = {
                          "negotiator/certificates.py", "negotiator/engine/main_mode.py",
                          "negotiator/engine/aggressive_mode.py", "negotiator/engine/engine.py"),
     "pki_pem": ("negotiator/pki.py", "negotiator/dn.py", "negotiator/certificates.py"),
+    "ike_natt": ("negotiator/engine/natt.py", "negotiator/engine/engine.py",
+                 "negotiator/engine/main_mode.py", "negotiator/engine/aggressive_mode.py"),
 }
 
 
