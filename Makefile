@@ -51,7 +51,7 @@ bench: $(TESTING)
 # Coverage-guided fuzzing (tests/fuzz, FUZZING.md): each harness for FUZZ_TIME seconds, its
 # corpus growing in fuzz-corpus/NAME (seeded from the harness). FUZZ_HARNESSES picks some.
 FUZZ_TIME ?= 60
-FUZZ_HARNESSES ?= netconf_session netconf_intake isakmp_codec ike_engine ike_certificates pki_pem
+FUZZ_HARNESSES ?= netconf_session netconf_intake isakmp_codec ike_engine ike_certificates pki_pem ike_natt
 FUZZING := $(VENV)/.installed-fuzz
 
 $(FUZZING): $(TESTING)
