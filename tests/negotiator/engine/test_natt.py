@@ -326,3 +326,23 @@ def test_a_negotiation_begun_on_the_nat_t_port_is_answered_there_behind_the_mark
     (answer,) = nat.outside.transmissions()
     assert answer.local == (SERVER, 4500) and answer.remote == (PUBLIC, 44500)
     assert answer.data[:4] == natt.NON_ESP_MARKER and pull_header(answer.data[4:])
+
+
+def test_a_plain_message_on_the_nat_t_port_moves_nothing_mid_exchange() -> None:
+    """Main mode message 3 is plain text: even when it parses and is processed, arriving on the
+    NAT-T port from another mapping it must not move the SA (only an encrypted, authenticated
+    message may, RFC 3947 section 4); message 4 still goes where message 1 came from."""
+    nat = _nat()
+    nat.inside.initiate(SERVER, 0.0)
+    (first,) = nat.inside.transmissions()
+    nat.outside.datagram_received(first.data, (PUBLIC, 40500), 0.0, (SERVER, 500))
+    (second,) = nat.outside.transmissions()
+    nat.inside.datagram_received(second.data, second.local, 0.0, (PRIVATE, 500))
+    (third,) = nat.inside.transmissions()
+    assert not pull_header(third.data).encrypted
+    nat.outside.datagram_received(natt.NON_ESP_MARKER + third.data, (PUBLIC, 44500), 0.0,
+                                  (SERVER, 4500))
+    (r_sa,) = nat.outside._table
+    assert r_sa.remote == (PUBLIC, 40500)
+    (fourth,) = nat.outside.transmissions()
+    assert fourth.remote == (PUBLIC, 40500) and fourth.local == (SERVER, 500)
