@@ -158,17 +158,27 @@ class AgentUnderTest:
             process.wait(timeout=10)
 
 
+def prepared_agent(state_dir: pathlib.Path, policy_names: list[str], *,
+                   netns: str | None = None, ike_listen: str | None = None,
+                   project: pathlib.Path = PROJECT,
+                   extra_args: tuple[str, ...] = ()) -> AgentUnderTest:
+    """An agent (not started) on a new state directory holding the bench user and running
+    preloaded with ``policy_names``, on a free NETCONF port (and IKE port, if not given)."""
+    state_dir.mkdir(parents=True)
+    add_user(state_dir)
+    preload(state_dir, policy_names)
+    return AgentUnderTest(state_dir, free_tcp_port(),
+                          ike_listen or f"127.0.0.1:{free_udp_port()}", netns,
+                          project=project, extra=extra_args)
+
+
 def started_agent(base: pathlib.Path, tag: str, policies: int, *, netns: str | None = None,
                   ike_listen: str | None = None,
                   extra_policies: tuple[str, ...] = (),
                   extra_args: tuple[str, ...] = ()) -> AgentUnderTest:
     """A fresh agent with ``policies`` generated policies (plus ``extra_policies``)."""
-    state_dir = base / tag / "state"
-    state_dir.mkdir(parents=True)
-    add_user(state_dir)
-    preload(state_dir, [*extra_policies, *(policy_name(i) for i in range(policies))])
-    agent = AgentUnderTest(state_dir, free_tcp_port(),
-                           ike_listen or f"127.0.0.1:{free_udp_port()}", netns,
-                           extra=extra_args)
+    agent = prepared_agent(
+        base / tag / "state", [*extra_policies, *(policy_name(i) for i in range(policies))],
+        netns=netns, ike_listen=ike_listen, extra_args=extra_args)
     agent.start()
     return agent

@@ -15,16 +15,7 @@ import pathlib
 import tempfile
 import time
 
-from bench.agent_process import (
-    PASSWORD,
-    USER,
-    AgentUnderTest,
-    add_user,
-    free_tcp_port,
-    free_udp_port,
-    policy_name,
-    preload,
-)
+from bench.agent_process import PASSWORD, USER, AgentUnderTest, policy_name, prepared_agent
 from bench.common import machine, rss_bytes
 from bench.datastore_ab import GET_CONFIG, _commit, _Names
 from bench.netconf_client import NetconfClient
@@ -50,11 +41,8 @@ async def _drive(agent: AgentUnderTest, found: dict[str, int]) -> None:
 
 
 def measure(tree: pathlib.Path, policies: int, work: pathlib.Path) -> dict[str, int]:
-    state = work / "state"
-    state.mkdir(parents=True)
-    add_user(state)
-    preload(state, [policy_name(i) for i in range(policies)])
-    agent = AgentUnderTest(state, free_tcp_port(), f"127.0.0.1:{free_udp_port()}", project=tree)
+    agent = prepared_agent(work / "state", [policy_name(i) for i in range(policies)],
+                           project=tree)
     found: dict[str, int] = {}
     agent.start(timeout=900)
     try:

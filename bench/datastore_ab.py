@@ -26,12 +26,9 @@ from bench.agent_process import (
     PASSWORD,
     USER,
     AgentUnderTest,
-    add_user,
-    free_tcp_port,
-    free_udp_port,
     policy_name,
     policy_xml,
-    preload,
+    prepared_agent,
 )
 from bench.common import machine, median, percentile, rss_bytes
 from bench.netconf_client import NetconfClient
@@ -100,12 +97,8 @@ async def _drive(agent: AgentUnderTest, row: Row, runs: int) -> None:
 
 def measure(tree: pathlib.Path, tag: str, policies: int, runs: int,
             work: pathlib.Path) -> Row:
-    state = work / f"{tag}-{policies}" / "state"
-    state.mkdir(parents=True)
-    add_user(state)
-    preload(state, [policy_name(i) for i in range(policies)])
-    agent = AgentUnderTest(state, free_tcp_port(), f"127.0.0.1:{free_udp_port()}",
-                           project=tree)
+    agent = prepared_agent(work / f"{tag}-{policies}" / "state",
+                           [policy_name(i) for i in range(policies)], project=tree)
     row = Row(tag, policies)
     start = time.monotonic()
     agent.start(timeout=600)

@@ -30,10 +30,8 @@ from bench.agent_process import (
     USER,
     AgentUnderTest,
     add_user,
-    free_tcp_port,
-    free_udp_port,
     policy_name,
-    preload,
+    prepared_agent,
 )
 from bench.common import machine, median
 from bench.netconf_client import NetconfClient
@@ -66,12 +64,8 @@ def _edit(body: str) -> str:
 
 
 def _agent(base: pathlib.Path, tag: str, policies: int) -> AgentUnderTest:
-    state_dir = base / tag / "state"
-    state_dir.mkdir(parents=True)
-    add_user(state_dir)
-    add_user(state_dir, OPERATOR, ("operators",))
-    preload(state_dir, [policy_name(i) for i in range(policies)])
-    agent = AgentUnderTest(state_dir, free_tcp_port(), f"127.0.0.1:{free_udp_port()}")
+    agent = prepared_agent(base / tag / "state", [policy_name(i) for i in range(policies)])
+    add_user(agent.state_dir, OPERATOR, ("operators",))
     agent.start()
     return agent
 
