@@ -179,20 +179,20 @@ _PSK_TAG = ike_tag("pre-shared-key")
 _CERTIFICATE_TAG = ike_tag("certificate")
 _DPD_TAG = ike_tag("dead-peer-detection")
 _NATT_TAG = ike_tag("nat-traversal")
+_POLICY_CONTAINERS = frozenset((_PSK_TAG, _CERTIFICATE_TAG, _DPD_TAG, _NATT_TAG))
 _DEFAULT_NAT_TRAVERSAL = NatTraversal()
 
 ProposalLists = dict[tuple[str, ...], tuple[Proposal, ...]]
 
 
 def _compile_policy(node: etree._Element, proposals: dict[str, Proposal],
-                    keys_withheld: bool = False,
-                    lists: ProposalLists | None = None) -> Policy:
+                    lists: ProposalLists, keys_withheld: bool = False) -> Policy:
     """One policy entry, read in one pass over its children (the start-up compiles 100,000
     of them). ``lists``: proposal lists already resolved against ``proposals``, shared
     between the policies of one compile (most name the same few lists)."""
     leaves: dict[str, str] = {}
+    containers: dict[object, etree._Element] = {}
     names: list[str] = []
-    psk = certificate = dpd = natt = None
     for child in node:
         tag = child.tag  # a comment's is a function: it matches no name
         if tag == _PROPOSALS_TAG:
@@ -201,26 +201,20 @@ def _compile_policy(node: etree._Element, proposals: dict[str, Proposal],
         elif tag in _POLICY_LEAVES:
             if child.text is not None:
                 leaves.setdefault(_POLICY_LEAVES[tag], child.text.strip())
-        elif tag == _PSK_TAG:
-            psk = psk if psk is not None else child
-        elif tag == _CERTIFICATE_TAG:
-            certificate = certificate if certificate is not None else child
-        elif tag == _DPD_TAG:
-            dpd = dpd if dpd is not None else child
-        elif tag == _NATT_TAG:
-            natt = natt if natt is not None else child
+        elif tag in _POLICY_CONTAINERS:
+            containers.setdefault(tag, child)
     if "name" not in leaves:
         raise ValueError("policy: missing name")
     peer = peer_address(leaves["name"])
     key = tuple(names)
-    chosen = lists.get(key) if lists is not None else None
+    chosen = lists.get(key)
     if chosen is None:
         missing = [n for n in names if n not in proposals]
         if missing:
             raise ValueError(f"policy {peer}: unknown proposals {missing}")
-        chosen = tuple(proposals[n] for n in names)
-        if lists is not None:
-            lists[key] = chosen
+        chosen = lists[key] = tuple(proposals[n] for n in names)
+    psk, certificate = containers.get(_PSK_TAG), containers.get(_CERTIFICATE_TAG)
+    dpd, natt = containers.get(_DPD_TAG), containers.get(_NATT_TAG)
     return Policy(
         peer=peer,
         mode=ExchangeMode(leaves.get("mode") or ExchangeMode.MAIN.value),
@@ -270,7 +264,7 @@ def compile_config(snapshot: ConfigSnapshot, *, keys_withheld: bool = False) -> 
     if ike is not None:
         lists: ProposalLists = {}
         for node in ike.iterfind(_POLICY_TAG):
-            policy = _compile_policy(node, proposals, keys_withheld, lists)
+            policy = _compile_policy(node, proposals, lists, keys_withheld)
             policies[policy.peer] = policy
     credentials, anchors = compile_pki(snapshot, PkiReader())
     return NegotiatorConfig(
@@ -436,7 +430,7 @@ class ConfigCompiler:
         if len(in_place) > 1:
             in_place.sort(key=ike.index)  # O(n) each, in C: only to raise the first error
         lists: ProposalLists = {}
-        compiled = [(node in in_tail, _compile_policy(node, self._proposals, lists=lists))
+        compiled = [(node in in_tail, _compile_policy(node, self._proposals, lists))
                     for node in (*in_place, *tail)]
         for appended, policy in compiled:
             if appended == (policy.peer in policies):
@@ -480,7 +474,7 @@ class ConfigCompiler:
             assert ike is not None
             lists: ProposalLists = {}
             for i, node in _policy_nodes(ike, stale).items():
-                found[i] = policy = _compile_policy(node, proposals, lists=lists)
+                found[i] = policy = _compile_policy(node, proposals, lists)
                 compiled.append(policy)
         in_order = cast(list[Policy], found)  # no None left
         fresh = dict(zip(keys, in_order, strict=True))
