@@ -31,17 +31,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from negotiator.codec import HEADER_LENGTH, pull_header
+from negotiator.codec import pull_header
 from negotiator.codec.message import pull_plain_message
 from negotiator.config import ExchangeMode, Proposal
-from negotiator.crypto.cipher import cbc_decrypt
 from negotiator.engine import natt
 from negotiator.engine.engine import Engine
 from negotiator.engine.events import SaEstablished, Transmission
-from negotiator.engine.state import Address, IkeSa
+from negotiator.engine.state import Address
 from tests.fuzz import ike_engine
 from tests.fuzz.draw import Draw
-from tests.fuzz.ike_engine import MAX_HALF_OPEN, PROPOSALS, Scenario, _message, run_out
+from tests.fuzz.ike_engine import (
+    MAX_HALF_OPEN,
+    PROPOSALS,
+    Scenario,
+    _message,
+    _victim_sa,
+    run_out,
+)
+from tests.fuzz.ike_messages import _plain_body
 from tests.fuzz.internal import InternalErrors
 from tests.negotiator.engine.engine_harness import PSK, events
 
@@ -125,13 +132,8 @@ def _paths(victim: Engine) -> dict[int, Address]:
     return {id(sa): sa.remote for sa in victim._table}
 
 
-def _latest(victim: Engine) -> IkeSa | None:
-    sas = list(victim._table)
-    return sas[-1] if sas else None
-
-
 def _cookies(victim: Engine) -> tuple[bytes, bytes]:
-    sa = _latest(victim)
+    sa = _victim_sa(victim)
     return (sa.initiator_cookie, sa.responder_cookie) if sa is not None else (bytes(8),) * 2
 
 
@@ -179,7 +181,7 @@ def one_input(data: bytes) -> None:
         victim.handle_timers(now)
         _check_sent(victim.transmissions())
         how, source, local, replacement = _arrival(draw, nat)
-        sa = _latest(victim)
+        sa = _victim_sa(victim)
         keyed = sa is not None and sa.keys is not None
         datagram = _message(draw, victim, _cookies(victim))
         encrypted = keyed and pull_header(datagram).encrypted
@@ -224,21 +226,11 @@ def _honest_through_the_nat(mode: ExchangeMode, index: int) -> list[tuple[bool, 
             for t in sender.transmissions():
                 moved = True
                 body = t.data[4:] if t.local[1] == natt.NATT_PORT else t.data
-                recorded.append((sender is nat.inside, t.data, _plain(receiver, body)))
+                recorded.append((sender is nat.inside, t.data, _plain_body(receiver, body)))
                 nat.deliver(sender, t, 0.0)
         if not moved:
             break
     return recorded
-
-
-def _plain(receiver: Engine, data: bytes) -> bytes:
-    body = data[HEADER_LENGTH:]
-    if not pull_header(data).encrypted:
-        return body
-    for sa in receiver._table:
-        if sa.keys is not None and sa.chosen is not None:
-            return cbc_decrypt(sa.chosen.encryption, sa.keys.enc_key, sa.iv, body)
-    return body
 
 
 def _seeds() -> tuple[bytes, ...]:
